@@ -1,6 +1,10 @@
 // Helpers for the io tests: scratch directories and raw file writing.
 #pragma once
 
+#include "lowrank/core/errors.hpp"
+
+#include <doctest/doctest.h>
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -56,6 +60,24 @@ inline bool no_temp_files(const std::filesystem::path& dir) {
     for (auto& e : std::filesystem::directory_iterator(dir))
         if (e.path().filename().string().find(".tmp.") != std::string::npos) return false;
     return true;
+}
+
+/// Runs `f` and expects an io_error whose path is `path`, whose message names the file and
+/// contains `needle`, and (unless `offset` is npos) whose byte offset is `offset`.
+template <class F>
+void expect_io_error(F&& f, const std::string& path, const std::string& needle,
+                     std::uint64_t offset = io_error::npos) {
+    try {
+        f();
+        FAIL("expected io_error containing '" << needle << "'");
+    } catch (const io_error& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK(e.path == path);
+        CHECK(msg.find(path) != std::string::npos);
+        CHECK(msg.find(needle) != std::string::npos);
+        if (offset != io_error::npos) CHECK(e.offset == offset);
+    }
 }
 
 }  // namespace lowrank::test

@@ -13,6 +13,7 @@
 using lowrank::io_error;
 using lowrank::npy_convert;
 using lowrank::shape_t;
+using lowrank::test::expect_io_error;
 using lowrank::test::le;
 using lowrank::test::raw;
 using lowrank::test::scratch_dir;
@@ -32,23 +33,6 @@ std::string npy_bytes(const std::string& descr, const std::string& shape, bool f
     std::string out = std::string("\x93NUMPY", 6) + static_cast<char>(major) + '\0' +
                       le(h.size(), major == 1 ? 2 : 4) + h + data;
     return out;
-}
-
-// Expects io_error whose message names the file and whose offset is `offset` (npos: any).
-template <class F>
-void check_io_error(F&& f, const std::string& path, const std::string& needle,
-                    std::uint64_t offset = io_error::npos) {
-    try {
-        f();
-        FAIL("expected io_error containing '" << needle << "'");
-    } catch (const io_error& e) {
-        const std::string msg = e.what();
-        INFO(msg);
-        CHECK(e.path == path);
-        CHECK(msg.find(path) != std::string::npos);
-        CHECK(msg.find(needle) != std::string::npos);
-        if (offset != io_error::npos) CHECK(e.offset == offset);
-    }
 }
 
 }  // namespace
@@ -211,66 +195,66 @@ TEST_CASE("npy: malformed files are rejected with the file and offset named") {
     const float x[6] = {};
     auto load = [&] { (void)lowrank::npy_load_as<float>(p, got); };
 
-    check_io_error([&] { (void)lowrank::npy_load(dir.file("missing.npy")); }, dir.file("missing.npy"),
+    expect_io_error([&] { (void)lowrank::npy_load(dir.file("missing.npy")); }, dir.file("missing.npy"),
                    "cannot open");
 
     write_bytes(p, "");
-    check_io_error(load, p, "too short", 0);
+    expect_io_error(load, p, "too short", 0);
     write_bytes(p, "PK\x03\x04 this is a zip");
-    check_io_error(load, p, "bad magic", 0);
+    expect_io_error(load, p, "bad magic", 0);
     write_bytes(p, std::string("\x93NUMPX", 6) + "\x01");
-    check_io_error(load, p, "bad magic", 5);
+    expect_io_error(load, p, "bad magic", 5);
     write_bytes(p, std::string("\x93NUMPY\x01\x00", 8));
-    check_io_error(load, p, "truncated");
+    expect_io_error(load, p, "truncated");
     write_bytes(p, std::string("\x93NUMPY\x04\x00", 8) + le(10, 2) + "0123456789");
-    check_io_error(load, p, "unsupported .npy format version 4.0", 6);
+    expect_io_error(load, p, "unsupported .npy format version 4.0", 6);
 
     std::string good = npy_bytes("<f4", "(2, 3)", false, raw(x, 6));
     write_bytes(p, good.substr(0, 40));  // header cut short
-    check_io_error(load, p, "runs past the end of the file", 8);
+    expect_io_error(load, p, "runs past the end of the file", 8);
 
     auto with_header = [&](const std::string& h) {
         write_bytes(p, std::string("\x93NUMPY\x01\x00", 8) + le(h.size(), 2) + h);
     };
     with_header("not a dict\n");
-    check_io_error(load, p, "expected '{'", 10);
+    expect_io_error(load, p, "expected '{'", 10);
     with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)\n");
-    check_io_error(load, p, "expected '}'");
+    expect_io_error(load, p, "expected '}'");
     with_header("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,), }\n");
-    check_io_error(load, p, "True or False");
+    expect_io_error(load, p, "True or False");
     with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }\n");
-    check_io_error(load, p, "malformed shape");
+    expect_io_error(load, p, "malformed shape");
     with_header("{'descr': '<f4', 'fortran_order': False, }\n");
-    check_io_error(load, p, "no 'shape'");
+    expect_io_error(load, p, "no 'shape'");
     with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'extra': 1}\n");
-    check_io_error(load, p, "unexpected key 'extra'");
+    expect_io_error(load, p, "unexpected key 'extra'");
     with_header("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }\n");
-    check_io_error(load, p, "structured");
+    expect_io_error(load, p, "structured");
 
     // Unsupported dtypes: offset points at the descr value (10 + 10 bytes into the header).
     for (const char* d : {">f4", "|O", "<c8", "<c16", "<U3", "|V8", "<f16", "|f4"}) {
         CAPTURE(d);
         write_bytes(p, npy_bytes(d, "(2,)", false, std::string(64, '\0')));
-        check_io_error(load, p, "unsupported dtype", 20);
+        expect_io_error(load, p, "unsupported dtype", 20);
     }
 
     // Shape whose element or byte count overflows size_t.
     write_bytes(p, npy_bytes("<f4", "(4294967296, 4294967296, 2)", false, ""));
-    check_io_error(load, p, "more elements than size_t", 10);
+    expect_io_error(load, p, "more elements than size_t", 10);
     write_bytes(p, npy_bytes("<f8", "(4611686018427387904,)", false, ""));
-    check_io_error(load, p, "overflows size_t bytes", 10);
+    expect_io_error(load, p, "overflows size_t bytes", 10);
     write_bytes(p, npy_bytes("<f4", "(99999999999999999999999,)", false, ""));
-    check_io_error(load, p, "dimension overflows");
+    expect_io_error(load, p, "dimension overflows");
 
     // Data shorter / longer than the shape implies.
     write_bytes(p, good.substr(0, good.size() - 1));
-    check_io_error(load, p, "data is truncated", good.size() - 1);
+    expect_io_error(load, p, "data is truncated", good.size() - 1);
     write_bytes(p, good + "xx");
-    check_io_error(load, p, "trailing bytes", good.size());
+    expect_io_error(load, p, "trailing bytes", good.size());
 
     // Exact dtype requested but the file holds another.
     write_bytes(p, good);
-    check_io_error([&] { (void)lowrank::npy_load_as<double>(p, got); }, p, "holds dtype f4, expected f8", 20);
+    expect_io_error([&] { (void)lowrank::npy_load_as<double>(p, got); }, p, "holds dtype f4, expected f8", 20);
     CHECK_NOTHROW(load());
 }
 

@@ -14,6 +14,7 @@
 using lowrank::io_error;
 using lowrank::safetensors_dtype;
 using lowrank::shape_t;
+using lowrank::test::expect_io_error;
 using lowrank::test::le;
 using lowrank::test::raw;
 using lowrank::test::read_bytes;
@@ -25,22 +26,6 @@ namespace {
 
 std::string st_bytes(const std::string& header, const std::string& data) {
     return le(header.size(), 8) + header + data;
-}
-
-template <class F>
-void expect_io_error(F&& f, const std::string& path, const std::string& needle,
-                     std::uint64_t offset = io_error::npos) {
-    try {
-        f();
-        FAIL("expected io_error containing '" << needle << "'");
-    } catch (const io_error& e) {
-        const std::string msg = e.what();
-        INFO(msg);
-        CHECK(e.path == path);
-        CHECK(msg.find(path) != std::string::npos);
-        CHECK(msg.find(needle) != std::string::npos);
-        if (offset != io_error::npos) CHECK(e.offset == offset);
-    }
 }
 
 double fixture_value(std::size_t i, long seed) { return static_cast<double>((7 * static_cast<long>(i) + 13 * seed) % 17 - 8) / 8.0; }
