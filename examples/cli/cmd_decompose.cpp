@@ -1,5 +1,6 @@
 // `lowrank decompose MODEL --plan gamma.json [--method svd|tucker2|hooi] [--out OUT] [--fold]
-//                    [--fold-dtype f32|f16] [--threads N] [--allow-no-savings] [--quiet]`
+//                    [--fold-dtype f32|f16] [--threads N] [--device cpu|cuda]
+//                    [--allow-no-savings] [--quiet]`
 //
 // Applies γ to the real weights of MODEL (a .gguf file, a .safetensors file, an index .json or a
 // Hugging Face model directory). Every weight is read as float32 (GGUF tensors dequantised, Llama
@@ -21,8 +22,15 @@
 // own backend context; OpenBLAS is set to one thread when there are several workers) and written
 // in file order as they complete, at most threads + 2 results in memory at once. Output is
 // atomic (temp file + rename); SIGINT/SIGTERM cancel cleanly and leave nothing under OUT.
+//
+// --device cuda (cli/device.hpp): the same library calls run through cuda_backend on one device
+// context. The --threads workers still read and dequantise tensors on the CPU; each then takes
+// the GPU in turn (a mutex) to upload, factorise and download, so dequantisation overlaps the
+// GPU work. Weights are far larger than the 32×32 limit of the batched gesvdj helper, so every
+// weight is one truncated_svd / tucker2 call. The manifest records the device ("device").
 #include "cli/command.hpp"
 #include "cli/common.hpp"
+#include "cli/device.hpp"
 #include "cli/ordered_pool.hpp"
 #include "cli/sha256.hpp"
 
@@ -51,6 +59,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -71,7 +80,7 @@ struct interrupted_error : lowrank::error {
 };
 
 struct decompose_args {
-    std::string model, plan, method, out, fold_dtype = "f32";
+    std::string model, plan, method, out, fold_dtype = "f32", device = "cpu";
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
@@ -289,15 +298,6 @@ struct task_result {
     json info = json::object();
 };
 
-using B = xtensor_backend;
-using mat = B::tensor<float>;
-
-std::vector<float> host(B::context& ctx, const mat& t) {
-    std::vector<float> v(t.size());
-    B::download(ctx, t, v.data());
-    return v;
-}
-
 double eckart_young(const std::vector<float>& spectrum, std::size_t r) {
     double all = 0, tail = 0;
     for (std::size_t i = 0; i < spectrum.size(); ++i) {
@@ -308,17 +308,17 @@ double eckart_young(const std::vector<float>& spectrum, std::size_t r) {
     return all > 0 ? std::sqrt(tail / all) : 0.0;
 }
 
-task_result decompose_tensor(B::context& ctx, const model_source& m, const source_tensor& t, const std::string& method,
-                             bool fold) {
+/// Factorises one weight w (rows × cols, float32, host) at t.rank on the backend of ctx: the
+/// same library calls on every device (upload, compute, download). `load_seconds` is the time
+/// already spent reading/dequantising w; the record's "seconds" is load + factorisation.
+template <class Ctx>
+task_result factorise_tensor(Ctx& ctx, const source_tensor& t, std::vector<float> w, const std::string& method,
+                             bool fold, double load_seconds) {
+    using B = backend_of<Ctx>;
     const auto start = std::chrono::steady_clock::now();
     task_result res;
-    std::vector<float> w = m.load(t);
-    if (t.rank == 0) {  // untouched GGUF tensor, dequantised for the factorised file
-        res.a = std::move(w);
-        return res;
-    }
     const std::size_t rows = t.shape[0], cols = t.shape[1], r = t.rank;
-    mat W = B::upload<float>(ctx, w.data(), {rows, cols});
+    auto W = B::template upload<float>(ctx, w.data(), {rows, cols});
     w = {};
     double rel = 0, ey = 0;
     std::string how;
@@ -329,17 +329,17 @@ task_result decompose_tensor(B::context& ctx, const model_source& m, const sourc
         if (s.status != status::ok) throw backend_error(t.name + ": SVD failed (" + to_string(s.status) + ")");
         rel = s.rel_error;
         ey = eckart_young(s.spectrum, r);
-        std::vector<float> u = host(ctx, s.u), vt = host(ctx, s.vt);
-        for (std::size_t i = 0; i < rows; ++i)
-            for (std::size_t k = 0; k < r; ++k) u[i * r + k] *= s.s[k];
+        B::scale_columns(ctx, rows, r, B::data(s.u), s.s.data());  // U·diag(s)
         if (fold) {
-            res.a.assign(rows * cols, 0.f);
-            B::gemm(ctx, op::none, op::none, rows, cols, r, 1.f, u.data(), r, vt.data(), cols, 0.f, res.a.data(), cols);
+            auto x = B::template empty<float>(ctx, {rows, cols});
+            B::gemm(ctx, op::none, op::none, rows, cols, r, 1.f, B::data(s.u), r, B::data(s.vt), cols, 0.f,
+                    B::data(x), cols);
+            res.a = cli::to_host(ctx, x);
         } else {
-            res.b.resize(cols * r);
-            for (std::size_t k = 0; k < r; ++k)
-                for (std::size_t j = 0; j < cols; ++j) res.b[j * r + k] = vt[k * cols + j];
-            res.a = std::move(u);
+            auto v = B::template empty<float>(ctx, {cols, r});
+            B::transpose(ctx, r, cols, B::data(s.vt), B::data(v));  // V = Vtᵀ (cols × r)
+            res.a = cli::to_host(ctx, s.u);
+            res.b = cli::to_host(ctx, v);
         }
         how = "truncated_svd(exact)";
     } else {
@@ -348,12 +348,12 @@ task_result decompose_tensor(B::context& ctx, const model_source& m, const sourc
         rel = d.rel_error;
         ey = d.spectra.empty() ? std::nan("") : eckart_young(d.spectra[0], r);
         if (fold) {
-            mat x = reconstruct(ctx, d.core, d.factors);
-            res.a = host(ctx, x);
+            auto x = reconstruct(ctx, d.core, d.factors);
+            res.a = cli::to_host(ctx, x);
         } else {
-            res.a = host(ctx, d.factors[0]);
-            res.core = host(ctx, d.core);
-            res.b = host(ctx, d.factors[1]);
+            res.a = cli::to_host(ctx, d.factors[0]);
+            res.core = cli::to_host(ctx, d.core);
+            res.b = cli::to_host(ctx, d.factors[1]);
         }
         how = d.method;
         if (method == "hooi") res.info["iterations"] = d.iterations, res.info["converged"] = d.converged;
@@ -368,8 +368,25 @@ task_result decompose_tensor(B::context& ctx, const model_source& m, const sourc
     res.info["parameters_after"] = factored_parameters(rows, cols, r, form);
     res.info["rel_error"] = cli::json_number(rel);
     res.info["eckart_young"] = cli::json_number(ey);
-    res.info["seconds"] = cli::seconds_since(start);
+    res.info["seconds"] = load_seconds + cli::seconds_since(start);
     return res;
+}
+
+/// One work item: read (dequantise) the tensor on the calling CPU thread, then factorise it on
+/// the backend `with_ctx` provides. For the GPU, `with_ctx` serialises the factorisations on the
+/// one device context while the other worker threads keep dequantising (a two-stage pipeline).
+template <class WithCtx>
+task_result decompose_tensor(const model_source& m, const source_tensor& t, const std::string& method, bool fold,
+                             WithCtx&& with_ctx) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<float> w = m.load(t);
+    if (t.rank == 0) {  // untouched GGUF tensor, dequantised for the factorised file
+        task_result res;
+        res.a = std::move(w);
+        return res;
+    }
+    const double load_seconds = cli::seconds_since(start);
+    return with_ctx([&](auto& ctx) { return factorise_tensor(ctx, t, std::move(w), method, fold, load_seconds); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +486,7 @@ int run(const decompose_args& a) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!a.method.empty() && a.method != "svd" && a.method != "tucker2" && a.method != "hooi")
         throw usage_error("decompose: --method must be svd, tucker2 or hooi");
+    cli::device_selection dev = cli::select_device(a.device);  // before anything is read or written
     model_source m = open_model(a.model);
     const plan_info p = load_plan(a, m);
     const std::string out = a.out.empty() ? default_out(a, m) : a.out;
@@ -510,14 +528,25 @@ int run(const decompose_args& a) {
     } restore_signals{old_int, old_term};
 
     progress bar(tensor_of.size(), a.quiet);
+    std::mutex gpu_mutex;  // --device cuda: guards the shared (not thread-safe) device context
+    (void)gpu_mutex;
     cli::ordered_pool<task_result> pool(
         tensor_of.size(), threads, threads + 2,
         [&](std::size_t k) {
             if (g_interrupted) throw interrupted_error("interrupted");
+            const source_tensor& t = m.tensors[tensor_of[k]];
+#ifdef LOWRANK_CLI_CUDA
+            if (dev.cuda)  // one device context shared by the workers, one factorisation at a time
+                return decompose_tensor(m, t, p.method, a.fold, [&](auto&& f) {
+                    std::lock_guard lock(gpu_mutex);
+                    return f(*dev.cuda);
+                });
+#endif
             // One backend context per worker thread (the pool's threads live for this run only).
-            thread_local std::unique_ptr<B::context> ctx;
-            if (!ctx) ctx = threads > 1 ? std::make_unique<B::context>(1) : std::make_unique<B::context>();
-            return decompose_tensor(*ctx, m, m.tensors[tensor_of[k]], p.method, a.fold);
+            thread_local std::unique_ptr<xtensor_backend::context> ctx;
+            if (!ctx)
+                ctx = threads > 1 ? std::make_unique<xtensor_backend::context>(1) : std::make_unique<xtensor_backend::context>();
+            return decompose_tensor(m, t, p.method, a.fold, [&](auto&& f) { return f(*ctx); });
         });
     auto take = [&](std::size_t i) {
         task_result r = pool.take(task_of[i]);
@@ -558,6 +587,7 @@ int run(const decompose_args& a) {
                        {"sha256", sources.size() == 1 ? sources[0]["sha256"] : json(nullptr)}};
     extra["layout"] = m.gguf ? "hugging_face (GGUF q/k rows un-permuted)" : "as stored (Hugging Face)";
     extra["threads"] = threads;
+    extra["device"] = dev.info;
     auto finish_extra = [&] {
         extra["parameters"] = {{"before", before}, {"after", after},
                                {"reduction", before ? 1.0 - static_cast<double>(after) / static_cast<double>(before) : 0.0}};
@@ -676,6 +706,7 @@ int run(const decompose_args& a) {
     std::printf("%s: %zu of %zu tensors decomposed (%s, %s form), %u threads\n", a.model.c_str(), n_decomposed,
                 m.tensors.size(), p.method.c_str(), to_string(form), threads);
     std::printf("gamma %s (plan %s)\n", p.id.c_str(), p.plan_id.c_str());
+    std::printf("device: %s\n", dev.label.c_str());
     std::printf("parameters: %llu -> %llu (%.2f%% reduction)\n", static_cast<unsigned long long>(before),
                 static_cast<unsigned long long>(after), 100.0 * extra["parameters"]["reduction"].get<double>());
     if (n_decomposed)
@@ -697,7 +728,8 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
     sub->add_flag("--fold", a->fold, "write the dense reconstruction in the input's own format");
     sub->add_option("--fold-dtype", a->fold_dtype, "GGUF --fold: type of reconstructed tensors, f32 (default) or f16")
         ->check(CLI::IsMember({"f32", "f16"}));
-    sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
+    sub->add_option("--threads", a->threads, "worker threads (default: all cores; with --device cuda they read/dequantise while the GPU factorises)");
+    lowrank::cli::add_device_option(sub, a->device);
     sub->add_flag("--allow-no-savings", a->allow_no_savings, "accept ranks past the break-even rank (e.g. full rank)");
     sub->add_flag("--quiet", a->quiet, "no progress bar");
     sub->callback([a, exit_code] {
