@@ -82,8 +82,14 @@ public:
         } catch (const std::invalid_argument& e) {
             throw std::runtime_error(f.path + ": tokenizer.ggml.scores / token_type: " + e.what());
         }
-        bool space = true;  // llama.cpp's default for SPM vocabularies
-        if (const auto* v = f.find("tokenizer.ggml.add_space_prefix")) space = v->get<bool>();
+        auto flag = [&](const char* key, bool fallback) {  // llama.cpp's defaults for SPM vocabularies
+            const auto* v = f.find(key);
+            if (!v) return fallback;
+            if (v->is_array() || v->type != gguf_value_type::boolean)
+                throw std::runtime_error(f.path + ": " + key + " is not a bool");
+            return v->get<bool>();
+        };
+        const bool space = flag("tokenizer.ggml.add_space_prefix", true);
         spm_tokenizer tok;
         try {
             tok = spm_tokenizer(tokens.strings, std::move(scores), std::move(types), space);
@@ -94,7 +100,12 @@ public:
         auto id = [&](const char* key, int fallback) {
             const auto* v = f.find(key);
             if (!v) return fallback;
-            const auto x = v->to_int();
+            std::int64_t x = 0;
+            try {
+                x = v->to_int();
+            } catch (const std::invalid_argument&) {
+                throw std::runtime_error(f.path + ": " + key + " is not an integer");
+            }
             if (x < 0 || x >= n) throw std::runtime_error(f.path + ": " + key + " = " + std::to_string(x) +
                                                           " is outside the vocabulary (" + std::to_string(n) + ")");
             return static_cast<int>(x);
@@ -102,8 +113,7 @@ public:
         tok.bos_ = id("tokenizer.ggml.bos_token_id", -1);
         tok.eos_ = id("tokenizer.ggml.eos_token_id", -1);
         tok.unk_ = id("tokenizer.ggml.unknown_token_id", tok.unk_);
-        tok.add_bos_ = true;  // llama.cpp's default for SPM vocabularies
-        if (const auto* v = f.find("tokenizer.ggml.add_bos_token")) tok.add_bos_ = v->get<bool>();
+        tok.add_bos_ = flag("tokenizer.ggml.add_bos_token", true);
         return tok;
     }
 

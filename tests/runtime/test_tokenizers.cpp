@@ -200,6 +200,45 @@ TEST_CASE("spm: score-ordered merges, dummy prefix, byte fallback, specials, dec
     CHECK_THROWS_AS(spm_tokenizer({"<0xZZ>"}, {0.f}, {spm_tokenizer::byte}), std::invalid_argument);
 }
 
+TEST_CASE("spm: from GGUF metadata (defaults, flags, ids) and clear errors on a bad vocabulary") {
+    lowrank::gguf_file f;
+    f.path = "spm.gguf";
+    auto set = [&](const char* k, lowrank::gguf_value v) {
+        for (auto& kv : f.metadata)
+            if (kv.key == k) { kv.value = std::move(v); return; }
+        f.metadata.push_back({k, std::move(v), 0});
+    };
+    using lowrank::gguf_value;
+    set("tokenizer.ggml.model", gguf_value::string("llama"));
+    set("tokenizer.ggml.tokens", gguf_value::array(std::vector<std::string>{"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a"}));
+    CHECK_THROWS_WITH_AS(spm_tokenizer::from_gguf(f), doctest::Contains("tokenizer.ggml.scores"), std::exception);
+    set("tokenizer.ggml.scores", gguf_value::array(std::vector<float>{0, 0, 0}));
+    CHECK_THROWS_WITH_AS(spm_tokenizer::from_gguf(f), doctest::Contains("spm.gguf: spm_tokenizer: 4 tokens but 3 scores"),
+                         std::runtime_error);
+    set("tokenizer.ggml.scores", gguf_value::array(std::vector<float>{0, 0, 0, -1}));
+    set("tokenizer.ggml.token_type", gguf_value::array(std::vector<std::int32_t>{2, 3, 3, 1}));
+    set("tokenizer.ggml.bos_token_id", gguf_value::scalar<std::uint32_t>(1));
+    auto t = gguf_tokenizer::from_gguf(f);
+    REQUIRE(t.spm() != nullptr);
+    CHECK(t.add_bos());                  // llama.cpp's default for SentencePiece
+    CHECK(t.spm()->add_space_prefix());  // likewise
+    CHECK(t.bos() == 1);
+    CHECK(t.encode("a") == std::vector<int>{3});
+    CHECK(t.encode("b") == std::vector<int>{0, 0});  // no byte tokens: one unknown token per character ("▁", "b")
+    set("tokenizer.ggml.add_space_prefix", gguf_value::scalar(false));
+    set("tokenizer.ggml.add_bos_token", gguf_value::scalar(false));
+    t = gguf_tokenizer::from_gguf(f);
+    CHECK_FALSE(t.add_bos());
+    CHECK(t.encode(" a") == std::vector<int>{3});
+    set("tokenizer.ggml.add_bos_token", gguf_value::scalar<std::uint8_t>(1));
+    CHECK_THROWS_WITH_AS(gguf_tokenizer::from_gguf(f), doctest::Contains("spm.gguf: tokenizer.ggml.add_bos_token is not a bool"),
+                         std::runtime_error);
+    set("tokenizer.ggml.add_bos_token", gguf_value::scalar(true));
+    set("tokenizer.ggml.eos_token_id", gguf_value::scalar<std::uint32_t>(7));
+    CHECK_THROWS_WITH_AS(gguf_tokenizer::from_gguf(f), doctest::Contains("spm.gguf: tokenizer.ggml.eos_token_id = 7"),
+                         std::runtime_error);
+}
+
 TEST_CASE("spm: a small trained SentencePiece model matches Python sentencepiece (Unicode, spaces, digits, emoji)") {
     const auto fx = rt_test::fixture("tokenizer_spm_tiny.json");
     REQUIRE(fx != nullptr);
