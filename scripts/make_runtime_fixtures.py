@@ -193,6 +193,24 @@ def gguf_vocab(path):
     return f, strings, scalars
 
 
+def llama_cpp_cases(name):
+    """llama.cpp's reference tokenisations: (.inp text, .out ids) pairs."""
+    texts = (VOCAB / ("ggml-vocab-%s.gguf.inp" % name)).read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
+    ids = (VOCAB / ("ggml-vocab-%s.gguf.out" % name)).read_text(encoding="utf-8").split("\n")
+    return [(t, [int(x) for x in i.split()]) for t, i in zip(texts, ids)][:-1]  # both end with an empty entry
+
+
+def check_reference(name, encode):
+    """The assembled Python reference must reproduce llama.cpp's HF tokenisations first."""
+    cases = llama_cpp_cases(name)
+    bad = [t for t, ids in cases if encode(t) != ids]
+    if bad:
+        sys.exit("%s: the reference disagrees with llama.cpp's .out on %d of %d texts, e.g. %r"
+                 % (name, len(bad), len(cases), bad[0]))
+    print("%s: reference reproduces llama.cpp's %d .out tokenisations" % (name, len(cases)))
+    return len(cases)
+
+
 def cmd_vocab(out: Path):
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
@@ -214,12 +232,14 @@ def cmd_vocab(out: Path):
         p = m.pieces.add()
         p.piece, p.score, p.type = piece, score, ty
     sp = spm.SentencePieceProcessor(model_proto=m.SerializeToString())
+    n = check_reference("llama-spm", sp.encode)
     cases = [{"text": t, "ids": sp.encode(t)} for t in texts]
     (out / "tokenizer_llama2_spm.json").write_text(json.dumps({
         "provenance": provenance(vocab="llama.cpp models/ggml-vocab-llama-spm.gguf (llama-cpp-python 0.3.36 sdist)",
                                  reference="Python sentencepiece %s on a ModelProto from the GGUF's tokens/scores/"
                                  "types: BPE, byte_fallback, identity normaliser, add_dummy_prefix, "
-                                 "remove_extra_whitespaces=false" % spm.__version__),
+                                 "remove_extra_whitespaces=false" % spm.__version__,
+                                 validated="reproduces llama.cpp's ggml-vocab-llama-spm.gguf.out on all %d texts" % n),
         "cases": cases}, ensure_ascii=False, indent=1) + "\n")
     # Qwen2 (byte-level BPE, Qwen2 regex)
     path = VOCAB / "ggml-vocab-qwen2.gguf"
@@ -235,11 +255,13 @@ def cmd_vocab(out: Path):
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(t, special=True) for t, ty in zip(tokens, types) if ty == 3])
+    n = check_reference("qwen2", lambda t: tok.encode(t, add_special_tokens=False).ids)
     cases = [{"text": t, "ids": tok.encode(t).ids} for t in texts]
     (out / "tokenizer_qwen2.json").write_text(json.dumps({
         "provenance": provenance(vocab="llama.cpp models/ggml-vocab-qwen2.gguf (llama-cpp-python 0.3.36 sdist)",
                                  pipeline="NFC; Split(%s, isolated); ByteLevel(add_prefix_space=False, "
-                                 "use_regex=False); BPE from GGUF vocab/merges; control tokens special" % qwen2_regex),
+                                 "use_regex=False); BPE from GGUF vocab/merges; control tokens special" % qwen2_regex,
+                                 validated="reproduces llama.cpp's ggml-vocab-qwen2.gguf.out on all %d texts" % n),
         "cases": cases}, ensure_ascii=False, indent=1) + "\n")
     print("wrote", out / "tokenizer_llama2_spm.json", out / "tokenizer_qwen2.json")
 
