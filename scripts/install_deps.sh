@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev liblapack-dev liblapacke-dev
   doctest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
+  libsentencepiece-dev  # optional for the examples: SentencePiece tokenizer.model files
   clang libclang-rt-14-dev
   python3-venv
 )

@@ -9,6 +9,23 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                  control tokens;
                  MiniLM: the tokenizer.json shipped with the model (BertNormalizer, WordPiece).
                needs: pip install tokenizers gguf numpy
+  spm          a small SentencePiece BPE model trained with Debian's spm_train (0.1.97) on the
+               first 3000 lines of the cached Austen text (eval-data, --data) plus a few accented
+               lines: vocab 1000, identity normaliser, byte fallback, dummy prefix, split digits,
+               whitespace-only pieces (Llama-2's training options); written as spm_tiny.model, and
+               token ids of tricky strings from the Python `sentencepiece` package on it, with the
+               model's pieces/scores/types, as tokenizer_spm_tiny.json.
+               needs: apt-get install sentencepiece; pip install sentencepiece
+  vocab        llama.cpp's tokenizer test vocabularies (python3 scripts/fetch_assets.py caches
+               them in <cache>/llama.cpp-vocab), on the tricky strings:
+                 llama-spm (Llama-2): Python `sentencepiece` on a ModelProto assembled from the
+                 GGUF's tokens/scores/types with Llama-2's tokenizer.model settings (BPE, identity
+                 normaliser, dummy prefix, no whitespace folding, byte fallback);
+                 qwen2: Hugging Face `tokenizers` assembled as Qwen2's tokenizer.json: NFC,
+                 Split(Qwen2 regex, isolated), ByteLevel(use_regex=False), BPE from the GGUF's
+                 vocab/merges, control tokens special;
+               written as tokenizer_llama2_spm.json, tokenizer_qwen2.json.
+               needs: pip install sentencepiece protobuf tokenizers gguf numpy
   llama        SmolLM2 logits from llama-cpp-python (llama.cpp, same GGUF, Q4_1 kernels) on a few
                prompts, compared with `lowrank generate --logits-out` (the C++ runtime's logits,
                dequantised weights): max |Δlogit|, KL(p_ref || p_ours) per token, greedy
@@ -24,7 +41,7 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                modules.json pipeline).
                needs: pip install torch transformers
 
-Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|llama|hf-llama|minilm} [--out DIR]
+Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|llama|hf-llama|minilm} [--out DIR]
 """
 import argparse
 import json
@@ -64,7 +81,7 @@ TRICKY = [
 def provenance(**extra):
     import importlib.metadata as md
     versions = {}
-    for p in ("tokenizers", "gguf", "numpy", "llama_cpp_python", "torch", "transformers"):
+    for p in ("tokenizers", "sentencepiece", "protobuf", "gguf", "numpy", "llama_cpp_python", "torch", "transformers"):
         try:
             versions[p] = md.version(p.replace("_", "-"))
         except md.PackageNotFoundError:
@@ -109,6 +126,144 @@ def cmd_tokenizers(out: Path):
         "provenance": provenance(model="all-MiniLM-L6-v2 tokenizer.json"), "cases": cases},
         ensure_ascii=False, indent=1) + "\n")
     print("wrote", out / "tokenizer_smollm2.json", out / "tokenizer_minilm.json")
+
+
+VOCAB = CACHE / "llama.cpp-vocab"
+SPM_EXTRA = [  # beyond the tricky strings: whitespace runs, digits, byte fallback, accents
+    "   three leading spaces, two  inside and a trailing one ",
+    "tabs\tand\nnewlines\r\nmixed",
+    "digits 0123456789 and 3.14 and 1e-9",
+    "byte fallback: \u0394 \u4e2d \U0001F600 \u00e9\u0301",
+    "<s> and </s> are control pieces, written as text",
+    "",
+    " ",
+    "x",
+]
+SPM_TRAIN_FLAGS = ["--model_type=bpe", "--vocab_size=1000", "--normalization_rule_name=identity",
+                   "--byte_fallback=true", "--add_dummy_prefix=true", "--remove_extra_whitespaces=false",
+                   "--split_digits=true", "--allow_whitespace_only_pieces=true", "--character_coverage=1.0",
+                   "--num_threads=1", "--random_seed=1", "--minloglevel=1"]
+SPM_TYPES = {1: "normal", 2: "unknown", 3: "control", 4: "user_defined", 5: "unused", 6: "byte"}
+
+
+def spm_vocab(sp):
+    """(pieces, scores, llama.cpp token types) of a sentencepiece processor."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    m = pb.ModelProto()
+    m.ParseFromString(sp.serialized_model_proto())
+    return ([p.piece for p in m.pieces], [p.score for p in m.pieces], [int(p.type) for p in m.pieces])
+
+
+def cmd_spm(out: Path):
+    import sentencepiece as spm
+    corpus_src = CACHE / "eval-data" / "austen.train.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.txt"
+        lines = corpus_src.read_text(encoding="utf-8").splitlines()[:3000]
+        lines += ["Café naïve façade résumé, déjà vu — “quoted” ‘text’ …"] * 3
+        corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        cmd = ["spm_train", "--input=%s" % corpus, "--model_prefix=%s" % (Path(tmp) / "spm_tiny")] + SPM_TRAIN_FLAGS
+        subprocess.run(cmd, check=True)
+        model = (Path(tmp) / "spm_tiny.model").read_bytes()
+    (out / "spm_tiny.model").write_bytes(model)
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    pieces, scores, types = spm_vocab(sp)
+    cases = [{"text": t, "ids": sp.encode(t)} for t in TRICKY + SPM_EXTRA]
+    spm_version = subprocess.run(["spm_train", "--version"], capture_output=True, text=True).stdout.strip()
+    (out / "tokenizer_spm_tiny.json").write_text(json.dumps({
+        "provenance": provenance(
+            model="spm_tiny.model, trained here: " + " ".join(["spm_train", "--input=<first 3000 lines of "
+                  "eval-data/austen.train.txt + 3 accented lines>", "--model_prefix=spm_tiny"] + SPM_TRAIN_FLAGS),
+            trainer=spm_version or "spm_train (Debian sentencepiece)",
+            reference="Python sentencepiece %s SentencePieceProcessor.encode" % spm.__version__,
+            types="llama.cpp numbering: " + ", ".join("%d %s" % kv for kv in SPM_TYPES.items())),
+        "pieces": pieces, "scores": scores, "types": types, "cases": cases}, ensure_ascii=False) + "\n")
+    print("wrote", out / "spm_tiny.model", "(%d bytes)" % len(model), out / "tokenizer_spm_tiny.json")
+
+
+def gguf_vocab(path):
+    from gguf import GGUFReader
+    f = GGUFReader(str(path)).fields
+
+    def strings(key):
+        return [bytes(f[key].parts[i]).decode("utf-8") for i in f[key].data]
+
+    def scalars(key):
+        return [f[key].parts[i][0].item() for i in f[key].data]
+    return f, strings, scalars
+
+
+def llama_cpp_cases(name):
+    """llama.cpp's reference tokenisations: (.inp text, .out ids) pairs."""
+    texts = (VOCAB / ("ggml-vocab-%s.gguf.inp" % name)).read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
+    ids = (VOCAB / ("ggml-vocab-%s.gguf.out" % name)).read_text(encoding="utf-8").split("\n")
+    return [(t, [int(x) for x in i.split()]) for t, i in zip(texts, ids)][:-1]  # both end with an empty entry
+
+
+def check_reference(name, encode):
+    """The assembled Python reference must reproduce llama.cpp's HF tokenisations first."""
+    cases = llama_cpp_cases(name)
+    bad = [t for t, ids in cases if encode(t) != ids]
+    if bad:
+        sys.exit("%s: the reference disagrees with llama.cpp's .out on %d of %d texts, e.g. %r"
+                 % (name, len(bad), len(cases), bad[0]))
+    print("%s: reference reproduces llama.cpp's %d .out tokenisations" % (name, len(cases)))
+    return len(cases)
+
+
+def cmd_vocab(out: Path):
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders, AddedToken, Regex
+    texts = TRICKY + SPM_EXTRA
+    # Llama-2 (SentencePiece BPE)
+    path = VOCAB / "ggml-vocab-llama-spm.gguf"
+    f, strings, scalars = gguf_vocab(path)
+    m = pb.ModelProto()
+    m.trainer_spec.model_type = pb.TrainerSpec.BPE
+    m.trainer_spec.byte_fallback = True
+    m.trainer_spec.unk_id, m.trainer_spec.bos_id, m.trainer_spec.eos_id, m.trainer_spec.pad_id = 0, 1, 2, -1
+    m.normalizer_spec.name = "identity"
+    m.normalizer_spec.add_dummy_prefix = True
+    m.normalizer_spec.remove_extra_whitespaces = False
+    m.normalizer_spec.escape_whitespaces = True
+    for piece, score, ty in zip(strings("tokenizer.ggml.tokens"), scalars("tokenizer.ggml.scores"),
+                                scalars("tokenizer.ggml.token_type")):
+        p = m.pieces.add()
+        p.piece, p.score, p.type = piece, score, ty
+    sp = spm.SentencePieceProcessor(model_proto=m.SerializeToString())
+    n = check_reference("llama-spm", sp.encode)
+    cases = [{"text": t, "ids": sp.encode(t)} for t in texts]
+    (out / "tokenizer_llama2_spm.json").write_text(json.dumps({
+        "provenance": provenance(vocab="llama.cpp models/ggml-vocab-llama-spm.gguf (llama-cpp-python 0.3.36 sdist)",
+                                 reference="Python sentencepiece %s on a ModelProto from the GGUF's tokens/scores/"
+                                 "types: BPE, byte_fallback, identity normaliser, add_dummy_prefix, "
+                                 "remove_extra_whitespaces=false" % spm.__version__,
+                                 validated="reproduces llama.cpp's ggml-vocab-llama-spm.gguf.out on all %d texts" % n),
+        "cases": cases}, ensure_ascii=False, indent=1) + "\n")
+    # Qwen2 (byte-level BPE, Qwen2 regex)
+    path = VOCAB / "ggml-vocab-qwen2.gguf"
+    f, strings, scalars = gguf_vocab(path)
+    tokens, merges, types = strings("tokenizer.ggml.tokens"), strings("tokenizer.ggml.merges"), scalars("tokenizer.ggml.token_type")
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
+                               merges=[tuple(x.split(" ", 1)) for x in merges]))
+    tok.normalizer = normalizers.NFC()
+    qwen2_regex = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                   r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(qwen2_regex), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True) for t, ty in zip(tokens, types) if ty == 3])
+    n = check_reference("qwen2", lambda t: tok.encode(t, add_special_tokens=False).ids)
+    cases = [{"text": t, "ids": tok.encode(t).ids} for t in texts]
+    (out / "tokenizer_qwen2.json").write_text(json.dumps({
+        "provenance": provenance(vocab="llama.cpp models/ggml-vocab-qwen2.gguf (llama-cpp-python 0.3.36 sdist)",
+                                 pipeline="NFC; Split(%s, isolated); ByteLevel(add_prefix_space=False, "
+                                 "use_regex=False); BPE from GGUF vocab/merges; control tokens special" % qwen2_regex,
+                                 validated="reproduces llama.cpp's ggml-vocab-qwen2.gguf.out on all %d texts" % n),
+        "cases": cases}, ensure_ascii=False, indent=1) + "\n")
+    print("wrote", out / "tokenizer_llama2_spm.json", out / "tokenizer_qwen2.json")
 
 
 SENTENCES = [
@@ -231,11 +386,11 @@ def cmd_hf_llama(out: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tokenizers", "llama", "hf-llama", "minilm"])
+    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "llama", "hf-llama", "minilm"])
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "runtime" / "fixtures")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    {"tokenizers": cmd_tokenizers, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
+    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ step "real model assets"
 if ! "$VENV/bin/python" scripts/fetch_assets.py; then
   echo "test.sh: WARNING: assets could not be fetched; real-model tests will report SKIPPED"
 fi
+if ! "$VENV/bin/python" scripts/fetch_assets.py --tokenizer-vocab; then
+  echo "test.sh: WARNING: llama.cpp's tokenizer vocabularies could not be fetched; their tests will report SKIPPED"
+fi
 
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_PYTHON="$VENV/bin/python" \

@@ -15,7 +15,7 @@
 #include "eval/scoring.hpp"
 #include "eval/tasks.hpp"
 #include "runtime/bert.hpp"
-#include "runtime/bpe_tokenizer.hpp"
+#include "runtime/tokenizer.hpp"
 #include "runtime/llama_loader.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 
@@ -219,7 +219,7 @@ json efficiency_llama(runtime::llama_model& m, std::size_t prompt) {
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res) {
     auto t0 = clock_type::now();
     const gguf_file f = read_gguf(a.model);
-    const runtime::bpe_tokenizer tok = runtime::bpe_tokenizer::from_gguf(f);
+    const runtime::gguf_tokenizer tok = runtime::gguf_tokenizer::from_gguf(f);  // BPE or SentencePiece
     runtime::llama_model model(runtime::load_llama_gguf(f), a.threads);
     std::cerr << "loaded " << a.model << " (" << model.weights().parameters() << " parameters, " << since(t0) << " s)\n";
     res["model"]["kind"] = "gguf";

@@ -5,7 +5,7 @@
 // --score TEXT prints log p(TEXT | prompt) instead of generating (perplexity-style scoring).
 #include "cli/command.hpp"
 #include "lowrank/io/npy.hpp"
-#include "runtime/bpe_tokenizer.hpp"
+#include "runtime/tokenizer.hpp"
 #include "runtime/llama_loader.hpp"
 #include "runtime/sampling.hpp"
 
@@ -42,7 +42,7 @@ int run(const generate_args& a) {
         throw cli::usage_error(a.model + ": Hugging Face directories need a GGUF tokenizer; give the .gguf file");
     auto t0 = std::chrono::steady_clock::now();
     const gguf_file f = read_gguf(a.model);
-    const bpe_tokenizer tok = bpe_tokenizer::from_gguf(f);
+    const gguf_tokenizer tok = gguf_tokenizer::from_gguf(f);  // byte-level BPE or SentencePiece
     llama_model model(load_llama_gguf(f), a.threads);
     std::cerr << "loaded " << a.model << " (" << model.weights().parameters() << " parameters, " << since(t0)
               << " s)\n";

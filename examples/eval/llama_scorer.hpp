@@ -1,4 +1,4 @@
-// Adapter: the runtime's Llama-family model + byte-level BPE tokenizer as an eval::lm_scorer,
+// Adapter: the runtime's Llama-family model + its GGUF tokenizer (BPE or SentencePiece) as an eval::lm_scorer,
 // with lm-evaluation-harness's request encoding (HFLM._encode_pair / _loglikelihood_tokens):
 //   - trailing whitespace of the context moves to the front of the continuation;
 //   - context_enc = encode(context); continuation_enc = encode(context + continuation)[len(context_enc):];
@@ -10,7 +10,7 @@
 #pragma once
 
 #include "eval/scoring.hpp"
-#include "runtime/bpe_tokenizer.hpp"
+#include "runtime/tokenizer.hpp"
 #include "runtime/llama.hpp"
 
 #include <string>
@@ -20,7 +20,7 @@ namespace lowrank::eval {
 
 class llama_scorer : public lm_scorer {
 public:
-    llama_scorer(runtime::llama_model& model, const runtime::bpe_tokenizer& tok) : m_(model), tok_(tok) {}
+    llama_scorer(runtime::llama_model& model, const runtime::gguf_tokenizer& tok) : m_(model), tok_(tok) {}
 
     int document_start_token() const { return tok_.bos() >= 0 ? tok_.bos() : tok_.eos(); }
 
@@ -110,7 +110,7 @@ private:
     }
 
     runtime::llama_model& m_;
-    const runtime::bpe_tokenizer& tok_;
+    const runtime::gguf_tokenizer& tok_;
 };
 
 }  // namespace lowrank::eval

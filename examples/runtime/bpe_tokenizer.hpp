@@ -1,14 +1,21 @@
-// GPT-2-style byte-level BPE (SmolLM2, StarCoder, GPT-2) built from GGUF metadata:
-// tokenizer.ggml.tokens / merges / token_type / pre.
+// GPT-2-style byte-level BPE (SmolLM2, StarCoder, GPT-2, Qwen2, Llama-3) built from GGUF
+// metadata: tokenizer.ggml.tokens / merges / token_type / pre.
 //
 // encode(text):
 //   1. special (control / user-defined) tokens found verbatim in the text are emitted as-is;
 //   2. pre-tokenisation, hand-written instead of std::regex (which is neither Unicode-aware
-//      nor fast). As llama.cpp's llama-vocab.cpp for tokenizer.ggml.pre:
+//      nor fast), chosen by tokenizer.ggml.pre (an unknown name is an error, never a guess):
 //        "smollm", "starcoder", "refact", ... : \p{N} (each digit alone), then the GPT-2 regex
-//        "gpt2" / "default"                    : the GPT-2 regex only
+//        "gpt2" / "default" / absent          : the GPT-2 regex only
+//        "qwen2"                               : the Qwen2 regex (below, digits one at a time)
+//        "llama3" / "llama-v3" / "llama-bpe"   : the same with \p{N}{1,3}, and ignore_merges
+//                                                (a piece that is a whole token is not merged)
 //      GPT-2 regex: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //      (equal to Hugging Face's Sequence[Digits(individual_digits), ByteLevel(use_regex)]);
+//      Qwen2 regex: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}
+//                   | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//      (Hugging Face: Split(that regex, isolated) then ByteLevel(use_regex=false); Qwen2's
+//      tokenizer.json also applies NFC first, which is not done here: NFC text is expected);
 //   3. every piece is mapped byte → printable code point (GPT-2's bytes_to_unicode) and merged
 //      by BPE: repeatedly merge the adjacent pair of lowest merge rank.
 #pragma once
@@ -28,7 +35,20 @@ namespace lowrank::runtime {
 
 class bpe_tokenizer {
 public:
-    enum class pre_type { gpt2, digits_then_gpt2 };
+    enum class pre_type { gpt2, digits_then_gpt2, qwen2, llama3 };
+
+    /// The pre-tokenizer for a tokenizer.ggml.pre value; throws for a name not listed above.
+    static pre_type pre_type_of(const std::string& pre) {
+        if (pre == "smollm" || pre == "starcoder" || pre == "refact" || pre == "codeshell" || pre == "exaone" ||
+            pre == "command-r" || pre == "minerva")
+            return pre_type::digits_then_gpt2;
+        if (pre == "gpt2" || pre == "default" || pre.empty()) return pre_type::gpt2;
+        if (pre == "qwen2") return pre_type::qwen2;
+        if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe") return pre_type::llama3;
+        throw std::runtime_error("bpe_tokenizer: pre-tokenizer '" + pre +
+                                 "' is not supported (known: gpt2/default, smollm/starcoder/refact/codeshell/"
+                                 "exaone/command-r/minerva, qwen2, llama3/llama-v3/llama-bpe)");
+    }
 
     bpe_tokenizer() = default;
 
@@ -36,14 +56,8 @@ public:
     /// 4 user-defined, 6 byte) and the pre-tokenizer name.
     bpe_tokenizer(std::vector<std::string> tokens, const std::vector<std::string>& merges,
                   std::vector<std::int32_t> types, const std::string& pre)
-        : tokens_(std::move(tokens)), types_(std::move(types)) {
-        if (pre == "smollm" || pre == "starcoder" || pre == "refact" || pre == "codeshell" || pre == "exaone" ||
-            pre == "command-r" || pre == "minerva")
-            pre_ = pre_type::digits_then_gpt2;
-        else if (pre == "gpt2" || pre == "default" || pre.empty())
-            pre_ = pre_type::gpt2;
-        else
-            throw std::runtime_error("bpe_tokenizer: pre-tokenizer '" + pre + "' is not supported (smollm, gpt2)");
+        : tokens_(std::move(tokens)), types_(std::move(types)), pre_(pre_type_of(pre)) {
+        ignore_merges_ = pre_ == pre_type::llama3;
         for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<int>(i));
         for (std::size_t i = 0; i < merges.size(); ++i) ranks_.emplace(merges[i], static_cast<int>(i));
         if (types_.size() != tokens_.size()) types_.assign(tokens_.size(), 1);
@@ -67,8 +81,14 @@ public:
         std::vector<std::int32_t> types;
         if (const auto* t = f.find("tokenizer.ggml.token_type")) types = t->array_of<std::int32_t>();
         const auto* pre = f.find("tokenizer.ggml.pre");
+        const std::string pre_name = pre ? pre->as_string() : "gpt2";
+        try {
+            pre_type_of(pre_name);
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(f.path + ": tokenizer.ggml.pre: " + e.what());
+        }
         bpe_tokenizer tok(f.at("tokenizer.ggml.tokens").strings, f.at("tokenizer.ggml.merges").strings, types,
-                          pre ? pre->as_string() : "gpt2");
+                          pre_name);
         auto id = [&](const char* key) { const auto* v = f.find(key); return v ? static_cast<int>(v->to_int()) : -1; };
         tok.bos_ = id("tokenizer.ggml.bos_token_id");
         tok.eos_ = id("tokenizer.ggml.eos_token_id");
@@ -137,6 +157,10 @@ public:
             gpt2_split(d.cps, 0, d.cps.size(), emit);
             return pieces;
         }
+        if (pre_ == pre_type::qwen2 || pre_ == pre_type::llama3) {
+            llama3_split(d.cps, 0, d.cps.size(), pre_ == pre_type::qwen2 ? 1 : 3, emit);
+            return pieces;
+        }
         std::size_t seg = 0;  // \p{N}: every number character is a piece of its own
         for (std::size_t i = 0; i < d.cps.size(); ++i)
             if (unicode::is_number(d.cps[i])) {
@@ -180,6 +204,61 @@ private:
         }
     }
 
+    /// The Qwen2 (max_digits 1) / Llama-3 (max_digits 3) regex, alternatives tried in order.
+    template <class Emit>
+    static void llama3_split(const std::vector<std::uint32_t>& c, std::size_t begin, std::size_t end,
+                             std::size_t max_digits, Emit&& emit) {
+        using namespace unicode;
+        auto L = [&](std::size_t i) { return i < end && is_letter(c[i]); };
+        auto N = [&](std::size_t i) { return i < end && is_number(c[i]); };
+        auto S = [&](std::size_t i) { return i < end && is_whitespace(c[i]); };
+        auto O = [&](std::size_t i) { return i < end && !is_whitespace(c[i]) && !is_letter(c[i]) && !is_number(c[i]); };
+        auto NL = [&](std::size_t i) { return i < end && (c[i] == '\r' || c[i] == '\n'); };
+        auto lower = [](std::uint32_t x) { return x < 0x80 ? (x | 0x20) : x; };  // only ASCII letters reach 's' etc.
+        std::size_t i = begin;
+        while (i < end) {
+            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+            if (c[i] == '\'' && i + 1 < end) {
+                const std::uint32_t a = lower(c[i + 1]), b = i + 2 < end ? lower(c[i + 2]) : 0;
+                if (a == 's' || a == 't' || a == 'm' || a == 'd') { emit(i, i + 2); i += 2; continue; }
+                if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) {
+                    emit(i, i + 3); i += 3; continue;
+                }
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            if (L(i) || (!NL(i) && !N(i) && L(i + 1))) {
+                std::size_t k = i + 1;
+                while (L(k)) ++k;
+                emit(i, k); i = k; continue;
+            }
+            // \p{N}{1,max_digits}
+            if (N(i)) {
+                std::size_t k = i;
+                while (N(k) && k - i < max_digits) ++k;
+                emit(i, k); i = k; continue;
+            }
+            // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+            const std::size_t j = c[i] == ' ' ? i + 1 : i;
+            if (O(j)) {
+                std::size_t k = j;
+                while (O(k)) ++k;
+                while (NL(k)) ++k;
+                emit(i, k); i = k; continue;
+            }
+            std::size_t k = i;  // the whitespace run
+            while (S(k)) ++k;
+            if (k == i) { emit(i, i + 1); ++i; continue; }  // unreachable: every character is L, N, S or other
+            // \s*[\r\n]+ : up to the run's last newline
+            std::size_t nl = k;
+            for (std::size_t q = i; q < k; ++q)
+                if (NL(q)) nl = q;
+            if (nl < k) { emit(i, nl + 1); i = nl + 1; continue; }
+            // \s+(?!\S) | \s+
+            if (k > i + 1 && k < end) --k;
+            emit(i, k); i = k;
+        }
+    }
+
     void encode_plain(std::string_view text, std::vector<int>& out) const {
         for (const std::string& piece : pre_tokenize(text)) {
             auto cached = cache_.find(piece);
@@ -190,6 +269,11 @@ private:
 
     std::vector<int> bpe(const std::string& piece) const {
         std::vector<std::string> sym;
+        if (ignore_merges_) {  // Llama-3: a piece that is a whole token is that token
+            std::string mapped;
+            for (unsigned char b : piece) mapped += byte_char_[b];
+            if (auto it = ids_.find(mapped); it != ids_.end()) return {it->second};
+        }
         for (unsigned char b : piece) sym.push_back(byte_char_[b]);
         std::string key;
         while (sym.size() > 1) {
@@ -232,6 +316,7 @@ private:
     std::unordered_map<std::uint32_t, unsigned char> char_byte_;
     mutable std::unordered_map<std::string, std::vector<int>> cache_;
     pre_type pre_ = pre_type::gpt2;
+    bool ignore_merges_ = false;
     int bos_ = -1, eos_ = -1;
     bool add_bos_ = false;
 };

@@ -64,3 +64,34 @@ def test_round_trip_writes_all_outputs(cli, tmp_path):
     names = sorted(p.name for p in (tmp_path / "o").iterdir())
     assert names == ["core.npy", "factor_0.npy", "factor_1.npy", "factor_2.npy", "summary.json"]
     assert np.load(tmp_path / "o" / "core.npy").dtype == np.float32
+
+
+def _vocab_gguf(path, model, pre=None):
+    """A vocabulary-only GGUF written by the `gguf` package (independent of our reader)."""
+    gguf = pytest.importorskip("gguf")
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model(model)
+    if pre is not None:
+        w.add_tokenizer_pre(pre)
+    w.add_token_list(["a", "b", "ab"])
+    w.add_token_merges(["a b"])
+    w.add_token_types([1, 1, 1])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_tokenize_rejects_unknown_tokenizer_settings(cli, tmp_path):
+    # An unknown pre-tokenizer or tokenizer model is an error naming the file, never a guess.
+    _vocab_gguf(tmp_path / "pre.gguf", "gpt2", pre="tekken")
+    assert_rejected(cli("tokenize", tmp_path / "pre.gguf", "--text", "ab", check=False),
+                    "pre.gguf", "tokenizer.ggml.pre", "tekken")
+    _vocab_gguf(tmp_path / "model.gguf", "rwkv")
+    assert_rejected(cli("tokenize", tmp_path / "model.gguf", "--text", "ab", check=False), "model.gguf", "rwkv")
+    _vocab_gguf(tmp_path / "ok.gguf", "gpt2", pre="qwen2")
+    import json
+    out = json.loads(cli("tokenize", tmp_path / "ok.gguf", "--text", "ab").stdout)
+    assert out["tokenizer"] == "gpt2" and out["texts"][0]["ids"] == [2]
+    (tmp_path / "tokenizer.model").write_bytes(b"not a protobuf")
+    assert_rejected(cli("tokenize", tmp_path, "--text", "x", check=False), "tokenizer.model")

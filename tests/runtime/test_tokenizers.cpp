@@ -1,12 +1,26 @@
-// Tokenizers: pre-tokeniser and WordPiece rules on synthetic vocabularies (no downloads), and
-// the real SmolLM2 / MiniLM vocabularies against token ids produced by Hugging Face
-// `tokenizers` (fixtures made by scripts/make_runtime_fixtures.py tokenizers).
+// Tokenizers: pre-tokeniser, SentencePiece and WordPiece rules on synthetic vocabularies (no
+// downloads), and real vocabularies against independent implementations:
+//   SmolLM2 / MiniLM / Qwen2 vocabularies: token ids from Hugging Face `tokenizers`;
+//   Llama-2 vocabulary and a small trained SentencePiece model: ids from Python `sentencepiece`
+//   (fixtures made by scripts/make_runtime_fixtures.py tokenizers|spm|vocab);
+//   llama.cpp's own tokenizer tests (vocab-only GGUFs + .inp texts + .out ids that llama.cpp
+//   made with Hugging Face tokenizers; fetched by scripts/fetch_assets.py into
+//   <cache>/llama.cpp-vocab with --tokenizer-vocab; skipped with a message when absent).
 #include <doctest/doctest.h>
 
 #include "lowrank/io/gguf.hpp"
 #include "runtime/bpe_tokenizer.hpp"
+#include "runtime/spm_tokenizer.hpp"
+#include "runtime/tokenizer.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 #include "runtime_test_util.hpp"
+#ifdef LOWRANK_HAVE_SENTENCEPIECE
+#include "runtime/sentencepiece_tokenizer.hpp"
+#endif
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
 
 using namespace lowrank::runtime;
 
@@ -105,4 +119,251 @@ TEST_CASE("wordpiece: MiniLM vocabulary matches Hugging Face tokenizers on trick
         CAPTURE(text);
         CHECK(t.encode(text) == c["ids"].get<std::vector<int>>());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Qwen2 / Llama-3 pre-tokenisation, selection by tokenizer.ggml.pre
+
+TEST_CASE("bpe: Qwen2 pre-tokenisation (letters with one leading non-letter, single digits, newlines)") {
+    const auto t = byte_tokenizer("qwen2");
+    using V = std::vector<std::string>;
+    CHECK(t.pre_tokenize("Hello world") == V{"Hello", " world"});
+    CHECK(t.pre_tokenize("1234 x") == V{"1", "2", "3", "4", " x"});       // \p{N}: one at a time
+    CHECK(t.pre_tokenize("(hello)") == V{"(hello", ")"});                  // any non-letter may lead
+    CHECK(t.pre_tokenize("\thello") == V{"\thello"});
+    CHECK(t.pre_tokenize("\nhello") == V{"\n", "hello"});                 // but not CR/LF
+    CHECK(t.pre_tokenize("It'S WE'LL") == V{"It", "'S", " WE", "'LL"});   // contractions, any case
+    CHECK(t.pre_tokenize("a  \n\n b") == V{"a", "  \n\n", " b"});         // \s*[\r\n]+
+    CHECK(t.pre_tokenize("x !!\n\ny") == V{"x", " !!\n\n", "y"});         // punctuation takes newlines
+    CHECK(t.pre_tokenize("a   b") == V{"a", "  ", " b"});
+    CHECK(t.pre_tokenize("end  ") == V{"end", "  "});
+    const auto l = byte_tokenizer("llama-bpe");
+    CHECK(l.pre_tokenize("1234567 x") == V{"123", "456", "7", " x"});     // Llama-3: \p{N}{1,3}
+    CHECK_THROWS_WITH_AS(byte_tokenizer("deepseek-llm"), doctest::Contains("'deepseek-llm' is not supported"),
+                         std::runtime_error);
+}
+
+TEST_CASE("bpe: an unknown tokenizer.ggml.pre in a GGUF file is an error naming the file") {
+    lowrank::gguf_file f;
+    f.path = "unknown-pre.gguf";
+    auto kv = [&](const char* k, lowrank::gguf_value v) { f.metadata.push_back({k, std::move(v), 0}); };
+    kv("tokenizer.ggml.model", lowrank::gguf_value::string("gpt2"));
+    kv("tokenizer.ggml.pre", lowrank::gguf_value::string("tekken"));
+    kv("tokenizer.ggml.tokens", lowrank::gguf_value::array(std::vector<std::string>{"a", "b"}));
+    kv("tokenizer.ggml.merges", lowrank::gguf_value::array(std::vector<std::string>{}));
+    CHECK_THROWS_WITH_AS(gguf_tokenizer::from_gguf(f), doctest::Contains("unknown-pre.gguf: tokenizer.ggml.pre"),
+                         std::runtime_error);
+    f.metadata[0].value = lowrank::gguf_value::string("rwkv");
+    CHECK_THROWS_WITH_AS(gguf_tokenizer::from_gguf(f), doctest::Contains("'rwkv' is not supported"), std::runtime_error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SentencePiece (GGUF "llama" vocabularies)
+
+namespace {
+// A hand-made vocabulary: 3 specials, 256 byte tokens, then pieces with chosen scores.
+spm_tokenizer tiny_spm(std::vector<std::pair<std::string, float>> pieces) {
+    std::vector<std::string> tok{"<unk>", "<s>", "</s>"};
+    std::vector<float> sc{0, 0, 0};
+    std::vector<std::int32_t> ty{spm_tokenizer::unknown, spm_tokenizer::control, spm_tokenizer::control};
+    for (int b = 0; b < 256; ++b) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+        tok.push_back(buf), sc.push_back(0), ty.push_back(spm_tokenizer::byte);
+    }
+    for (auto& [p, s] : pieces) tok.push_back(p), sc.push_back(s), ty.push_back(spm_tokenizer::normal);
+    return spm_tokenizer(tok, sc, ty);
+}
+}  // namespace
+
+TEST_CASE("spm: score-ordered merges, dummy prefix, byte fallback, specials, decode") {
+    // ids: 259 ▁, 260 a, 261 b, 262 c, 263 ab, 264 bc, 265 ▁a, 266 ▁ab, 267 abc, 268 cb
+    const auto t = tiny_spm({{"\xE2\x96\x81", -1}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -5}, {"bc", -2},
+                             {"\xE2\x96\x81" "a", -3}, {"\xE2\x96\x81" "ab", -4}, {"abc", -1}, {"cb", -2}});
+    using I = std::vector<int>;
+    // "▁abc": pairs ▁a(-3) ab(-5) bc(-2) → bc first; then a+bc = abc(-1) beats ▁a(-3).
+    CHECK(t.encode("abc") == I{259, 267});
+    // "▁ab": ▁a(-3) beats ab(-5); then ▁a+b = ▁ab(-4).
+    CHECK(t.encode("ab") == I{266});
+    // equal scores go to the leftmost pair: "▁cbcbc" → cb@1, then cb@3 (bc@2, bc@4 went stale).
+    CHECK(t.encode("cbcbc") == I{259, 268, 268, 262});
+    // 'é' (C3 A9) has no piece: byte fallback; ' ' → ▁.
+    CHECK(t.encode("a \xC3\xA9") == I{265, 259, 3 + 0xC3, 3 + 0xA9});
+    // specials: <s> is its id; the text after it gets the dummy prefix again.
+    CHECK(t.encode("<s>a") == I{1, 265});
+    CHECK(t.encode("<s>a", false) == I{259, 3 + '<', 3 + 's', 3 + '>', 260});
+    CHECK(t.encode("").empty());
+    CHECK(t.decode(t.encode("a \xC3\xA9 abc")) == "a \xC3\xA9 abc");
+    CHECK(t.decode_token(265) == " a");
+    // not a valid vocabulary: lengths differ, bad byte token
+    CHECK_THROWS_AS(spm_tokenizer({"a", "b"}, {0.f}, {}), std::invalid_argument);
+    CHECK_THROWS_AS(spm_tokenizer({"<0xZZ>"}, {0.f}, {spm_tokenizer::byte}), std::invalid_argument);
+}
+
+TEST_CASE("spm: from GGUF metadata (defaults, flags, ids) and clear errors on a bad vocabulary") {
+    lowrank::gguf_file f;
+    f.path = "spm.gguf";
+    auto set = [&](const char* k, lowrank::gguf_value v) {
+        for (auto& kv : f.metadata)
+            if (kv.key == k) { kv.value = std::move(v); return; }
+        f.metadata.push_back({k, std::move(v), 0});
+    };
+    using lowrank::gguf_value;
+    set("tokenizer.ggml.model", gguf_value::string("llama"));
+    set("tokenizer.ggml.tokens", gguf_value::array(std::vector<std::string>{"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a"}));
+    CHECK_THROWS_WITH_AS(spm_tokenizer::from_gguf(f), doctest::Contains("tokenizer.ggml.scores"), std::exception);
+    set("tokenizer.ggml.scores", gguf_value::array(std::vector<float>{0, 0, 0}));
+    CHECK_THROWS_WITH_AS(spm_tokenizer::from_gguf(f), doctest::Contains("spm.gguf: spm_tokenizer: 4 tokens but 3 scores"),
+                         std::runtime_error);
+    set("tokenizer.ggml.scores", gguf_value::array(std::vector<float>{0, 0, 0, -1}));
+    set("tokenizer.ggml.token_type", gguf_value::array(std::vector<std::int32_t>{2, 3, 3, 1}));
+    set("tokenizer.ggml.bos_token_id", gguf_value::scalar<std::uint32_t>(1));
+    auto t = gguf_tokenizer::from_gguf(f);
+    REQUIRE(t.spm() != nullptr);
+    CHECK(t.add_bos());                  // llama.cpp's default for SentencePiece
+    CHECK(t.spm()->add_space_prefix());  // likewise
+    CHECK(t.bos() == 1);
+    CHECK(t.encode("a") == std::vector<int>{3});
+    CHECK(t.encode("b") == std::vector<int>{0, 0});  // no byte tokens: one unknown token per character ("▁", "b")
+    set("tokenizer.ggml.add_space_prefix", gguf_value::scalar(false));
+    set("tokenizer.ggml.add_bos_token", gguf_value::scalar(false));
+    t = gguf_tokenizer::from_gguf(f);
+    CHECK_FALSE(t.add_bos());
+    CHECK(t.encode(" a") == std::vector<int>{3});
+    set("tokenizer.ggml.add_bos_token", gguf_value::scalar<std::uint8_t>(1));
+    CHECK_THROWS_WITH_AS(gguf_tokenizer::from_gguf(f), doctest::Contains("spm.gguf: tokenizer.ggml.add_bos_token is not a bool"),
+                         std::runtime_error);
+    set("tokenizer.ggml.add_bos_token", gguf_value::scalar(true));
+    set("tokenizer.ggml.eos_token_id", gguf_value::scalar<std::uint32_t>(7));
+    CHECK_THROWS_WITH_AS(gguf_tokenizer::from_gguf(f), doctest::Contains("spm.gguf: tokenizer.ggml.eos_token_id = 7"),
+                         std::runtime_error);
+}
+
+TEST_CASE("spm: a small trained SentencePiece model matches Python sentencepiece (Unicode, spaces, digits, emoji)") {
+    const auto fx = rt_test::fixture("tokenizer_spm_tiny.json");
+    REQUIRE(fx != nullptr);
+    const spm_tokenizer t(fx["pieces"].get<std::vector<std::string>>(), fx["scores"].get<std::vector<float>>(),
+                          fx["types"].get<std::vector<std::int32_t>>());
+    std::size_t n = 0, bytes = 0;
+    for (const auto& c : fx["cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const auto ids = t.encode(text, false);  // sentencepiece encodes "<s>" as text
+        CHECK(ids == c["ids"].get<std::vector<int>>());
+        CHECK(t.decode(ids) == text);
+        ++n;
+        for (int id : ids) bytes += t.token(id).rfind("<0x", 0) == 0;
+    }
+    CHECK(n >= 20);
+    CHECK(bytes > 0);  // the cases do exercise byte fallback
+}
+
+TEST_CASE("sentencepiece (libsentencepiece): spm_tiny.model matches Python sentencepiece and our spm_tokenizer") {
+#ifdef LOWRANK_HAVE_SENTENCEPIECE
+    const auto fx = rt_test::fixture("tokenizer_spm_tiny.json");
+    REQUIRE(fx != nullptr);
+    const auto sp = sentencepiece_tokenizer::from_model_file(std::string(LOWRANK_RUNTIME_FIXTURES) + "/spm_tiny.model");
+    CHECK(sp.vocab_size() == fx["pieces"].size());
+    CHECK(sp.bos() == 1);
+    CHECK(sp.eos() == 2);
+    for (const auto& c : fx["cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const auto ids = sp.encode(text);
+        CHECK(ids == c["ids"].get<std::vector<int>>());
+        CHECK(sp.decode(ids) == text);
+        std::string streamed;
+        for (int id : ids) streamed += sp.decode_token(id);
+        CHECK(streamed == (text.empty() ? "" : " " + text));  // the dummy prefix stays in streamed pieces
+    }
+    CHECK_THROWS_WITH_AS(sentencepiece_tokenizer::from_model_file(std::string(LOWRANK_RUNTIME_FIXTURES) +
+                                                                  "/tokenizer_spm_tiny.json"),
+                         doctest::Contains("tokenizer_spm_tiny.json: not a SentencePiece model"), std::runtime_error);
+#else
+    std::cout << "SKIPPED sentencepiece/tokenizer.model: built without libsentencepiece (apt-get install "
+                 "libsentencepiece-dev, then reconfigure)\n";
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// llama.cpp's vocab-only GGUFs: its own reference tokenisations, and our tricky strings
+
+namespace {
+struct vocab_case {
+    std::string text;
+    std::vector<int> ids;
+};
+/// The .inp texts (separated by "\n__ggml_vocab_test__\n") and .out ids (one line each).
+std::vector<vocab_case> read_llama_cpp_cases(const std::string& gguf) {
+    auto slurp = [](const std::string& p) {
+        std::ifstream in(p, std::ios::binary);
+        REQUIRE_MESSAGE(in, (p + ": cannot open"));
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    };
+    const std::string inp = slurp(gguf + ".inp"), outp = slurp(gguf + ".out");
+    const std::string sep = "\n__ggml_vocab_test__\n";
+    std::vector<vocab_case> cases;
+    for (std::size_t pos = 0; pos < inp.size();) {
+        const std::size_t next = inp.find(sep, pos);
+        cases.push_back({inp.substr(pos, next == std::string::npos ? std::string::npos : next - pos), {}});
+        if (next == std::string::npos) break;
+        pos = next + sep.size();
+    }
+    std::istringstream lines(outp);
+    std::size_t i = 0;
+    for (std::string line; std::getline(lines, line) && i < cases.size(); ++i) {
+        std::istringstream ids(line);
+        for (int id; ids >> id;) cases[i].ids.push_back(id);
+    }
+    REQUIRE_MESSAGE(i == cases.size(), (gguf + ": .inp has " + std::to_string(cases.size()) + " texts, .out " +
+                                            std::to_string(i) + " lines"));
+    return cases;
+}
+
+/// Checks a llama.cpp vocabulary against its .inp/.out and (when given) a tricky-string fixture.
+void check_llama_cpp_vocab(const char* name, const char* expect_model, const char* fixture) {
+    const auto path = rt_test::asset(std::string("llama.cpp-vocab/ggml-vocab-") + name + ".gguf",
+                                     (std::string("tokenizer/") + name).c_str());
+    if (path.empty()) {
+        std::cout << "  (fetch with: python3 scripts/fetch_assets.py --tokenizer-vocab)\n";
+        return;
+    }
+    const auto t = gguf_tokenizer::from_gguf(lowrank::read_gguf(path));
+    CHECK(t.kind() == expect_model);
+    std::size_t n = 0, ok = 0;
+    for (const auto& c : read_llama_cpp_cases(path)) {
+        CAPTURE(c.text);
+        const auto ids = t.encode(c.text, false);
+        CHECK(ids == c.ids);
+        CHECK(t.decode(ids) == c.text);
+        ++n, ok += ids == c.ids;
+    }
+    std::cout << "tokenizer/" << name << ": " << ok << "/" << n << " llama.cpp reference cases equal\n";
+    CHECK(n == 46);
+    if (!fixture) return;
+    const auto fx = rt_test::fixture(fixture);
+    REQUIRE(fx != nullptr);
+    for (const auto& c : fx["cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const bool special = t.kind() == "gpt2";  // HF tokenizers parse added tokens; sentencepiece does not
+        const auto ids = t.encode(text, special);
+        CHECK(ids == c["ids"].get<std::vector<int>>());
+        CHECK(t.decode(ids) == text);
+    }
+}
+}  // namespace
+
+TEST_CASE("spm: Llama-2 vocabulary (llama.cpp ggml-vocab-llama-spm) matches HF and Python sentencepiece") {
+    check_llama_cpp_vocab("llama-spm", "llama", "tokenizer_llama2_spm.json");
+}
+
+TEST_CASE("bpe: Qwen2 vocabulary (llama.cpp ggml-vocab-qwen2) matches Hugging Face tokenizers") {
+    check_llama_cpp_vocab("qwen2", "gpt2", "tokenizer_qwen2.json");
+}
+
+TEST_CASE("bpe: Llama-3 vocabulary (llama.cpp ggml-vocab-llama-bpe) matches Hugging Face tokenizers") {
+    check_llama_cpp_vocab("llama-bpe", "gpt2", nullptr);
 }
