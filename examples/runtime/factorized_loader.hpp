@@ -152,7 +152,7 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
             } else {
                 const nlohmann::json cfg = read_hf_config(o.source->path);
                 if (cfg.value("model_type", std::string{}) == "bert")
-                    throw io_error(path, "is a factorised BERT model, not a Llama-family one");
+                    throw io_error(path, "a factorised BERT model, not a Llama-family one (use embed or eval)");
                 o.weights = build_llama(llama_config_from_hf(cfg, o.source->path + "/config.json", max_context), src,
                                         llama_names::hugging_face);
             }

@@ -153,15 +153,15 @@ TEST_CASE("factorised Llama file (from GGUF): equals γ in memory, dense at full
     const gguf_file g = read_gguf(src);
     const auto dense_logits = llama_logits(load_llama_gguf(g));
 
-    for (const char* method : {"svd", "tucker2"}) {
+    for (const std::string method : {"svd", "tucker2"}) {
         CAPTURE(method);
         const std::string gamma = dtest::gamma_json("tiny", {0, 2}, llama_low, method);
         dtest::write_text(d / "g.json", gamma);
-        const std::string file = d / (std::string("f-") + method + ".safetensors");
+        const std::string file = d / ("f-" + method + ".safetensors");
         REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --threads 2 --quiet --out " + file,
                                d / "log") == 0);
         // The format is detected from the content: the same file under a .gguf name still loads.
-        const std::string disguised = d / (std::string("disguised-") + method + ".gguf");
+        const std::string disguised = d / ("disguised-" + method + ".gguf");
         fs::copy_file(file, disguised);
         CHECK(detect_model_file(disguised) == model_file_kind::factorized);
         opened_llama o = open_llama(disguised);
@@ -171,7 +171,7 @@ TEST_CASE("factorised Llama file (from GGUF): equals γ in memory, dense at full
         CHECK(o.gguf.has_value());  // the tokenizer/metadata GGUF is the source
         CHECK(o.factorised_layers == 14);
         // Factorised layers are built from the factors, at the stored rank, never densified.
-        const auto want = std::string(method) == "svd" ? linear_form::svd : linear_form::tucker2;
+        const auto want = method == "svd" ? linear_form::svd : linear_form::tucker2;
         for (std::size_t l = 0; l < 3; ++l) {
             CAPTURE(l);
             const auto& b = o.weights.blocks[l];
@@ -195,7 +195,7 @@ TEST_CASE("factorised Llama file (from GGUF): equals γ in memory, dense at full
         CHECK(da < 1e-5);
 
         // (c) the model folded back to dense by `decompose --fold` (F32 GGUF).
-        const std::string folded = d / (std::string("folded-") + method + ".gguf");
+        const std::string folded = d / ("folded-" + method + ".gguf");
         REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --fold --quiet --out " + folded,
                                d / "log") == 0);
         const double dc = rel_max_diff(file_logits, llama_logits(load_llama_gguf(read_gguf(folded))));
@@ -206,7 +206,7 @@ TEST_CASE("factorised Llama file (from GGUF): equals γ in memory, dense at full
 
         // (b) full rank: the factorised model equals the dense source.
         dtest::write_text(d / "gf.json", dtest::gamma_json("tiny", {0, 1, 2}, llama_full, method));
-        const std::string full = d / (std::string("full-") + method + ".safetensors");
+        const std::string full = d / ("full-" + method + ".safetensors");
         REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "gf.json") + " --allow-no-savings --quiet --out " + full,
                                d / "log") == 0);
         opened_llama of = open_llama(full);
@@ -327,12 +327,12 @@ TEST_CASE("factorised BERT file (from an HF directory): equals γ in memory, den
     const fs::path src = d.path / "tiny-bert";
     write_tiny_bert(src, 5);
     const auto dense = bert_embeddings(load_bert_hf(src.string()));
-    for (const char* method : {"svd", "tucker2"}) {
+    for (const std::string method : {"svd", "tucker2"}) {
         CAPTURE(method);
         const std::map<std::string, int> low{{"q", 3}, {"v", 2}, {"attn-out", 3}, {"intermediate", 4}, {"output", 4}};
         const std::string gamma = dtest::gamma_json("tiny", {1}, low, method);
         dtest::write_text(d / "g.json", gamma);
-        const std::string file = d / (std::string("f-") + method + ".safetensors");
+        const std::string file = d / ("f-" + method + ".safetensors");
         REQUIRE(dtest::run_cli("decompose " + src.string() + " --plan " + (d / "g.json") + " --quiet --out " + file,
                                d / "log") == 0);
         CHECK(is_bert_model(file));
@@ -341,7 +341,7 @@ TEST_CASE("factorised BERT file (from an HF directory): equals γ in memory, den
         CHECK(o.source->verified);
         CHECK(o.dir == src.string());
         CHECK(o.factorised_layers == 5);
-        const auto want = std::string(method) == "svd" ? linear_form::svd : linear_form::tucker2;
+        const auto want = method == "svd" ? linear_form::svd : linear_form::tucker2;
         CHECK(o.weights.blocks[1].intermediate.form == want);
         CHECK(o.weights.blocks[1].k.form == linear_form::dense);
         CHECK(o.weights.blocks[0].q.form == linear_form::dense);
@@ -355,7 +355,7 @@ TEST_CASE("factorised BERT file (from an HF directory): equals γ in memory, den
         CHECK(da < 1e-5);
         CHECK(rel_max_diff(got, dense) > 1e-3);
         // (c) folded back to an HF directory.
-        const std::string folded = d / (std::string("folded-") + method);
+        const std::string folded = d / ("folded-" + method);
         REQUIRE(dtest::run_cli("decompose " + src.string() + " --plan " + (d / "g.json") + " --fold --quiet --out " + folded,
                                d / "log") == 0);
         const double dc = rel_max_diff(got, bert_embeddings(load_bert_hf(folded)));
@@ -364,7 +364,7 @@ TEST_CASE("factorised BERT file (from an HF directory): equals γ in memory, den
         // (b) full rank.
         const std::map<std::string, int> full{{"q", 16}, {"k", 16}, {"v", 16}, {"attn-out", 16}, {"intermediate", 16}, {"output", 16}};
         dtest::write_text(d / "gf.json", dtest::gamma_json("tiny", {0, 1}, full, method));
-        const std::string ff = d / (std::string("full-") + method + ".safetensors");
+        const std::string ff = d / ("full-" + method + ".safetensors");
         REQUIRE(dtest::run_cli("decompose " + src.string() + " --plan " + (d / "gf.json") +
                                    " --allow-no-savings --quiet --out " + ff,
                                d / "log") == 0);
