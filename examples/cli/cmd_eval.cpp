@@ -7,7 +7,8 @@
 // model. MODEL is a Llama-family GGUF file, a BERT (MiniLM) Hugging Face directory, or a
 // factorised file written by `lowrank decompose` from either (runtime/factorized_loader.hpp:
 // configuration and tokenizer from the source model its manifest records, or --source; for a
-// factorised BERT, task agreement compares with that source); --plan applies a γ in memory. Results follow the schema in eval/results.hpp; progress on stderr.
+// factorised BERT, task agreement compares with that source); --plan applies a γ in memory.
+// Results follow the schema in eval/results.hpp; progress on stderr.
 #include "cli/command.hpp"
 #include "cli/sha256.hpp"
 #include "eval/bert_eval.hpp"
