@@ -1,11 +1,12 @@
-// lowrank bench-model MODEL.gguf [--plan gamma.json] [--prompt-tokens P] [--decode-tokens D]
+// lowrank bench-model MODEL [--plan gamma.json] [--source SRC] [--prompt-tokens P] [--decode-tokens D]
 //                     [--batch 1,4,16] [--warmup W] [--repeats R] [--threads N]
 // Prefill throughput (tokens/s) and decode latency (ms per step, B tokens per step) of a
-// Llama-family model, dense or factorised by a γ plan, at each batch size; with warm-up,
+// Llama-family model (GGUF file, Hugging Face directory, or factorised file from `lowrank
+// decompose`), dense, factorised, or factorised in memory by a γ plan, at each batch size; with warm-up,
 // repeats, median and spread, peak RSS, model bytes, RAPL energy when readable, and the
 // machine. Prints one JSON document.
 #include "cli/command.hpp"
-#include "runtime/llama_loader.hpp"
+#include "runtime/factorized_loader.hpp"
 #include "runtime/measure.hpp"
 
 #include <nlohmann/json.hpp>
@@ -22,7 +23,7 @@ using namespace lowrank;
 using namespace lowrank::runtime;
 
 struct bench_args {
-    std::string model, plan;
+    std::string model, plan, source;
     std::size_t prompt_tokens = 128, decode_tokens = 16;
     std::vector<std::size_t> batches{1, 4, 16};
     int warmup = 1, repeats = 5, threads = 2;
@@ -30,11 +31,26 @@ struct bench_args {
 
 int run(const bench_args& a) {
     if (!std::filesystem::exists(a.model)) throw cli::usage_error(a.model + ": no such file");
-    const gguf_file f = read_gguf(a.model);
-    llama_model model(load_llama_gguf(f, a.prompt_tokens + a.decode_tokens + 8), a.threads);
-    nlohmann::json out{{"model", a.model}, {"file_bytes", std::filesystem::file_size(a.model)},
+    opened_llama o = open_llama(a.model, a.source, a.prompt_tokens + a.decode_tokens + 8);
+    if (o.source && !a.plan.empty())
+        throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
+    llama_model model(std::move(o.weights), a.threads);
+    std::uintmax_t bytes = 0;
+    if (std::filesystem::is_directory(a.model)) {
+        for (const auto& e : std::filesystem::directory_iterator(a.model))
+            if (e.is_regular_file()) bytes += e.file_size();
+    } else {
+        bytes = std::filesystem::file_size(a.model);
+    }
+    nlohmann::json out{{"model", a.model}, {"file_bytes", bytes},
                        {"threads", a.threads}, {"machine", measure::machine()},
                        {"prompt_tokens", a.prompt_tokens}, {"decode_tokens", a.decode_tokens}};
+    if (o.source) {
+        out["factorized"] = {{"source", o.source->path}, {"source_verified", o.source->verified},
+                             {"factorised_layers", o.factorised_layers},
+                             {"gamma_id", o.manifest.value("gamma_id", std::string{})},
+                             {"form", o.manifest.value("form", std::string{})}};
+    }
     if (!a.plan.empty()) {
         std::ifstream in(a.plan);
         if (!in) throw cli::usage_error(a.plan + ": cannot open");
@@ -85,8 +101,9 @@ int run(const bench_args& a) {
 
 void install(CLI::App& app, int* exit_code) {
     auto a = std::make_shared<bench_args>();
-    auto* sub = app.add_subcommand("bench-model", "Prefill/decode throughput, memory and energy of a Llama-family GGUF model");
-    sub->add_option("model", a->model, "model file (.gguf)")->required();
+    auto* sub = app.add_subcommand("bench-model", "Prefill/decode throughput, memory and energy of a Llama-family model");
+    sub->add_option("model", a->model, ".gguf file, Hugging Face directory, or factorised file from `lowrank decompose`")->required();
+    sub->add_option("--source", a->source, "factorised MODEL: its source model (default: the path its manifest records)");
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--prompt-tokens", a->prompt_tokens, "prefill length")->check(CLI::PositiveNumber);
     sub->add_option("--decode-tokens", a->decode_tokens, "decode steps per sample")->check(CLI::PositiveNumber);

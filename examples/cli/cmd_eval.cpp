@@ -4,8 +4,11 @@
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
 // LAMBADA; for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
-// model. MODEL is a Llama-family GGUF file or a BERT (MiniLM) Hugging Face directory; --plan
-// applies a γ in memory. Results follow the schema in eval/results.hpp; progress on stderr.
+// model. MODEL is a Llama-family GGUF file, a BERT (MiniLM) Hugging Face directory, or a
+// factorised file written by `lowrank decompose` from either (runtime/factorized_loader.hpp:
+// configuration and tokenizer from the source model its manifest records, or --source; for a
+// factorised BERT, task agreement compares with that source); --plan applies a γ in memory.
+// Results follow the schema in eval/results.hpp; progress on stderr.
 #include "cli/command.hpp"
 #include "cli/sha256.hpp"
 #include "eval/bert_eval.hpp"
@@ -15,8 +18,8 @@
 #include "eval/scoring.hpp"
 #include "eval/tasks.hpp"
 #include "runtime/bert.hpp"
+#include "runtime/factorized_loader.hpp"
 #include "runtime/tokenizer.hpp"
-#include "runtime/llama_loader.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
@@ -47,7 +50,7 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 struct eval_args {
-    std::string model, plan, tasks, json_out, data;
+    std::string model, plan, source, tasks, json_out, data;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0;
     int threads = 2;
     bool no_progress = false, no_efficiency = false;
@@ -218,12 +221,30 @@ json efficiency_llama(runtime::llama_model& m, std::size_t prompt) {
 
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res) {
     auto t0 = clock_type::now();
-    const gguf_file f = read_gguf(a.model);
-    const runtime::gguf_tokenizer tok = runtime::gguf_tokenizer::from_gguf(f);  // BPE or SentencePiece
-    runtime::llama_model model(runtime::load_llama_gguf(f), a.threads);
+    runtime::opened_llama o = runtime::open_llama(a.model, a.source);
+    if (!o.gguf) throw cli::usage_error(a.model + ": the tokenizer must come from a GGUF file (give a .gguf, or a factorised file of one)");
+    const runtime::gguf_tokenizer tok = runtime::gguf_tokenizer::from_gguf(*o.gguf);  // BPE or SentencePiece
+    runtime::llama_model model(std::move(o.weights), a.threads);
     std::cerr << "loaded " << a.model << " (" << model.weights().parameters() << " parameters, " << since(t0) << " s)\n";
     res["model"]["kind"] = "gguf";
     res["model"]["parameters_dense"] = model.weights().parameters();
+    if (o.source) {  // a factorised file: γ, method and the dense size come from its manifest
+        if (!a.plan.empty())
+            throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
+        const json& man = o.manifest;
+        res["model"]["kind"] = "factorized";
+        res["model"]["source"] = {{"path", fs::absolute(o.source->path).string()}, {"sha256_verified", o.source->verified}};
+        if (man.contains("parameters") && man["parameters"].contains("before"))
+            res["model"]["parameters_dense"] = man["parameters"]["before"];
+        res["gamma"] = {{"id", man.value("gamma_id", std::string("unknown"))},
+                        {"path", fs::absolute(a.model).string()},
+                        {"config", man.value("gamma", json::object())},
+                        {"layers_factorised", o.factorised_layers},
+                        {"layers_kept_dense", 0}};
+        res["method"] = man.value("method", std::string("unknown"));
+        std::cerr << "factorised file: " << o.factorised_layers << " layers factorised; configuration and tokenizer from "
+                  << o.source->path << (o.source->verified ? " (sha256 verified)" : "") << "\n";
+    }
     if (!a.plan.empty()) {
         std::ifstream in(a.plan);
         if (!in) throw cli::usage_error(a.plan + ": cannot open");
@@ -329,12 +350,30 @@ struct bert_embedder {
 };
 
 void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& res) {
+    runtime::opened_bert o = runtime::open_bert(a.model, a.source);
+    const fs::path dir = o.dir;  // config and vocabulary: the model directory, or a factorised file's source
     bool lower = true;
-    if (std::ifstream tc(fs::path(a.model) / "tokenizer_config.json"); tc) lower = json::parse(tc).value("do_lower_case", true);
-    const auto tok = runtime::wordpiece_tokenizer::from_vocab_file((fs::path(a.model) / "vocab.txt").string(), lower);
-    runtime::bert_model dense(runtime::load_bert_hf(a.model), a.threads);
-    std::unique_ptr<runtime::bert_model> dec;
+    if (std::ifstream tc(dir / "tokenizer_config.json"); tc) lower = json::parse(tc).value("do_lower_case", true);
+    const auto tok = runtime::wordpiece_tokenizer::from_vocab_file((dir / "vocab.txt").string(), lower);
+    std::unique_ptr<runtime::bert_model> dense, dec;
     res["model"]["kind"] = "bert";
+    if (o.source) {  // a factorised file is the decomposed model; the dense reference is its source
+        if (!a.plan.empty())
+            throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
+        dec = std::make_unique<runtime::bert_model>(std::move(o.weights), a.threads);
+        if (std::find(tasks.begin(), tasks.end(), "agreement") != tasks.end())
+            dense = std::make_unique<runtime::bert_model>(runtime::load_bert_hf(o.dir), a.threads);
+        const json& man = o.manifest;
+        res["model"]["kind"] = "factorized";
+        res["model"]["source"] = {{"path", fs::absolute(o.dir).string()}, {"sha256_verified", o.source->verified}};
+        res["gamma"] = {{"id", man.value("gamma_id", std::string("unknown"))}, {"path", fs::absolute(a.model).string()},
+                        {"config", man.value("gamma", json::object())}, {"layers_factorised", o.factorised_layers}};
+        res["method"] = man.value("method", std::string("unknown"));
+        std::cerr << "factorised file: " << o.factorised_layers << " layers factorised; configuration and vocabulary from "
+                  << o.dir << (o.source->verified ? " (sha256 verified)" : "") << "\n";
+    } else {
+        dense = std::make_unique<runtime::bert_model>(std::move(o.weights), a.threads);
+    }
     if (!a.plan.empty()) {
         std::ifstream in(a.plan);
         if (!in) throw cli::usage_error(a.plan + ": cannot open");
@@ -346,7 +385,7 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
         res["method"] = gamma.value("method", std::string("tucker2"));
         std::cerr << "plan " << a.plan << ": " << n << " layers factorised\n";
     }
-    runtime::bert_model& m = dec ? *dec : dense;
+    runtime::bert_model& m = dec ? *dec : *dense;
     bert_embedder embed{m, tok};
     for (const auto& name : tasks) {
         const auto tt = clock_type::now();
@@ -410,13 +449,14 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
             t["seconds"] = since(tt);
             res["tasks"][name] = t;
         } else if (name == "agreement") {
-            if (!dec) throw cli::usage_error("task agreement needs --plan (it compares the decomposed model with the dense one)");
+            if (!dec || !dense)
+                throw cli::usage_error("task agreement needs --plan or a factorised MODEL (it compares the decomposed model with the dense one)");
             // Fixed sentence set: the first 256 SST-2 validation sentences (or --limit).
             const std::string file = (fs::path(a.data) / "sst2.jsonl").string();
             const auto rows = read_jsonl(file);
             std::vector<std::string> s;
             for (auto i : eval::limited_indices(rows.size(), a.limit ? a.limit : 256)) s.push_back(rows[i].at("sentence"));
-            bert_embedder dense_embed{dense, tok};
+            bert_embedder dense_embed{*dense, tok};
             const auto e0 = dense_embed(s, &bar);
             const auto e1 = embed(s);
             const std::size_t d = m.config().hidden;
@@ -456,7 +496,7 @@ int run(const eval_args& a0) {
         p = q + 1;
     }
     if (tasks.empty()) throw cli::usage_error("--tasks: nothing to run");
-    const bool bert = fs::is_directory(a.model);
+    const bool bert = fs::is_directory(a.model) || runtime::is_bert_model(a.model, a.source);
     if (!bert)
         for (const auto& t : tasks)
             if (t.rfind("ppl:", 0) != 0) eval::find_task(t);  // fail early on a typo
@@ -473,7 +513,8 @@ int run(const eval_args& a0) {
                 {"command", a.command},
                 {"started", iso_now()},
                 {"data_dir", fs::absolute(a.data).string()}};
-    res["model"]["sha256"] = bert ? cli::sha256_file((fs::path(a.model) / "model.safetensors").string()) : cli::sha256_file(a.model);
+    res["model"]["sha256"] = fs::is_directory(a.model) ? cli::sha256_file((fs::path(a.model) / "model.safetensors").string())
+                                                      : cli::sha256_file(a.model);
     if (bert) run_bert(a, tasks, res);
     else run_llama(a, tasks, res);
     res["efficiency"]["peak_rss_mb"] = peak_rss_mb();
@@ -501,7 +542,10 @@ int run(const eval_args& a0) {
 void install(CLI::App& app, int* exit_code) {
     auto a = std::make_shared<eval_args>();
     auto* sub = app.add_subcommand("eval", "Accuracy evaluation: perplexity, zero-shot benchmarks (lm-eval semantics), BERT metrics");
-    sub->add_option("model", a->model, "Llama-family .gguf file, or a BERT Hugging Face directory")->required();
+    sub->add_option("model", a->model,
+                    "Llama-family .gguf file, a BERT Hugging Face directory, or a factorised file of either (`lowrank decompose`)")
+        ->required();
+    sub->add_option("--source", a->source, "factorised MODEL: its source model (default: the path its manifest records)");
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--tasks", a->tasks,
                     "comma-separated: ppl:austen, ppl:kjv, arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
@@ -518,7 +562,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_flag("--no-efficiency", a->no_efficiency, "skip the latency/throughput probe");
     sub->callback([a, exit_code] {
         auto& c = a->command;
-        c = "lowrank eval " + a->model + (a->plan.empty() ? "" : " --plan " + a->plan) + " --tasks " + a->tasks;
+        c = "lowrank eval " + a->model + (a->plan.empty() ? "" : " --plan " + a->plan) +
+            (a->source.empty() ? "" : " --source " + a->source) + " --tasks " + a->tasks;
         if (a->limit) c += " --limit " + std::to_string(a->limit);
         if (a->ppl_limit) c += " --ppl-windows " + std::to_string(a->ppl_limit);
         c += " --context " + std::to_string(a->context) + " --stride " + std::to_string(a->stride) +

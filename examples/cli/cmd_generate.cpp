@@ -1,12 +1,14 @@
 // lowrank generate MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--seed S]
-//                  [--plan gamma.json] [--threads N] [--score TEXT]
-// Runs a Llama-family model (GGUF file or Hugging Face directory) on the prompt and prints the
-// continuation (greedy at temperature 0). --plan factorises the γ's layers in memory first.
+//                  [--plan gamma.json] [--source SRC] [--threads N] [--score TEXT]
+// Runs a Llama-family model on the prompt and prints the continuation (greedy at temperature
+// 0). MODEL is a GGUF file or a factorised file written by `lowrank decompose` from one (its
+// factorised layers run as factors; configuration and tokenizer come from the source GGUF the
+// manifest records, or --source). --plan factorises the γ's layers in memory first.
 // --score TEXT prints log p(TEXT | prompt) instead of generating (perplexity-style scoring).
 #include "cli/command.hpp"
 #include "lowrank/io/npy.hpp"
+#include "runtime/factorized_loader.hpp"
 #include "runtime/tokenizer.hpp"
-#include "runtime/llama_loader.hpp"
 #include "runtime/sampling.hpp"
 
 #include <nlohmann/json.hpp>
@@ -24,7 +26,7 @@ using namespace lowrank;
 using namespace lowrank::runtime;
 
 struct generate_args {
-    std::string model, prompt, plan, score, logits_out, tokens_out;
+    std::string model, prompt, plan, source, score, logits_out, tokens_out;
     std::size_t max_tokens = 32, top_k = 0;
     float temperature = 0.f;
     std::uint64_t seed = 0;
@@ -41,11 +43,18 @@ int run(const generate_args& a) {
     if (std::filesystem::is_directory(a.model))
         throw cli::usage_error(a.model + ": Hugging Face directories need a GGUF tokenizer; give the .gguf file");
     auto t0 = std::chrono::steady_clock::now();
-    const gguf_file f = read_gguf(a.model);
-    const gguf_tokenizer tok = gguf_tokenizer::from_gguf(f);  // byte-level BPE or SentencePiece
-    llama_model model(load_llama_gguf(f), a.threads);
-    std::cerr << "loaded " << a.model << " (" << model.weights().parameters() << " parameters, " << since(t0)
-              << " s)\n";
+    opened_llama o = open_llama(a.model, a.source);
+    if (!o.gguf)
+        throw cli::usage_error(a.model + ": its source model is not a GGUF file, and generate needs the GGUF tokenizer");
+    if (o.source && !a.plan.empty())
+        throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
+    const gguf_tokenizer tok = gguf_tokenizer::from_gguf(*o.gguf);  // byte-level BPE or SentencePiece
+    llama_model model(std::move(o.weights), a.threads);
+    std::cerr << "loaded " << a.model;
+    if (o.source)
+        std::cerr << " (factorised: " << o.factorised_layers << " layers; configuration and tokenizer from "
+                  << o.source->path << (o.source->verified ? ", sha256 verified" : "") << ")";
+    std::cerr << " (" << model.weights().parameters() << " parameters, " << since(t0) << " s)\n";
     if (!a.plan.empty()) {
         std::ifstream in(a.plan);
         if (!in) throw cli::usage_error(a.plan + ": cannot open");
@@ -115,8 +124,9 @@ int run(const generate_args& a) {
 
 void install(CLI::App& app, int* exit_code) {
     auto a = std::make_shared<generate_args>();
-    auto* sub = app.add_subcommand("generate", "Generate text with a Llama-family GGUF model (dense or factorised by a γ plan)");
-    sub->add_option("model", a->model, "model file (.gguf)")->required();
+    auto* sub = app.add_subcommand("generate", "Generate text with a Llama-family GGUF model (dense, factorised file, or factorised by a γ plan)");
+    sub->add_option("model", a->model, "model file (.gguf, or a factorised file from `lowrank decompose`)")->required();
+    sub->add_option("--source", a->source, "factorised MODEL: its source GGUF (default: the path its manifest records)");
     sub->add_option("--prompt,-p", a->prompt, "prompt text")->required();
     sub->add_option("--max-tokens,-n", a->max_tokens, "tokens to generate");
     sub->add_option("--temperature,-t", a->temperature, "sampling temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));

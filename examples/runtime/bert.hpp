@@ -10,6 +10,7 @@
 #include "lowrank/io/safetensors.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/weight_source.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -49,40 +50,46 @@ struct bert_weights {
     std::vector<bert_block> blocks;
 };
 
-/// BERT weights from a Hugging Face directory (config.json + model.safetensors).
-inline bert_weights load_bert_hf(const std::string& dir) {
-    std::ifstream in(std::filesystem::path(dir) / "config.json");
-    if (!in) throw std::runtime_error(dir + ": no config.json");
-    const nlohmann::json j = nlohmann::json::parse(in);
-    if (j.value("model_type", std::string("bert")) != "bert")
-        throw std::runtime_error(dir + ": model_type is not bert");
+/// The hyperparameters in a BERT config.json (`where` names it in errors).
+inline bert_config bert_config_from_hf(const nlohmann::json& j, const std::string& where) {
+    if (j.value("model_type", std::string("bert")) != "bert") throw std::runtime_error(where + ": model_type is not bert");
     if (j.value("hidden_act", std::string("gelu")) != "gelu")
-        throw std::runtime_error(dir + ": only hidden_act gelu (erf) is supported");
-    const safetensors_model m = safetensors_model::open(dir);
+        throw std::runtime_error(where + ": only hidden_act gelu (erf) is supported");
+    bert_config c;
+    try {
+        c.vocab = j.at("vocab_size"), c.hidden = j.at("hidden_size"), c.intermediate = j.at("intermediate_size");
+        c.layers = j.at("num_hidden_layers"), c.heads = j.at("num_attention_heads");
+        c.max_positions = j.value("max_position_embeddings", 512), c.type_vocab = j.value("type_vocab_size", 2);
+        c.ln_eps = j.value("layer_norm_eps", 1e-12f);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(where + ": " + e.what());
+    }
+    if (c.heads == 0 || c.hidden % c.heads != 0) throw std::runtime_error(where + ": hidden_size is not a multiple of the heads");
+    return c;
+}
+
+/// Builds BERT weights of config `c` from `src` (names with or without the "bert." prefix,
+/// LayerNorm as weight/bias or the old gamma/beta), checking every shape against `c`. Linear
+/// layers come out dense or factorised, as `src` stores them.
+inline bert_weights build_bert(const bert_config& c, const weight_source& src) {
     bert_weights w;
-    auto& c = w.cfg;
-    c.vocab = j.at("vocab_size"), c.hidden = j.at("hidden_size"), c.intermediate = j.at("intermediate_size");
-    c.layers = j.at("num_hidden_layers"), c.heads = j.at("num_attention_heads");
-    c.max_positions = j.value("max_position_embeddings", 512), c.type_vocab = j.value("type_vocab_size", 2);
-    c.ln_eps = j.value("layer_norm_eps", 1e-12f);
-    auto load = [&](const std::string& n) {
-        if (m.contains("bert." + n)) return to_float(m.view("bert." + n));
-        return to_float(m.view(n));
-    };
+    w.cfg = c;
+    auto name = [&](const std::string& n) { return src.has("bert." + n) ? "bert." + n : n; };
+    auto load = [&](const std::string& n, const shape_t& shape) { return need_tensor(src, name(n), shape); };
     auto ln = [&](const std::string& p, std::vector<float>& wt, std::vector<float>& b) {
-        const bool old = m.contains(p + ".gamma") || m.contains("bert." + p + ".gamma");
-        wt = load(p + (old ? ".gamma" : ".weight"));
-        b = load(p + (old ? ".beta" : ".bias"));
+        const bool old = src.has(name(p + ".gamma"));
+        wt = load(p + (old ? ".gamma" : ".weight"), {c.hidden});
+        b = load(p + (old ? ".beta" : ".bias"), {c.hidden});
     };
-    w.word = load("embeddings.word_embeddings.weight");
-    w.position = load("embeddings.position_embeddings.weight");
-    w.token_type = load("embeddings.token_type_embeddings.weight");
+    w.word = load("embeddings.word_embeddings.weight", {c.vocab, c.hidden});
+    w.position = load("embeddings.position_embeddings.weight", {c.max_positions, c.hidden});
+    w.token_type = load("embeddings.token_type_embeddings.weight", {c.type_vocab, c.hidden});
     ln("embeddings.LayerNorm", w.emb_ln_w, w.emb_ln_b);
     const std::size_t h = c.hidden, I = c.intermediate;
     for (std::size_t l = 0; l < c.layers; ++l) {
         const std::string p = "encoder.layer." + std::to_string(l) + ".";
         auto lin = [&](const std::string& n, std::size_t out, std::size_t inn) {
-            return linear::dense(load(p + n + ".weight"), out, inn, load(p + n + ".bias"));
+            return need_linear(src, name(p + n + ".weight"), out, inn, name(p + n + ".bias"), true);
         };
         bert_block b;
         b.q = lin("attention.self.query", h, h);
@@ -96,6 +103,21 @@ inline bert_weights load_bert_hf(const std::string& dir) {
         w.blocks.push_back(std::move(b));
     }
     return w;
+}
+
+/// BERT weights from a Hugging Face directory (config.json + model.safetensors).
+inline bert_weights load_bert_hf(const std::string& dir) {
+    const std::string cp = (std::filesystem::path(dir) / "config.json").string();
+    std::ifstream in(cp);
+    if (!in) throw std::runtime_error(dir + ": no config.json");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw io_error(cp, std::string("not valid JSON: ") + e.what());
+    }
+    const safetensors_model m = safetensors_model::open(dir);
+    return build_bert(bert_config_from_hf(j, cp), safetensors_weight_source(m, dir));
 }
 
 class bert_model {

@@ -1,5 +1,7 @@
 // Loading Llama-family weights: GGUF (dequantised to float32, q/k rows restored to the Hugging
-// Face order), Hugging Face safetensors directories, and γ plans applied in memory.
+// Face order), Hugging Face safetensors directories, and γ plans applied in memory. (Factorised
+// files written by `lowrank decompose`: runtime/factorized_loader.hpp.) Every tensor's shape
+// is checked against the configuration (weight_source.hpp).
 #pragma once
 
 #include "lowrank/design/gamma_json.hpp"
@@ -8,6 +10,7 @@
 #include "lowrank/io/safetensors.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/llama.hpp"
+#include "runtime/weight_source.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -29,18 +32,19 @@ inline std::size_t gguf_uint(const gguf_file& f, const std::string& key, long lo
     return static_cast<std::size_t>(v->to_int());
 }
 
-/// Llama / Qwen2 weights from a GGUF file (any dequantisable type).
-inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context = 4096) {
+/// The hyperparameters in a GGUF file's metadata (vocab is left 0: it comes from the embedding).
+inline llama_config llama_config_from_gguf(const gguf_file& f, std::size_t max_context = 4096) {
     const std::string arch = f.architecture();
     if (arch != "llama" && arch != "qwen2")
         throw std::runtime_error(f.path + ": general.architecture '" + arch + "' is not llama or qwen2");
-    llama_weights w;
-    auto& c = w.cfg;
+    llama_config c;
     c.hidden = gguf_uint(f, arch + ".embedding_length");
     c.intermediate = gguf_uint(f, arch + ".feed_forward_length");
     c.layers = gguf_uint(f, arch + ".block_count");
     c.heads = gguf_uint(f, arch + ".attention.head_count");
     c.kv_heads = gguf_uint(f, arch + ".attention.head_count_kv", static_cast<long long>(c.heads));
+    if (c.heads == 0 || c.hidden % c.heads != 0 || c.kv_heads == 0 || c.heads % c.kv_heads != 0)
+        throw std::runtime_error(f.path + ": inconsistent head counts");
     c.head_dim = c.hidden / c.heads;
     if (const auto* v = f.find(arch + ".rope.dimension_count"); v && static_cast<std::size_t>(v->to_int()) != c.head_dim)
         throw std::runtime_error(f.path + ": partial rotary embeddings are not supported");
@@ -49,77 +53,98 @@ inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context
     c.context = std::min(gguf_uint(f, arch + ".context_length", 2048), max_context);
     if (const auto* v = f.find(arch + ".rope.freq_base")) c.rope_theta = v->to_double();
     if (const auto* v = f.find(arch + ".attention.layer_norm_rms_epsilon")) c.rms_eps = static_cast<float>(v->to_double());
-    auto load = [&](const std::string& name) { return load_tensor(f, f.tensor(name), gguf_layout::hugging_face); };
-    auto load_opt = [&](const std::string& name) {
-        return f.find_tensor(name) ? load(name) : std::vector<float>{};
-    };
-    w.embed = load("token_embd.weight");
-    c.vocab = w.embed.size() / c.hidden;
-    w.final_norm = load("output_norm.weight");
-    c.tied = f.find_tensor("output.weight") == nullptr;
-    if (!c.tied) w.lm_head = linear::dense(load("output.weight"), c.vocab, c.hidden);
-    const std::size_t d = c.head_dim, qd = c.heads * d, kvd = c.kv_heads * d;
+    return c;
+}
+
+/// The hyperparameters in a Hugging Face config.json (`where` names it in errors).
+inline llama_config llama_config_from_hf(const nlohmann::json& cfg, const std::string& where, std::size_t max_context = 4096) {
+    llama_config c;
+    try {
+        c.hidden = cfg.at("hidden_size"), c.intermediate = cfg.at("intermediate_size");
+        c.layers = cfg.at("num_hidden_layers"), c.heads = cfg.at("num_attention_heads");
+        c.kv_heads = cfg.value("num_key_value_heads", c.heads);
+        if (c.heads == 0 || c.kv_heads == 0) throw std::runtime_error(where + ": head counts must be positive");
+        c.head_dim = cfg.value("head_dim", c.hidden / c.heads);
+        c.vocab = cfg.at("vocab_size");
+        c.rope_theta = cfg.value("rope_theta", 10000.0);
+        c.rms_eps = cfg.value("rms_norm_eps", 1e-6f);
+        c.context = std::min<std::size_t>(cfg.value("max_position_embeddings", 2048), max_context);
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(where + ": " + e.what());
+    }
+    if (cfg.contains("rope_scaling") && !cfg.at("rope_scaling").is_null())
+        throw std::runtime_error(where + ": rope_scaling is not supported");
+    return c;
+}
+
+/// How tensors are named: llama.cpp's GGUF names (blk.N.attn_q.weight) or Hugging Face's
+/// (model.layers.N.self_attn.q_proj.weight, with or without the "model." prefix).
+enum class llama_names { gguf, hugging_face };
+
+/// Builds the weights of config `c` from `src`, checking every tensor's shape against `c`
+/// (c.vocab = 0: taken from the embedding; c.tied: decided by the presence of an output head).
+/// Linear layers come out dense or factorised, as `src` stores them.
+inline llama_weights build_llama(llama_config c, const weight_source& src, llama_names names) {
+    const bool gg = names == llama_names::gguf;
+    auto hf = [&](const std::string& n) { return src.has("model." + n) ? "model." + n : n; };
+    auto nm = [&](const std::string& g, const std::string& h) { return gg ? g : hf(h); };
+    const std::string embed = nm("token_embd.weight", "embed_tokens.weight");
+    if (!src.has(embed)) throw io_error(src.where, "tensor '" + embed + "' is missing");
+    if (c.vocab == 0) c.vocab = src.shape(embed).empty() ? 0 : src.shape(embed)[0];
+    llama_weights w;
+    w.embed = need_tensor(src, embed, {c.vocab, c.hidden});
+    w.final_norm = need_tensor(src, nm("output_norm.weight", "norm.weight"), {c.hidden});
+    const std::string head = gg ? "output.weight" : "lm_head.weight";
+    c.tied = !src.has(head);
+    if (!c.tied) w.lm_head = need_linear(src, head, c.vocab, c.hidden);
+    const std::size_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
     for (std::size_t l = 0; l < c.layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
+        const std::string g = "blk." + std::to_string(l) + ".", h = "layers." + std::to_string(l) + ".";
+        auto lin = [&](const char* gn, const char* hn, std::size_t out, std::size_t in, bool bias) {
+            const std::string n = nm(g + gn + ".weight", h + hn + ".weight");
+            const std::string b = bias ? nm(g + gn + ".bias", h + hn + ".bias") : std::string{};  // Qwen2
+            return need_linear(src, n, out, in, b);
+        };
         llama_block b;
-        b.attn_norm = load(p + "attn_norm.weight");
-        b.ffn_norm = load(p + "ffn_norm.weight");
-        auto bias = [&](const char* n) { return load_opt(p + n); };  // Qwen2; load_tensor un-permutes llama q/k
-        b.q = linear::dense(load(p + "attn_q.weight"), qd, c.hidden, bias("attn_q.bias"));
-        b.k = linear::dense(load(p + "attn_k.weight"), kvd, c.hidden, bias("attn_k.bias"));
-        b.v = linear::dense(load(p + "attn_v.weight"), kvd, c.hidden, bias("attn_v.bias"));
-        b.o = linear::dense(load(p + "attn_output.weight"), c.hidden, qd);
-        b.gate = linear::dense(load(p + "ffn_gate.weight"), c.intermediate, c.hidden);
-        b.up = linear::dense(load(p + "ffn_up.weight"), c.intermediate, c.hidden);
-        b.down = linear::dense(load(p + "ffn_down.weight"), c.hidden, c.intermediate);
+        b.attn_norm = need_tensor(src, nm(g + "attn_norm.weight", h + "input_layernorm.weight"), {c.hidden});
+        b.ffn_norm = need_tensor(src, nm(g + "ffn_norm.weight", h + "post_attention_layernorm.weight"), {c.hidden});
+        b.q = lin("attn_q", "self_attn.q_proj", qd, c.hidden, true);
+        b.k = lin("attn_k", "self_attn.k_proj", kvd, c.hidden, true);
+        b.v = lin("attn_v", "self_attn.v_proj", kvd, c.hidden, true);
+        b.o = lin("attn_output", "self_attn.o_proj", c.hidden, qd, false);
+        b.gate = lin("ffn_gate", "mlp.gate_proj", c.intermediate, c.hidden, false);
+        b.up = lin("ffn_up", "mlp.up_proj", c.intermediate, c.hidden, false);
+        b.down = lin("ffn_down", "mlp.down_proj", c.hidden, c.intermediate, false);
         w.blocks.push_back(std::move(b));
     }
+    w.cfg = c;
     return w;
+}
+
+/// Llama / Qwen2 weights from a GGUF file (any dequantisable type).
+inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context = 4096) {
+    return build_llama(llama_config_from_gguf(f, max_context), gguf_weight_source(f), llama_names::gguf);
+}
+
+/// Reads `dir`/config.json.
+inline nlohmann::json read_hf_config(const std::string& dir) {
+    const std::string p = (std::filesystem::path(dir) / "config.json").string();
+    std::ifstream in(p);
+    if (!in) throw std::runtime_error(dir + ": no config.json");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw io_error(p, std::string("not valid JSON: ") + e.what());
+    }
 }
 
 /// Llama / Qwen2 weights from a Hugging Face directory (config.json + model.safetensors or a
 /// sharded index), any float dtype.
 inline llama_weights load_llama_hf(const std::string& dir, std::size_t max_context = 4096) {
-    std::ifstream in(std::filesystem::path(dir) / "config.json");
-    if (!in) throw std::runtime_error(dir + ": no config.json");
-    const nlohmann::json cfg = nlohmann::json::parse(in);
+    const nlohmann::json cfg = read_hf_config(dir);
     const safetensors_model m = safetensors_model::open(dir);
-    llama_weights w;
-    auto& c = w.cfg;
-    c.hidden = cfg.at("hidden_size"), c.intermediate = cfg.at("intermediate_size");
-    c.layers = cfg.at("num_hidden_layers"), c.heads = cfg.at("num_attention_heads");
-    c.kv_heads = cfg.value("num_key_value_heads", c.heads);
-    c.head_dim = cfg.value("head_dim", c.hidden / c.heads);
-    c.vocab = cfg.at("vocab_size");
-    c.rope_theta = cfg.value("rope_theta", 10000.0);
-    c.rms_eps = cfg.value("rms_norm_eps", 1e-6f);
-    c.context = std::min<std::size_t>(cfg.value("max_position_embeddings", 2048), max_context);
-    if (cfg.contains("rope_scaling") && !cfg.at("rope_scaling").is_null())
-        throw std::runtime_error(dir + ": rope_scaling is not supported");
-    auto load = [&](const std::string& n) { return to_float(m.view(m.contains("model." + n) ? "model." + n : n)); };
-    auto load_opt = [&](const std::string& n) {
-        return m.contains("model." + n) || m.contains(n) ? load(n) : std::vector<float>{};
-    };
-    w.embed = load("embed_tokens.weight");
-    w.final_norm = load("norm.weight");
-    c.tied = !m.contains("lm_head.weight");
-    if (!c.tied) w.lm_head = linear::dense(to_float(m.view("lm_head.weight")), c.vocab, c.hidden);
-    const std::size_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
-    for (std::size_t l = 0; l < c.layers; ++l) {
-        const std::string p = "layers." + std::to_string(l) + ".";
-        llama_block b;
-        b.attn_norm = load(p + "input_layernorm.weight");
-        b.ffn_norm = load(p + "post_attention_layernorm.weight");
-        b.q = linear::dense(load(p + "self_attn.q_proj.weight"), qd, c.hidden, load_opt(p + "self_attn.q_proj.bias"));
-        b.k = linear::dense(load(p + "self_attn.k_proj.weight"), kvd, c.hidden, load_opt(p + "self_attn.k_proj.bias"));
-        b.v = linear::dense(load(p + "self_attn.v_proj.weight"), kvd, c.hidden, load_opt(p + "self_attn.v_proj.bias"));
-        b.o = linear::dense(load(p + "self_attn.o_proj.weight"), c.hidden, qd);
-        b.gate = linear::dense(load(p + "mlp.gate_proj.weight"), c.intermediate, c.hidden);
-        b.up = linear::dense(load(p + "mlp.up_proj.weight"), c.intermediate, c.hidden);
-        b.down = linear::dense(load(p + "mlp.down_proj.weight"), c.hidden, c.intermediate);
-        w.blocks.push_back(std::move(b));
-    }
-    return w;
+    return build_llama(llama_config_from_hf(cfg, dir + "/config.json", max_context), safetensors_weight_source(m, dir),
+                       llama_names::hugging_face);
 }
 
 /// The design-space architecture of loaded weights (for reading γ files).

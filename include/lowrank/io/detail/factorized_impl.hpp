@@ -52,12 +52,15 @@ inline factorized_model::factorized_model(const std::string& path) : file_(path)
     auto fail = [&](const std::string& who, const std::string& what) {
         throw io_error(path, 8, "lowrank.manifest: tensor '" + who + "': " + what);
     };
-    auto need = [&](const std::string& who, const std::string& name, const shape_t& shape) {
+    // Factors must be float; an untouched dense tensor keeps its own dtype (e.g. BERT's int64
+    // embeddings.position_ids).
+    auto need = [&](const std::string& who, const std::string& name, const shape_t& shape, bool factor = true) {
+        const char* what = factor ? "factor" : "tensor";
         const safetensors_entry* e = file_.find(name);
-        if (!e) fail(who, "factor '" + name + "' is missing from the file");
+        if (!e) fail(who, std::string(what) + " '" + name + "' is missing from the file");
         if (e->shape != shape)
-            fail(who, "factor '" + name + "' has shape " + to_string(e->shape) + ", expected " + to_string(shape));
-        if (!detail::is_float_dtype(e->dtype)) fail(who, "factor '" + name + "' is not a float tensor");
+            fail(who, std::string(what) + " '" + name + "' has shape " + to_string(e->shape) + ", expected " + to_string(shape));
+        if (factor && !detail::is_float_dtype(e->dtype)) fail(who, "factor '" + name + "' is not a float tensor");
         if (!used.insert(name).second) fail(who, "factor '" + name + "' is used twice");
         return file_.view(*e);
     };
@@ -92,7 +95,7 @@ inline factorized_model::factorized_model(const std::string& path) : file_(path)
                 fail(t.name, std::string("malformed factors: ") + e.what());
             }
         } else {
-            t.dense = need(t.name, t.name, t.shape);
+            t.dense = need(t.name, t.name, t.shape, false);
         }
         t.info = j;
         index_[t.name] = tensors_.size();
