@@ -1,5 +1,6 @@
 // lowrank bench-model MODEL [--plan gamma.json] [--source SRC] [--prompt-tokens P] [--decode-tokens D]
 //                     [--batch 1,4,16] [--warmup W] [--repeats R] [--threads N]
+//                     [--weights f32|bf16]
 // Prefill throughput (tokens/s) and decode latency (ms per step, B tokens per step) of a
 // Llama-family model (GGUF file, Hugging Face directory, or factorised file from `lowrank
 // decompose`), dense, factorised, or factorised in memory by a γ plan, at each batch size; with warm-up,
@@ -27,6 +28,7 @@ struct bench_args {
     std::size_t prompt_tokens = 128, decode_tokens = 16;
     std::vector<std::size_t> batches{1, 4, 16};
     int warmup = 1, repeats = 5, threads = 2;
+    std::string weights = "f32";
 };
 
 int run(const bench_args& a) {
@@ -62,8 +64,11 @@ int run(const bench_args& a) {
         out["plan"] = a.plan;
         out["kept_dense"] = kept;  // factorising these would not have saved parameters or FLOPs
     }
+    if (a.weights == "bf16") model.weights().to_bf16();
+    out["weights"] = a.weights;
     out["parameters"] = model.weights().parameters();
     out["model_bytes_f32"] = model.weights().parameters() * sizeof(float);
+    out["model_bytes"] = model.weights().bytes();  // as stored: float32 or bf16 matrices
     std::mt19937 rng(0);
     std::uniform_int_distribution<int> tok(0, static_cast<int>(model.config().vocab) - 1);
     out["results"] = nlohmann::json::array();
@@ -111,6 +116,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--warmup", a->warmup, "untimed runs first");
     sub->add_option("--repeats", a->repeats, "timed runs")->check(CLI::PositiveNumber);
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
+    sub->add_option("--weights", a->weights, "weight storage: f32, or bf16 (half the bytes per decode step)")
+        ->check(CLI::IsMember({"f32", "bf16"}));
     sub->callback([a, exit_code] { *exit_code = run(*a); });
 }
 

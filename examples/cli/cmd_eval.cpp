@@ -53,6 +53,7 @@ struct eval_args {
     std::string model, plan, source, tasks, json_out, data;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0;
     int threads = 2;
+    std::string weights = "f32";
     bool no_progress = false, no_efficiency = false;
     std::string command;
 };
@@ -208,9 +209,8 @@ json efficiency_llama(runtime::llama_model& m, std::size_t prompt) {
         logits = m.forward(&next, 1, c);
     }
     const double dec = since(t);
-    std::size_t bytes = 0;
     const auto& w = m.weights();
-    bytes = w.parameters() * sizeof(float);
+    const std::size_t bytes = w.bytes();
     return {{"latency_ms", lat[1]},
             {"latency_what", "prefill of " + std::to_string(prompt) + " tokens, median of 3"},
             {"throughput_tok_s", 32.0 / dec},
@@ -265,6 +265,8 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
                   << model.weights().parameters() << " parameters (" << since(t0) << " s)\n";
     }
     res["model"]["parameters"] = model.weights().parameters();
+    if (a.weights == "bf16") model.weights().to_bf16();
+    res["model"]["weights"] = a.weights;
     eval::llama_scorer scorer(model, tok);
     for (const auto& name : tasks) {
         const auto tt = clock_type::now();
@@ -558,6 +560,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--json", a->json_out, "write the results (docs/eval.md schema) to this file");
     sub->add_option("--data", a->data, "evaluation data directory (default ${LOWRANK_CACHE:-~/.cache/lowrank}/eval-data)");
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
+    sub->add_option("--weights", a->weights, "Llama-family weight storage: f32, or bf16 (half the bytes per decode step)")
+        ->check(CLI::IsMember({"f32", "bf16"}));
     sub->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
     sub->add_flag("--no-efficiency", a->no_efficiency, "skip the latency/throughput probe");
     sub->callback([a, exit_code] {
@@ -568,6 +572,7 @@ void install(CLI::App& app, int* exit_code) {
         if (a->ppl_limit) c += " --ppl-windows " + std::to_string(a->ppl_limit);
         c += " --context " + std::to_string(a->context) + " --stride " + std::to_string(a->stride) +
              " --threads " + std::to_string(a->threads);
+        if (a->weights != "f32") c += " --weights " + a->weights;
         *exit_code = run(*a);
     });
 }

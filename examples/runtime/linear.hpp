@@ -5,11 +5,13 @@
 //   tucker2 U1 [out, r1], G [r1, r2], U2 [in, r2]        y = U1 (G (U2ᵀ x))
 // (the layout of include/lowrank/io/factorized.hpp: both factors keep the dense dimension first).
 // Activations are row-major [n, features] (one token per row), so every product is one GEMM
-// over all n tokens of the batch.
+// over all n tokens of the batch. `to_bf16()` moves the factors to bf16 storage (runtime/bf16.hpp),
+// each kept as a row-major [outputs, inputs] bf16 matrix so every product reads whole rows.
 #pragma once
 
 #include "lowrank/decomp/matrix_tucker.hpp"
 #include "lowrank/linalg/svd.hpp"
+#include "runtime/bf16.hpp"
 #include "runtime/ops.hpp"
 
 #include <stdexcept>
@@ -30,6 +32,11 @@ struct linear {
     std::vector<float> v;     ///< svd: V [in, r]; tucker2: U2 [in, r2]
     std::vector<float> core;  ///< tucker2: G [r1, r2]
     std::vector<float> bias;  ///< [out] or empty
+    /// bf16 storage (after to_bf16(); the float vectors above are then empty): w16 = w,
+    /// v16 = vᵀ ([r, in]), core16 = core — each [outputs of its product, inputs].
+    bf16_matrix w16, v16, core16;
+
+    bool is_bf16() const { return !w16.empty(); }
 
     static linear dense(std::vector<float> w, std::size_t out, std::size_t in, std::vector<float> bias = {}) {
         if (w.size() != out * in) throw std::invalid_argument("linear: weight has the wrong size");
@@ -55,13 +62,42 @@ struct linear {
         return l;
     }
 
-    std::size_t parameters() const { return w.size() + v.size() + core.size() + bias.size(); }
-    std::size_t bytes() const { return parameters() * sizeof(float); }
+    std::size_t parameters() const { return factor_elements() + bias.size(); }
+    /// Bytes of the weights as stored (float32 or bf16 factors; the bias stays float32).
+    std::size_t bytes() const {
+        return factor_elements() * (is_bf16() ? sizeof(std::uint16_t) : sizeof(float)) + bias.size() * sizeof(float);
+    }
     /// Multiply-adds per token.
-    std::size_t flops_per_token() const { return w.size() + v.size() + core.size(); }
+    std::size_t flops_per_token() const { return factor_elements(); }
+    std::size_t factor_elements() const {
+        return w.size() + v.size() + core.size() + w16.size() + v16.size() + core16.size();
+    }
+
+    /// Moves the factors to bf16 storage (each weight rounded to nearest even); idempotent.
+    void to_bf16() {
+        if (is_bf16() || w.empty()) return;
+        switch (form) {
+            case linear_form::dense: w16 = bf16_matrix::from_rows(w.data(), out, in); break;
+            case linear_form::svd:
+                w16 = bf16_matrix::from_rows(w.data(), out, r1);
+                v16 = bf16_matrix::from_transposed(v.data(), r1, in);
+                break;
+            case linear_form::tucker2:
+                w16 = bf16_matrix::from_rows(w.data(), out, r1);
+                core16 = bf16_matrix::from_rows(core.data(), r1, r2);
+                v16 = bf16_matrix::from_transposed(v.data(), r2, in);
+                break;
+        }
+        w = {}, v = {}, core = {};
+    }
 
     /// Y[n, out] = X[n, in] · Wᵀ (+ b). `scratch` is resized as needed.
     void forward(exec_context& ex, const float* x, std::size_t n, float* y, std::vector<float>& scratch) const {
+        if (is_bf16()) {
+            forward_bf16(ex, x, n, y, scratch);
+            add_bias(y, n);
+            return;
+        }
         switch (form) {
             case linear_form::dense:
                 gemm(ex, op::none, op::trans, n, out, in, 1.f, x, in, w.data(), in, 0.f, y, out);
@@ -79,13 +115,15 @@ struct linear {
                 gemm(ex, op::none, op::trans, n, out, r1, 1.f, scratch.data() + n * r2, r1, w.data(), r1, 0.f, y, out);
                 break;
         }
-        if (!bias.empty())
-            for (std::size_t i = 0; i < n; ++i)
-                for (std::size_t j = 0; j < out; ++j) y[i * out + j] += bias[j];
+        add_bias(y, n);
     }
 
     /// The equivalent dense weight [out, in] (for tests and folding back).
     std::vector<float> to_dense(exec_context& ex) const {
+        if (is_bf16()) {
+            linear f = widened();
+            return f.to_dense(ex);
+        }
         if (form == linear_form::dense) return w;
         std::vector<float> d(out * in);
         if (form == linear_form::svd) {
@@ -97,12 +135,54 @@ struct linear {
         }
         return d;
     }
+
+    /// A float32 copy of this layer; of a bf16 layer, its bf16 values widened exactly.
+    linear widened() const {
+        if (!is_bf16()) return *this;
+        linear f = *this;
+        f.w16 = {}, f.v16 = {}, f.core16 = {};
+        f.w = w16.to_float();
+        if (form != linear_form::dense) {
+            const auto vt = v16.to_float();  // [r, in] → v [in, r]
+            f.v.resize(vt.size());
+            for (std::size_t j = 0; j < v16.rows; ++j)
+                for (std::size_t i = 0; i < in; ++i) f.v[i * v16.rows + j] = vt[j * in + i];
+        }
+        if (form == linear_form::tucker2) f.core = core16.to_float();
+        return f;
+    }
+
+private:
+    void add_bias(float* y, std::size_t n) const {
+        if (!bias.empty())
+            for (std::size_t i = 0; i < n; ++i)
+                for (std::size_t j = 0; j < out; ++j) y[i * out + j] += bias[j];
+    }
+
+    void forward_bf16(exec_context& ex, const float* x, std::size_t n, float* y, std::vector<float>& scratch) const {
+        thread_local std::vector<float> tiles;  // widened weight tiles of the GEMM path
+        switch (form) {
+            case linear_form::dense: matmul_nt_bf16(ex, x, in, n, w16, y, out, tiles); break;
+            case linear_form::svd:
+                scratch.resize(n * r1);
+                matmul_nt_bf16(ex, x, in, n, v16, scratch.data(), r1, tiles);
+                matmul_nt_bf16(ex, scratch.data(), r1, n, w16, y, out, tiles);
+                break;
+            case linear_form::tucker2:
+                scratch.resize(n * (r1 + r2));
+                matmul_nt_bf16(ex, x, in, n, v16, scratch.data(), r2, tiles);
+                matmul_nt_bf16(ex, scratch.data(), r2, n, core16, scratch.data() + n * r2, r1, tiles);
+                matmul_nt_bf16(ex, scratch.data() + n * r2, r1, n, w16, y, out, tiles);
+                break;
+        }
+    }
 };
 
 /// Factorises a dense layer at rank r (bias kept). svd: truncated SVD, U·diag(s) and V;
 /// tucker2: HOSVD of the matrix (U1, G = U1ᵀWU2, U2).
 inline linear factorise(exec_context& ex, const linear& dense, std::size_t r, linear_form form) {
     if (dense.form != linear_form::dense) throw std::invalid_argument("factorise: layer is already factorised");
+    if (dense.is_bf16()) throw std::invalid_argument("factorise: layer is stored as bf16 (factorise before to_bf16)");
     using B = blas;
     auto W = B::upload<float>(ex.ctx, dense.w.data(), {dense.out, dense.in});
     const std::size_t out = dense.out, in = dense.in;

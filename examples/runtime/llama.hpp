@@ -48,17 +48,37 @@ struct llama_block {
 
 struct llama_weights {
     llama_config cfg;
-    std::vector<float> embed;       ///< [vocab, hidden]
+    std::vector<float> embed;       ///< [vocab, hidden] (empty after to_bf16(): see embed16)
+    bf16_matrix embed16;            ///< bf16 embedding (and tied head) after to_bf16()
     std::vector<llama_block> blocks;
     std::vector<float> final_norm;  ///< [hidden]
     linear lm_head;                 ///< untied: [vocab, hidden]; tied: empty (embed is used)
 
     std::size_t parameters() const {
-        std::size_t n = embed.size() + final_norm.size() + (cfg.tied ? 0 : lm_head.parameters());
+        std::size_t n = embed.size() + embed16.size() + final_norm.size() + (cfg.tied ? 0 : lm_head.parameters());
         for (const auto& b : blocks)
             n += b.attn_norm.size() + b.ffn_norm.size() + b.q.parameters() + b.k.parameters() + b.v.parameters() +
                  b.o.parameters() + b.gate.parameters() + b.up.parameters() + b.down.parameters();
         return n;
+    }
+
+    /// Bytes of the weights as stored (float32, or bf16 matrices after to_bf16()).
+    std::size_t bytes() const {
+        std::size_t n = (embed.size() + final_norm.size()) * sizeof(float) + embed16.size() * sizeof(std::uint16_t) +
+                        (cfg.tied ? 0 : lm_head.bytes());
+        for (const auto& b : blocks)
+            n += (b.attn_norm.size() + b.ffn_norm.size()) * sizeof(float) + b.q.bytes() + b.k.bytes() + b.v.bytes() +
+                 b.o.bytes() + b.gate.bytes() + b.up.bytes() + b.down.bytes();
+        return n;
+    }
+
+    /// Moves every weight matrix (embedding/tied head, all linears, untied head) to bf16;
+    /// norms and biases stay float32. Factorise (apply_plan) first: bf16 layers cannot be.
+    void to_bf16() {
+        if (!embed.empty()) embed16 = bf16_matrix::from_rows(embed.data(), cfg.vocab, cfg.hidden), embed = {};
+        for (auto& b : blocks)
+            for (linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) l->to_bf16();
+        if (!cfg.tied) lm_head.to_bf16();
     }
 };
 
@@ -102,7 +122,10 @@ public:
         for (std::size_t i = 0; i < n; ++i) {
             const auto t = static_cast<std::size_t>(tokens[i]);
             if (t >= c.vocab) throw std::out_of_range("llama forward: token id out of range");
-            std::memcpy(x_.data() + i * h, w_.embed.data() + t * h, h * sizeof(float));
+            if (w_.embed16.empty())
+                std::memcpy(x_.data() + i * h, w_.embed.data() + t * h, h * sizeof(float));
+            else
+                w_.embed16.widen_rows(t, t + 1, x_.data() + i * h);
         }
         const std::size_t S = pos0 + T;  // keys visible to the last query
         scores_.resize(T * S);
@@ -177,7 +200,9 @@ public:
             rms_norm(x_.data() + src * h, w_.final_norm.data(), xn_.data() + r * h, 1, h, c.rms_eps);
         }
         std::vector<float> logits(rows * c.vocab);
-        if (c.tied)
+        if (c.tied && !w_.embed16.empty())
+            matmul_nt_bf16(ex_, xn_.data(), h, rows, w_.embed16, logits.data(), c.vocab, scratch_);
+        else if (c.tied)
             gemm(ex_, op::none, op::trans, rows, c.vocab, h, 1.f, xn_.data(), h, w_.embed.data(), h, 0.f, logits.data(),
                  c.vocab);
         else

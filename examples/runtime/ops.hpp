@@ -3,22 +3,32 @@
 #pragma once
 
 #include "lowrank/backend/xtensor_backend.hpp"
+#include "runtime/row_pool.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <vector>
 
 namespace lowrank::runtime {
 
 using blas = xtensor_backend;
 
-/// Shared execution context: the BLAS context (thread count) and nothing else.
+/// Shared execution context: the BLAS context (thread count) and, created on first use, the
+/// runtime's own worker pool with the same number of threads.
 struct exec_context {
     explicit exec_context(int threads = 2) : ctx(threads), threads(threads) {}
     blas::context ctx;
     int threads;
+    row_pool& pool() {
+        if (!pool_) pool_ = std::make_unique<row_pool>(unsigned(threads > 0 ? threads : 1));
+        return *pool_;
+    }
+
+private:
+    std::unique_ptr<row_pool> pool_;
 };
 
 /// C[m,n] = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions.

@@ -1,0 +1,188 @@
+// bfloat16 weight storage for the runtime: halves the bytes a decode step streams.
+//
+// Weights are stored as bf16 (the upper 16 bits of an IEEE float32, rounded to nearest even);
+// activations and accumulation stay float32 (weight-only bf16, like llama.cpp's BF16 path on
+// CPUs without native bf16 dot products). A product Y[n, rows] = X[n, cols] · Wᵀ with W a
+// row-major [rows, cols] bf16 matrix runs
+//   * for n ≤ kernel_max_tokens (decode): a row-parallel kernel that widens each weight row to
+//     float32 in registers and dots it with the n activation rows (AVX2+FMA when the CPU has
+//     it, a scalar loop otherwise) — W is read once per call, at half the bytes of float32;
+//   * for larger n (prefill): W is widened tile by tile into a float32 scratch buffer and each
+//     tile goes through the BLAS GEMM, so prefill keeps GEMM speed at the cost of one
+//     conversion pass per call.
+// Numerics: each weight is rounded once (relative error ≤ 2⁻⁹); sums are float32, as in the
+// float32 path, but in a different order.
+#pragma once
+
+#include "runtime/ops.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LOWRANK_RUNTIME_X86 1
+#endif
+
+namespace lowrank::runtime {
+
+/// float32 → bf16, round to nearest even; NaN stays a (quiet) NaN.
+inline std::uint16_t bf16_from_float(float f) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return static_cast<std::uint16_t>(u >> 16);
+}
+
+inline float float_from_bf16(std::uint16_t h) {
+    const std::uint32_t u = std::uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+/// A row-major [rows, cols] matrix of bf16 values.
+struct bf16_matrix {
+    std::size_t rows = 0, cols = 0;
+    std::vector<std::uint16_t> data;
+
+    bool empty() const { return data.empty(); }
+    std::size_t size() const { return data.size(); }
+
+    /// From a row-major [rows, cols] float32 matrix.
+    static bf16_matrix from_rows(const float* a, std::size_t rows, std::size_t cols) {
+        bf16_matrix m;
+        m.rows = rows, m.cols = cols, m.data.resize(rows * cols);
+        for (std::size_t i = 0; i < rows * cols; ++i) m.data[i] = bf16_from_float(a[i]);
+        return m;
+    }
+    /// From the transpose of a row-major [cols, rows] float32 matrix.
+    static bf16_matrix from_transposed(const float* a, std::size_t rows, std::size_t cols) {
+        bf16_matrix m;
+        m.rows = rows, m.cols = cols, m.data.resize(rows * cols);
+        for (std::size_t i = 0; i < rows; ++i)
+            for (std::size_t j = 0; j < cols; ++j) m.data[i * cols + j] = bf16_from_float(a[j * rows + i]);
+        return m;
+    }
+    /// Widens rows [r0, r1) into out (row-major, (r1−r0)·cols floats).
+    void widen_rows(std::size_t r0, std::size_t r1, float* out) const {
+        const std::uint16_t* p = data.data() + r0 * cols;
+        for (std::size_t i = 0; i < (r1 - r0) * cols; ++i) out[i] = float_from_bf16(p[i]);
+    }
+    std::vector<float> to_float() const {
+        std::vector<float> f(rows * cols);
+        widen_rows(0, rows, f.data());
+        return f;
+    }
+};
+
+namespace detail {
+
+/// Y[t, r] = Σ_i W[r, i] · X[t, i] for rows r ∈ [r0, r1), tokens t < n (scalar reference).
+inline void bf16_rows_scalar(const bf16_matrix& w, const float* x, std::size_t ldx, std::size_t n, float* y,
+                             std::size_t ldy, std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint16_t* wr = w.data.data() + r * w.cols;
+        for (std::size_t t = 0; t < n; ++t) {
+            const float* xt = x + t * ldx;
+            float s = 0;
+            for (std::size_t i = 0; i < w.cols; ++i) s += float_from_bf16(wr[i]) * xt[i];
+            y[t * ldy + r] = s;
+        }
+    }
+}
+
+#ifdef LOWRANK_RUNTIME_X86
+__attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 widen8(const std::uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/// As bf16_rows_scalar, N tokens at a time (N ≤ 4), two 8-wide chunks per step so each token
+/// has two independent FMA chains.
+template <std::size_t N>
+__attribute__((target("avx2,fma"))) void bf16_rows_avx2(const bf16_matrix& w, const float* x, std::size_t ldx,
+                                                        float* y, std::size_t ldy, std::size_t r0, std::size_t r1) {
+    const std::size_t cols = w.cols, main = cols / 16 * 16;
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::uint16_t* wr = w.data.data() + r * cols;
+        __m256 a0[N], a1[N];
+        for (std::size_t t = 0; t < N; ++t) a0[t] = _mm256_setzero_ps(), a1[t] = _mm256_setzero_ps();
+        for (std::size_t i = 0; i < main; i += 16) {
+            const __m256 w0 = widen8(wr + i), w1 = widen8(wr + i + 8);
+            for (std::size_t t = 0; t < N; ++t) {
+                a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * ldx + i), a0[t]);
+                a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * ldx + i + 8), a1[t]);
+            }
+        }
+        for (std::size_t t = 0; t < N; ++t) {
+            float s = hsum256(_mm256_add_ps(a0[t], a1[t]));
+            for (std::size_t i = main; i < cols; ++i) s += float_from_bf16(wr[i]) * x[t * ldx + i];
+            y[t * ldy + r] = s;
+        }
+    }
+}
+
+inline bool cpu_has_avx2_fma() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes;
+}
+#endif
+
+inline void bf16_rows(const bf16_matrix& w, const float* x, std::size_t ldx, std::size_t n, float* y, std::size_t ldy,
+                      std::size_t r0, std::size_t r1) {
+#ifdef LOWRANK_RUNTIME_X86
+    if (cpu_has_avx2_fma()) {
+        for (std::size_t t = 0; t < n;) {  // tokens in groups of up to 4
+            const std::size_t g = std::min<std::size_t>(4, n - t);
+            const float* xt = x + t * ldx;
+            float* yt = y + t * ldy;
+            switch (g) {
+                case 4: bf16_rows_avx2<4>(w, xt, ldx, yt, ldy, r0, r1); break;
+                case 3: bf16_rows_avx2<3>(w, xt, ldx, yt, ldy, r0, r1); break;
+                case 2: bf16_rows_avx2<2>(w, xt, ldx, yt, ldy, r0, r1); break;
+                default: bf16_rows_avx2<1>(w, xt, ldx, yt, ldy, r0, r1); break;
+            }
+            t += g;
+        }
+        return;
+    }
+#endif
+    bf16_rows_scalar(w, x, ldx, n, y, ldy, r0, r1);
+}
+
+}  // namespace detail
+
+/// Tokens up to which matmul_nt_bf16 uses the row kernel rather than widening tiles for GEMM.
+inline constexpr std::size_t bf16_kernel_max_tokens = 8;
+
+/// Y[n, w.rows] (leading dimension ldy) = X[n, w.cols] (leading dimension ldx) · Wᵀ.
+/// `scratch` holds the widened tiles of the GEMM path.
+inline void matmul_nt_bf16(exec_context& ex, const float* x, std::size_t ldx, std::size_t n,
+                           const bf16_matrix& w, float* y, std::size_t ldy, std::vector<float>& scratch) {
+    if (n == 0 || w.rows == 0) return;
+    row_pool& pool = ex.pool();
+    if (n <= bf16_kernel_max_tokens) {
+        pool.run(w.rows, [&](std::size_t r0, std::size_t r1) { detail::bf16_rows(w, x, ldx, n, y, ldy, r0, r1); });
+        return;
+    }
+    const std::size_t tile = std::max<std::size_t>(64, (std::size_t(1) << 18) / std::max<std::size_t>(w.cols, 1));
+    scratch.resize(std::min(tile, w.rows) * w.cols);
+    for (std::size_t r0 = 0; r0 < w.rows; r0 += tile) {
+        const std::size_t r1 = std::min(w.rows, r0 + tile);
+        pool.run(r1 - r0, [&](std::size_t a, std::size_t b) { w.widen_rows(r0 + a, r0 + b, scratch.data() + a * w.cols); });
+        gemm(ex, op::none, op::trans, n, r1 - r0, w.cols, 1.f, x, ldx, scratch.data(), w.cols, 0.f, y + r0, ldy);
+    }
+}
+
+}  // namespace lowrank::runtime

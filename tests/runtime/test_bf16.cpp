@@ -1,0 +1,82 @@
+// bf16 weight storage (runtime/bf16.hpp). References: the IEEE-754 binary32 bit patterns of
+// bf16 round-to-nearest-even worked out by hand; a double-precision product computed here with
+// plain loops on the widened (exactly representable) bf16 weights; and the float32 model built
+// from the same widened weights, which the bf16 model must reproduce up to summation order.
+#include <doctest/doctest.h>
+
+#include "runtime/bf16.hpp"
+#include "runtime_test_util.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+using namespace lowrank::runtime;
+
+namespace {
+
+float from_bits(std::uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("bf16: float32 → bf16 rounds to nearest, ties to even; NaN and infinities survive") {
+    CHECK(bf16_from_float(1.0f) == 0x3f80);
+    CHECK(bf16_from_float(-2.0f) == 0xc000);
+    CHECK(bf16_from_float(from_bits(0x3f808000u)) == 0x3f80);  // tie, even below
+    CHECK(bf16_from_float(from_bits(0x3f818000u)) == 0x3f82);  // tie, even above
+    CHECK(bf16_from_float(from_bits(0x3f808001u)) == 0x3f81);  // just above the tie
+    CHECK(bf16_from_float(from_bits(0x3f807fffu)) == 0x3f80);  // just below the tie
+    CHECK(bf16_from_float(from_bits(0x7f7fffffu)) == 0x7f80);  // largest float rounds to +inf
+    CHECK(bf16_from_float(std::numeric_limits<float>::infinity()) == 0x7f80);
+    CHECK(std::isnan(float_from_bf16(bf16_from_float(std::numeric_limits<float>::quiet_NaN()))));
+    CHECK(std::isnan(float_from_bf16(bf16_from_float(from_bits(0x7f800001u)))));  // signalling NaN: not inf
+    CHECK(float_from_bf16(0x3f80) == 1.0f);
+    // Round trip of every bf16 value that is a finite float.
+    for (std::uint32_t h = 0; h < 0x10000; ++h) {
+        const float f = float_from_bf16(static_cast<std::uint16_t>(h));
+        if (std::isfinite(f)) REQUIRE(bf16_from_float(f) == h);
+    }
+}
+
+TEST_CASE("bf16: matmul_nt_bf16 equals the double product of the widened weights (kernel and GEMM paths)") {
+    std::mt19937 rng(5);
+    for (int threads : {1, 2, 3}) {
+        exec_context ex(threads);
+        for (std::size_t rows : {1u, 5u, 300u})
+            for (std::size_t cols : {7u, 16u, 37u, 576u, 4096u})
+                for (std::size_t n : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 17u}) {
+                    CAPTURE(threads);
+                    CAPTURE(rows);
+                    CAPTURE(cols);
+                    CAPTURE(n);
+                    const auto wf = rt_test::random_vec(rows * cols, rng, 0.5f);
+                    const auto x = rt_test::random_vec(n * (cols + 3), rng, 1.0f);  // ldx = cols + 3
+                    const auto w = bf16_matrix::from_rows(wf.data(), rows, cols);
+                    std::vector<float> y(n * (rows + 2), -7.f), scratch;     // ldy = rows + 2
+                    matmul_nt_bf16(ex, x.data(), cols + 3, n, w, y.data(), rows + 2, scratch);
+                    double worst = 0;
+                    for (std::size_t t = 0; t < n; ++t)
+                        for (std::size_t r = 0; r < rows; ++r) {
+                            double ref = 0, mag = 0;
+                            for (std::size_t i = 0; i < cols; ++i) {
+                                const double p = double(float_from_bf16(w.data[r * cols + i])) * x[t * (cols + 3) + i];
+                                ref += p, mag += std::abs(p);
+                            }
+                            worst = std::max(worst, std::abs(y[t * (rows + 2) + r] - ref) / (mag + 1e-30));
+                        }
+                    CHECK(worst < 1e-5);
+                    for (std::size_t t = 0; t < n; ++t)  // the padding between rows is untouched
+                        for (std::size_t r = rows; r < rows + 2; ++r) CHECK(y[t * (rows + 2) + r] == -7.f);
+                }
+    }
+}
+
+TEST_CASE("bf16: from_transposed stores the transpose; to_float widens exactly") {
+    const std::vector<float> a{1.f, 2.f, 3.f, 4.f, 5.f, 6.f};  // [2, 3]
+    const auto t = bf16_matrix::from_transposed(a.data(), 3, 2);
+    CHECK(t.to_float() == std::vector<float>{1.f, 4.f, 2.f, 5.f, 3.f, 6.f});
+}
