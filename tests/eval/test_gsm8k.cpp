@@ -3,10 +3,13 @@
 // hand from lm-eval's filters (RegexFilter with its two patterns, take_first) and exact_match's
 // regexes_to_ignore, and confirmed with Python's `re` module (the engine lm-eval runs them on).
 // The generation loop is driven by a scripted fake model, so stop handling is checked exactly.
+// A fixture made with lm-evaluation-harness's own filter/metric code (0.4.9) is checked case by
+// case as an independent reference.
 #include "eval/gsm8k.hpp"
 
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <map>
 
 using namespace lowrank::eval;
@@ -89,6 +92,26 @@ TEST_CASE("gsm8k prompt: 5 exemplars joined by blank lines, then the question") 
           "Question: Q7?\nAnswer: A7\n#### 7\n\nQuestion: Q0?\nAnswer:");
     CHECK_THROWS(gsm8k::split_fewshot(std::vector<gsm8k::doc>(all.begin(), all.begin() + 5)));
     CHECK_THROWS(gsm8k::from_json({{"id", "1"}, {"question", "q"}, {"answer", "no final line"}}));
+}
+
+TEST_CASE("gsm8k filters and exact_match agree with lm-evaluation-harness's own code on every fixture case") {
+    // tests/eval/fixtures/gsm8k_lm_eval.json: scripts/make_gsm8k_fixture.py ran lm_eval 0.4.9's
+    // RegexFilter and exact_match_hf_evaluate on hand-written edge cases and on 20 real SmolLM2
+    // generations (lowrank eval --tasks gsm8k --limit 20).
+    std::ifstream in(std::string(LOWRANK_EVAL_FIXTURES) + "/gsm8k_lm_eval.json");
+    REQUIRE_MESSAGE(in.good(), "committed fixture tests/eval/fixtures/gsm8k_lm_eval.json is missing");
+    const auto fx = nlohmann::json::parse(in);
+    REQUIRE(fx["cases"].size() >= 30);
+    for (const auto& c : fx["cases"]) {
+        const auto resp = c["response"].get<std::string>(), ref = c["reference"].get<std::string>();
+        CAPTURE(resp);
+        CAPTURE(ref);
+        const auto s = gsm8k::strict_extract(resp), f = gsm8k::flexible_extract(resp);
+        CHECK(s == c["strict"].get<std::string>());
+        CHECK(f == c["flexible"].get<std::string>());
+        CHECK(gsm8k::exact_match(s, ref) == c["strict_ok"].get<bool>());
+        CHECK(gsm8k::exact_match(f, ref) == c["flexible_ok"].get<bool>());
+    }
 }
 
 namespace {
