@@ -223,7 +223,13 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::b
     const auto tt = clock_type::now();
     const std::string file = (fs::path(a.data) / "gsm8k.jsonl").string();
     std::vector<g::doc> all;
-    for (const auto& r : read_jsonl(file)) all.push_back(g::from_json(r));
+    for (const auto& r : read_jsonl(file)) {
+        try {
+            all.push_back(g::from_json(r));
+        } catch (const std::exception& e) {
+            throw std::runtime_error(file + ": document " + std::to_string(all.size() + 1) + ": " + e.what());
+        }
+    }
     const auto split = g::split_fewshot(all);
     std::vector<g::doc> docs;
     for (auto i : eval::limited_indices(split.eval.size(), a.limit)) docs.push_back(split.eval[i]);
@@ -233,8 +239,8 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::b
     progress_bar bar("gsm8k", !a.no_progress);
     const auto r = g::evaluate(docs, split.exemplars, gen, [&](std::size_t d, std::size_t t) { bar(d, t); });
     json e = task_entry(file, docs.size(), split.eval.size(), a.limit);
-    e["metrics"]["exact_match,strict-match"] = eval::metric(r.strict, r.strict_stderr);
-    e["metrics"]["exact_match,flexible-extract"] = eval::metric(r.flexible, r.flexible_stderr);
+    e["metrics"]["exact_match_strict"] = eval::metric(r.strict, r.strict_stderr);
+    e["metrics"]["exact_match_flexible"] = eval::metric(r.flexible, r.flexible_stderr);
     json ex = json::array(), out = json::array();
     for (const auto& d : split.exemplars) ex.push_back(d.id);
     for (const auto& d : r.docs)
