@@ -29,8 +29,13 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
   llama        SmolLM2 logits from llama-cpp-python (llama.cpp, same GGUF, Q4_1 kernels) on a few
                prompts, compared with `lowrank generate --logits-out` (the C++ runtime's logits,
                dequantised weights): max |Δlogit|, KL(p_ref || p_ours) per token, greedy
-               agreement over 32 tokens. Writes the greedy tokens + summary as a fixture.
+               agreement over 32 tokens. Writes the greedy tokens, the summary, and per position
+               of the common prefix the reference's top-TOPK logits + log-sum-exp (so the C++
+               test can recompute top-K |Δlogit| and truncated KL without llama.cpp), with
+               provenance (package versions, GGUF sha256, command, lowrank CLI commit).
                needs: pip install llama-cpp-python numpy; LOWRANK_CLI=path/to/lowrank
+               e.g. LOWRANK_CLI=build/examples/lowrank /tmp/rt-venv/bin/python \
+                      scripts/make_runtime_fixtures.py llama
   hf-llama     SmolLM2 logits from Hugging Face transformers' LlamaForCausalLM loading the same
                GGUF (transformers' own GGUF dequantisation via the `gguf` package and its q/k
                un-permutation; float32, CPU) vs `lowrank generate --logits-out`: both run the
@@ -305,11 +310,51 @@ PROMPTS = [
 ]
 
 
+TOPK = 32  # reference logits kept per position in smollm2_llama_cpp.json
+
+
+def file_sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def topk_figures(ref, ours, k=TOPK):
+    """The reference's top-k (ids, logits) and log-sum-exp per position, and the figures the C++
+    test recomputes from them: max |Δlogit| over those ids; the KL between the two distributions
+    coarsened to k + 1 outcomes (the reference's top-k tokens and "any other token"), a lower
+    bound of the full KL(p_ref || p_ours); the probability mass the top-k hold."""
+    import numpy as np
+    top = np.argsort(-ref, axis=1, kind="stable")[:, :k]
+    lse_r = np.log(np.exp(ref - ref.max(1, keepdims=True)).sum(1)) + ref.max(1)
+    lse_o = np.log(np.exp(ours - ours.max(1, keepdims=True)).sum(1)) + ours.max(1)
+    rows = np.arange(ref.shape[0])[:, None]
+    lr = ref[rows, top] - lse_r[:, None]
+    lo = ours[rows, top] - lse_o[:, None]
+    kl = (np.exp(lr) * (lr - lo)).sum(1)
+    rest_r = np.clip(1 - np.exp(lr).sum(1), 1e-300, None)
+    rest_o = np.clip(1 - np.exp(lo).sum(1), 1e-300, None)
+    kl += rest_r * (np.log(rest_r) - np.log(rest_o))
+    entries = [{"ids": [int(x) for x in top[i]], "logits": [round(float(x), 5) for x in ref[i, top[i]]],
+                "logsumexp": round(float(lse_r[i]), 6)} for i in range(ref.shape[0])]
+    figures = {"topk": k, "topk_max_abs_dlogit": float(np.abs(ref[rows, top] - ours[rows, top]).max()),
+               "topk_kl_mean": float(kl.mean()), "topk_kl_max": float(kl.max()),
+               "topk_mass_min": float(np.exp(lr).sum(1).min())}
+    return entries, figures
+
+
 def cmd_llama(out: Path):
+    import datetime
     from llama_cpp import Llama
     import numpy as np
     threads = int(os.environ.get("LOWRANK_THREADS", "2"))
     llm = Llama(model_path=str(GGUF), n_ctx=512, n_threads=threads, n_batch=512, logits_all=True, verbose=False)
+    cli = os.environ.get("LOWRANK_CLI", str(ROOT / "build" / "examples" / "lowrank"))
+    if not Path(cli).is_file():
+        raise SystemExit(f"{cli}: no lowrank CLI (build the lowrank_cli target; set LOWRANK_CLI)")
     results = []
     for prompt in PROMPTS:
         ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -323,13 +368,39 @@ def cmd_llama(out: Path):
         llm.eval(seq)
         ref = np.array(llm.scores[: len(seq)], dtype=np.float64)
         ours_all, toks = run_ours(prompt)
-        assert toks["prompt"] == ids, (prompt, toks["prompt"], ids)
-        results.append(compare(prompt, ids, gen, ref, ours_all, toks["generated"]))
-        print(json.dumps({k: v for k, v in results[-1].items() if k != "prompt_ids"}, ensure_ascii=False))
-    (out / "smollm2_llama_cpp.json").write_text(json.dumps({
-        "provenance": provenance(model=GGUF.name, reference="llama-cpp-python (llama.cpp CPU, Q4_1 kernels, "
-                                 f"n_threads={threads}); ours: lowrank generate (dequantised float32)"),
-        "results": results}, ensure_ascii=False, indent=1) + "\n")
+        if toks["prompt"] != ids:
+            raise SystemExit(f"tokenisation differs on {prompt!r}: lowrank {toks['prompt']} vs llama.cpp {ids}")
+        r = compare(prompt, ids, gen, ref, ours_all, toks["generated"])
+        n = r["positions_compared"]
+        r["reference_top"], figs = topk_figures(ref[:n], ours_all[:n])
+        r.update(figs)
+        results.append(r)
+        print(json.dumps({k: v for k, v in r.items() if k not in ("prompt_ids", "reference_top")}, ensure_ascii=False))
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    (out / "smollm2_llama_cpp.json").write_text(compact_number_lists(json.dumps({
+        "provenance": provenance(
+            model=GGUF.name, model_sha256=file_sha256(GGUF),
+            reference="llama-cpp-python (llama.cpp CPU, Q4_1 kernels, "
+                      f"n_threads={threads}, n_ctx=512, greedy temp=0 top_k=1, add_bos=False, special=True); "
+                      "ours: lowrank generate (dequantised float32)",
+            lowrank_cli=cli, lowrank_git_commit=commit,
+            command="LOWRANK_CLI=<lowrank> python scripts/make_runtime_fixtures.py llama",
+            created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            figures="per result: greedy_agreement (tokens), max/mean |Δlogit| and KL over all vocabulary on the "
+                    "common prefix; topk_* recomputed by tests/runtime/test_real_models.cpp from reference_top"),
+        "results": results}, ensure_ascii=False, indent=1)) + "\n")
+    print("wrote", out / "smollm2_llama_cpp.json")
+
+
+def compact_number_lists(text):
+    """json.dumps(indent=1) output with every list of plain numbers on one line."""
+    import re
+    return re.sub(r"\[\s+(-?[0-9][-0-9.eE+,\s]*?)\s+\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
 
 
 def compare(prompt, ids, gen, ref, ours_all, ours_gen):

@@ -3,7 +3,7 @@
 // Accuracy evaluation (examples/eval/, docs/eval.md): windowed perplexity and bits per byte on
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
-// LAMBADA; for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
+// LAMBADA, GSM8K 5-shot greedy generation (slow; eval/gsm8k.hpp); for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
 // model. MODEL is a Llama-family GGUF file, a BERT (MiniLM) Hugging Face directory, or a
 // factorised file written by `lowrank decompose` from either (runtime/factorized_loader.hpp:
 // configuration and tokenizer from the source model its manifest records, or --source; for a
@@ -13,6 +13,7 @@
 #include "cli/sha256.hpp"
 #include "eval/bert_eval.hpp"
 #include "eval/bert_plan.hpp"
+#include "eval/gsm8k.hpp"
 #include "eval/llama_scorer.hpp"
 #include "eval/results.hpp"
 #include "eval/scoring.hpp"
@@ -51,7 +52,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct eval_args {
     std::string model, plan, source, tasks, json_out, data;
-    std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0;
+    std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0, gen_tokens = eval::gsm8k::max_gen_toks;
     int threads = 2;
     std::string weights = "f32";
     bool no_progress = false, no_efficiency = false;
@@ -219,6 +220,46 @@ json efficiency_llama(runtime::llama_model& m, std::size_t prompt) {
             {"parameters", w.parameters()}};
 }
 
+/// GSM8K (eval/gsm8k.hpp): fixed 5-shot exemplars, greedy generation, exact match.
+json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::gguf_tokenizer& tok) {
+    namespace g = eval::gsm8k;
+    const auto tt = clock_type::now();
+    const std::string file = (fs::path(a.data) / "gsm8k.jsonl").string();
+    std::vector<g::doc> all;
+    for (const auto& r : read_jsonl(file)) {
+        try {
+            all.push_back(g::from_json(r));
+        } catch (const std::exception& e) {
+            throw std::runtime_error(file + ": document " + std::to_string(all.size() + 1) + ": " + e.what());
+        }
+    }
+    const auto split = g::split_fewshot(all);
+    std::vector<g::doc> docs;
+    for (auto i : eval::limited_indices(split.eval.size(), a.limit)) docs.push_back(split.eval[i]);
+    std::size_t longest = 0;
+    for (const auto& d : docs) longest = std::max(longest, tok.encode(g::context(split.exemplars, d), false).size());
+    g::llama_generator gen(model, tok, g::fewshot_prefix(split.exemplars), a.gen_tokens, longest + a.gen_tokens);
+    progress_bar bar("gsm8k", !a.no_progress);
+    const auto r = g::evaluate(docs, split.exemplars, gen, [&](std::size_t d, std::size_t t) { bar(d, t); });
+    json e = task_entry(file, docs.size(), split.eval.size(), a.limit);
+    e["metrics"]["exact_match_strict"] = eval::metric(r.strict, r.strict_stderr);
+    e["metrics"]["exact_match_flexible"] = eval::metric(r.flexible, r.flexible_stderr);
+    json ex = json::array(), out = json::array();
+    for (const auto& d : split.exemplars) ex.push_back(d.id);
+    for (const auto& d : r.docs)
+        out.push_back({{"id", d.id}, {"strict", d.strict}, {"flexible", d.flexible}, {"strict_ok", d.strict_ok},
+                       {"flexible_ok", d.flexible_ok}, {"tokens", d.gen.tokens.size()}, {"stop", d.gen.reason},
+                       {"generation", d.gen.text}});
+    e["settings"] = {{"num_fewshot", g::num_fewshot}, {"fewshot_ids", ex},
+                     {"fewshot", "fixed: the last 5 test documents (no train split in the data source), not evaluated"},
+                     {"until", g::stop_sequences()}, {"max_gen_toks", a.gen_tokens}, {"decoding", "greedy"},
+                     {"semantics", "lm-evaluation-harness v0.4 gsm8k (version 3)"}, {"unit", "documents"},
+                     {"tokens_generated", r.tokens_generated}, {"prefix_cache_reused", r.prefix_reused}};
+    e["outputs"] = out;
+    e["seconds"] = since(tt);
+    return e;
+}
+
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res) {
     auto t0 = clock_type::now();
     runtime::opened_llama o = runtime::open_llama(a.model, a.source);
@@ -295,6 +336,10 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
                              {"bytes_scored", r.bytes}, {"text_tokens", ids.size() - 1}, {"unit", "windows"}};
             e["seconds"] = since(tt);
             res["tasks"][name] = e;
+            continue;
+        }
+        if (name == "gsm8k") {
+            res["tasks"][name] = run_gsm8k(a, model, tok);
             continue;
         }
         const auto info = eval::find_task(name);
@@ -501,7 +546,7 @@ int run(const eval_args& a0) {
     const bool bert = fs::is_directory(a.model) || runtime::is_bert_model(a.model, a.source);
     if (!bert)
         for (const auto& t : tasks)
-            if (t.rfind("ppl:", 0) != 0) eval::find_task(t);  // fail early on a typo
+            if (t.rfind("ppl:", 0) != 0 && t != "gsm8k") eval::find_task(t);  // fail early on a typo
     json res = {{"schema", eval::results_schema},
                 {"schema_version", eval::results_schema_version},
                 {"model", {{"path", fs::absolute(a.model).string()}}},
@@ -551,9 +596,11 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--tasks", a->tasks,
                     "comma-separated: ppl:austen, ppl:kjv, arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
-                    "openbookqa, mmlu, lambada; BERT: mrpc, sst2, agreement")
+                    "openbookqa, mmlu, lambada, gsm8k (generation, slow); BERT: mrpc, sst2, agreement")
         ->required();
     sub->add_option("--limit", a->limit, "first N documents per task (mmlu: ⌈N/57⌉ per subject); perplexity: first N windows; 0 = all");
+    sub->add_option("--gen-tokens", a->gen_tokens, "gsm8k: most tokens generated per answer (lm-eval max_gen_toks)")
+        ->check(CLI::Range(1, 1 << 16));
     sub->add_option("--ppl-windows", a->ppl_limit, "perplexity windows (overrides --limit for ppl:*)");
     sub->add_option("--context", a->context, "perplexity window length in tokens")->check(CLI::Range(2, 1 << 20));
     sub->add_option("--stride", a->stride, "perplexity window stride in tokens (< context)")->check(CLI::PositiveNumber);
@@ -570,6 +617,7 @@ void install(CLI::App& app, int* exit_code) {
             (a->source.empty() ? "" : " --source " + a->source) + " --tasks " + a->tasks;
         if (a->limit) c += " --limit " + std::to_string(a->limit);
         if (a->ppl_limit) c += " --ppl-windows " + std::to_string(a->ppl_limit);
+        if (a->gen_tokens != eval::gsm8k::max_gen_toks) c += " --gen-tokens " + std::to_string(a->gen_tokens);
         c += " --context " + std::to_string(a->context) + " --stride " + std::to_string(a->stride) +
              " --threads " + std::to_string(a->threads);
         if (a->weights != "f32") c += " --weights " + a->weights;

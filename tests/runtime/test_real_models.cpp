@@ -1,7 +1,10 @@
 // Real-model checks, run when the cached assets are present (scripts/fetch_assets.py):
 //   all-MiniLM-L6-v2 embeddings vs Hugging Face transformers (fixture minilm_embeddings.json),
 //   cosine ≥ 0.9999 and identical token ids;
-//   SmolLM2-135M greedy continuation vs transformers / llama.cpp (fixtures smollm2_*.json).
+//   SmolLM2-135M greedy continuation vs transformers / llama.cpp (fixtures smollm2_*.json):
+//   greedy agreement at least the recorded one; against llama.cpp also the logits on the common
+//   prefix vs the fixture's reference top-32 logits (max |Δlogit|, coarsened KL, top-1
+//   agreement), within 1.5× the recorded figures plus a small slack.
 #include <doctest/doctest.h>
 
 #include "lowrank/io/gguf.hpp"
@@ -10,7 +13,9 @@
 #include "runtime/llama_loader.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 #include "runtime_test_util.hpp"
+#include "cli/sha256.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace lowrank::runtime;
@@ -42,34 +47,98 @@ TEST_CASE("real: all-MiniLM-L6-v2 embeddings match transformers (cosine >= 0.999
     }
 }
 
+namespace {
+
+/// Figures of our logits against a fixture's reference top-K logits (reference_top, written by
+/// scripts/make_runtime_fixtures.py llama), same definitions as its topk_figures(): max |Δlogit|
+/// over the top-K ids; KL of the distributions coarsened to K + 1 outcomes (top-K tokens, "any
+/// other"), a lower bound of the full KL; top-1 agreement.
+struct topk_figures {
+    double max_abs_dlogit = 0, kl_mean = 0, kl_max = 0, top1 = 0;
+};
+topk_figures compare_topk(const std::vector<float>& logits, std::size_t V, const nlohmann::json& top) {
+    topk_figures f;
+    const std::size_t n = top.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* row = logits.data() + i * V;
+        const double lse = log_sum_exp(row, V);
+        const auto ids = top[i]["ids"].get<std::vector<int>>();
+        const auto ref = top[i]["logits"].get<std::vector<double>>();
+        const double ref_lse = top[i]["logsumexp"].get<double>();
+        double kl = 0, mass_r = 0, mass_o = 0;
+        for (std::size_t j = 0; j < ids.size(); ++j) {
+            const double ours = row[ids[j]];
+            f.max_abs_dlogit = std::max(f.max_abs_dlogit, std::abs(ours - ref[j]));
+            const double lr = ref[j] - ref_lse, lo = ours - lse;
+            kl += std::exp(lr) * (lr - lo);
+            mass_r += std::exp(lr), mass_o += std::exp(lo);
+        }
+        const double rest_r = std::max(1 - mass_r, 1e-300), rest_o = std::max(1 - mass_o, 1e-300);
+        kl += rest_r * (std::log(rest_r) - std::log(rest_o));  // "any other token" as one outcome
+        f.kl_mean += kl / double(n);
+        f.kl_max = std::max(f.kl_max, kl);
+        f.top1 += (std::max_element(row, row + V) - row == ids[0]) / double(n);
+    }
+    return f;
+}
+
+}  // namespace
+
 TEST_CASE("real: SmolLM2-135M greedy continuation agrees with transformers and llama.cpp") {
     const auto path = rt_test::asset("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "real/SmolLM2");
     if (path.empty()) return;
-    for (const char* name : {"smollm2_transformers.json", "smollm2_llama_cpp.json"}) {
-    const auto fx = rt_test::fixture(name);
-    if (fx == nullptr) {
-        std::cout << "SKIPPED real/SmolLM2: no fixture " << name << "\n";
-        continue;
-    }
     const auto f = lowrank::read_gguf(path);
     const auto tok = bpe_tokenizer::from_gguf(f);
     llama_model m(load_llama_gguf(f, 512), 2);
-    for (const auto& r : fx["results"]) {
-        const auto ids = tok.encode(r["prompt"].get<std::string>());
-        CHECK(ids == r["prompt_ids"].get<std::vector<int>>());
-        const auto ref = r["reference_greedy"].get<std::vector<int>>();
-        auto cache = m.make_cache(1, ids.size() + ref.size() + 1);
-        auto logits = m.forward(ids.data(), ids.size(), cache);
-        std::size_t agree = 0;
-        for (; agree < ref.size(); ++agree) {
-            const int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-            if (next != ref[agree]) break;
-            logits = m.forward(&next, 1, cache);
+    const std::size_t V = m.config().vocab;
+    for (const std::string name : {"smollm2_transformers.json", "smollm2_llama_cpp.json"}) {
+        CAPTURE(name);
+        const auto fx = rt_test::fixture(name);
+        // Both fixtures are committed (scripts/make_runtime_fixtures.py hf-llama / llama): with
+        // the model cached, a missing one is a failure, not a skip.
+        REQUIRE_MESSAGE(fx != nullptr, "committed fixture tests/runtime/fixtures/" << name << " is missing");
+        const auto& prov = fx["provenance"];
+        if (prov.contains("model_sha256"))
+            REQUIRE_MESSAGE(lowrank::cli::sha256_file(path) == prov["model_sha256"].get<std::string>(),
+                            path << " is not the GGUF the fixture was made from");
+        for (const auto& r : fx["results"]) {
+            CAPTURE(r["prompt"].get<std::string>());
+            const auto ids = tok.encode(r["prompt"].get<std::string>());
+            CHECK(ids == r["prompt_ids"].get<std::vector<int>>());
+            const auto ref = r["reference_greedy"].get<std::vector<int>>();
+            auto cache = m.make_cache(1, ids.size() + ref.size() + 1);
+            auto logits = m.forward(ids.data(), ids.size(), cache);
+            std::size_t agree = 0;
+            for (; agree < ref.size(); ++agree) {
+                const int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+                if (next != ref[agree]) break;
+                logits = m.forward(&next, 1, cache);
+            }
+            MESSAGE("SmolLM2 (" << name << "): greedy agrees for " << agree << "/" << ref.size() << " tokens");
+            // Q4_1 dot products in llama.cpp vs dequantised float32 here: near-ties may flip late;
+            // the committed fixture records where. Require at least the recorded agreement.
+            CHECK(agree >= r["greedy_agreement"].get<std::size_t>());
+            if (!r.contains("reference_top")) continue;
+            // Logits on the common prefix (prompt + agreed reference tokens, teacher-forced)
+            // against the reference's top-K logits: no regression beyond the recorded figures
+            // (× 1.5 plus a small absolute slack for BLAS/thread rounding).
+            const auto& top = r["reference_top"];
+            std::vector<int> seq(ids);
+            const std::size_t n = top.size();
+            REQUIRE(n >= ids.size());
+            REQUIRE(n <= ids.size() + ref.size());
+            seq.insert(seq.end(), ref.begin(), ref.begin() + long(n - ids.size()));
+            auto c2 = m.make_cache(1, n);
+            const auto all = m.forward(seq.data(), n, c2, true);
+            const auto got = compare_topk(all, V, top);
+            MESSAGE("SmolLM2 vs " << name << ": top-" << r["topk"] << " max |dlogit| " << got.max_abs_dlogit
+                                  << " (recorded " << r["topk_max_abs_dlogit"] << "), KL mean " << got.kl_mean
+                                  << " (recorded " << r["topk_kl_mean"] << "), KL max " << got.kl_max
+                                  << ", top-1 agreement " << got.top1);
+            CHECK(got.max_abs_dlogit <= 1.5 * r["topk_max_abs_dlogit"].get<double>() + 0.02);
+            CHECK(got.kl_mean <= 1.5 * r["topk_kl_mean"].get<double>() + 1e-4);
+            CHECK(got.kl_max <= 1.5 * r["topk_kl_max"].get<double>() + 1e-3);
+            CHECK(got.top1 >= r["top1_agreement"].get<double>() - 1.0 / double(n) - 1e-9);  // one near-tie may flip
         }
-        MESSAGE("SmolLM2 (" << name << "): greedy agrees for " << agree << "/" << ref.size() << " tokens");
-        // Q4_1 dot products in llama.cpp vs dequantised float32 here: near-ties may flip late;
-        // the committed fixture records where. Require at least the recorded agreement.
-        CHECK(agree >= r["greedy_agreement"].get<std::size_t>());
-    }
     }
 }
