@@ -15,7 +15,8 @@ import sys
 
 REQUIRED = ["schema", "schema_version", "model", "gamma", "method", "tasks", "efficiency", "machine", "software",
             "wall_time_s"]
-PREFERRED = ["acc", "acc_norm", "perplexity", "bits_per_byte", "f1", "mean_cosine"]
+PREFERRED = ["acc", "acc_norm", "perplexity", "bits_per_byte", "f1", "mean_cosine", "exact_match_strict",
+             "exact_match_flexible"]
 
 
 def check(doc):
