@@ -6,6 +6,7 @@
 // LAMBADA; for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
 // model. MODEL is a Llama-family GGUF file or a BERT (MiniLM) Hugging Face directory; --plan
 // applies a γ in memory. Results follow the schema in eval/results.hpp; progress on stderr.
+// --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods).
 #include "cli/command.hpp"
 #include "cli/sha256.hpp"
 #include "eval/bert_eval.hpp"
@@ -47,7 +48,7 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 struct eval_args {
-    std::string model, plan, tasks, json_out, data;
+    std::string model, plan, tasks, json_out, data, samples_out;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0;
     int threads = 2;
     bool no_progress = false, no_efficiency = false;
@@ -245,6 +246,21 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
     }
     res["model"]["parameters"] = model.weights().parameters();
     eval::llama_scorer scorer(model, tok);
+    // --samples-out: one JSON line per evaluated document (for scripts/crosscheck_lm_eval.py).
+    std::ofstream samples;
+    if (!a.samples_out.empty()) {
+        samples.open(a.samples_out);
+        if (!samples) throw cli::usage_error("--samples-out " + a.samples_out + ": cannot open for writing");
+    }
+    auto write_sample = [&](const std::string& task, std::size_t index, const eval::mc_doc& d, json extra) {
+        if (!samples.is_open()) return;
+        json req = json::array();
+        for (const auto& r : d.requests) req.push_back({r.context, r.continuation});
+        extra["task"] = task, extra["doc_index"] = index, extra["id"] = d.id, extra["gold"] = d.gold;
+        extra["requests"] = req;
+        samples << extra.dump() << "\n";
+        if (!samples) throw io_error(a.samples_out, "could not write");
+    };
     for (const auto& name : tasks) {
         const auto tt = clock_type::now();
         if (name.rfind("ppl:", 0) == 0) {
@@ -281,7 +297,8 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         for (const auto& r : rows) all.push_back(eval::format_doc(name, r));
         std::vector<eval::mc_doc> docs;
         double chance = 0;
-        for (auto i : eval::limited_docs(all, a.limit)) {
+        const auto chosen = eval::limited_docs(all, a.limit);
+        for (auto i : chosen) {
             docs.push_back(all[i]);
             chance += 1.0 / double(all[i].requests.size());
         }
@@ -291,11 +308,15 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
             const auto r = eval::evaluate_lambada(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             e["metrics"]["perplexity"] = eval::metric(r.perplexity, r.perplexity * r.logprob_stderr);
+            for (std::size_t i = 0; i < docs.size(); ++i)
+                write_sample(name, chosen[i], docs[i], {{"loglik", {r.logprob[i]}}, {"greedy", bool(r.greedy[i])}});
         } else {
             const auto r = eval::evaluate_multiple_choice(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             if (info.acc_norm) e["metrics"]["acc_norm"] = eval::metric(r.acc_norm, r.acc_norm_stderr);
             e["chance"] = docs.empty() ? 0.0 : chance / double(docs.size());
+            for (std::size_t i = 0; i < docs.size(); ++i)
+                write_sample(name, chosen[i], docs[i], {{"loglik", r.loglik[i]}, {"pred", r.pred[i]}, {"pred_norm", r.pred_norm[i]}});
         }
         e["settings"] = {{"num_fewshot", 0}, {"semantics", "lm-evaluation-harness v0.4"}, {"unit", "documents"}};
         e["seconds"] = since(tt);
@@ -514,6 +535,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--json", a->json_out, "write the results (docs/eval.md schema) to this file");
     sub->add_option("--data", a->data, "evaluation data directory (default ${LOWRANK_CACHE:-~/.cache/lowrank}/eval-data)");
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
+    sub->add_option("--samples-out", a->samples_out,
+                    "Llama tasks: write one JSON line per document (task, doc_index, id, gold, requests, loglik, pred)");
     sub->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
     sub->add_flag("--no-efficiency", a->no_efficiency, "skip the latency/throughput probe");
     sub->callback([a, exit_code] {
