@@ -52,6 +52,7 @@ DEFAULT_GGUF = os.path.join(CACHE, "SmolLM2-135M-Instruct", "SmolLM2-135M-Instru
 MMLU_SUBJECTS = ["abstract_algebra", "high_school_biology", "marketing", "philosophy", "us_foreign_policy"]
 ALL_TASKS = ["arc_easy", "arc_challenge", "hellaswag", "winogrande", "piqa", "boolq", "openbookqa", "mmlu", "lambada"]
 LETTERS = "ABCDEFGH"
+ACC_NORM = {"arc_easy", "arc_challenge", "hellaswag", "piqa", "openbookqa"}  # tasks whose lm_eval metric list has acc_norm
 
 
 def official_yaml(task, subject=None):
@@ -223,9 +224,12 @@ def compare(task, ours, theirs):
                 res["recompute_mismatch"] += 1
             acc["lm_eval" + key[3:]].append(float(t[key]) if t.get(key) is not None else mine)
     mean = lambda v: sum(v) / len(v) if v else float("nan")
-    res.update({k: mean(v) for k, v in acc.items() if v})
+    res.update({k: mean(v) for k, v in acc.items() if v and (task in ACC_NORM or not k.endswith("_norm"))})
     res["argmax_agreement"] = agree / len(ours)
-    if task != "lambada":
+    if task == "lambada":  # lm_eval's lambada perplexity: exp(-mean log p(target))
+        for side, docs in (("ours", ours), ("lm_eval", theirs)):
+            res["perplexity_" + side] = math.exp(-mean([d["loglik"][0] for d in docs]))
+    if task in ACC_NORM:
         res["argmax_norm_agreement"] = agree_norm / len(ours)
     return res
 
@@ -307,6 +311,9 @@ def main():
             agree, r["string_mismatches"], r["max_abs_dloglik"]))
         for m in r["mismatch_examples"]:
             print("    differs (%s): lowrank %r\n                    lm_eval %r" % (m["id"], m["lowrank"], m["lm_eval"]))
+    for r in report["tasks"]:
+        if "perplexity_ours" in r:
+            print("%s perplexity: lm_eval %.4f, ours %.4f" % (r["task"], r["perplexity_lm_eval"], r["perplexity_ours"]))
     bad = [r["task"] for r in report["tasks"] if r["string_mismatches"] or r["argmax_agreement"] < 1]
     print("\ndisagreement in: " + (", ".join(bad) if bad else "none"))
     return 1 if bad else 0

@@ -80,6 +80,9 @@ TEST_CASE("acc vs acc_norm: length normalisation flips the prediction (lm-eval d
     CHECK(r.pred_norm[0] == 1);
     CHECK(r.acc == 0.0);
     CHECK(r.acc_norm == 1.0);
+    // Per-document log-likelihoods (what --samples-out writes), in choice order.
+    REQUIRE(r.loglik.size() == 1);
+    CHECK(r.loglik[0] == std::vector<double>{-2.0, -5.0});
     // Normalisation counts characters (Python len), not bytes: "é" is one character.
     json d2 = {{"id", "1"}, {"question", "Q?"}, {"choices", {"éé", "ab"}}, {"gold", 0}};
     fake_scorer g;
