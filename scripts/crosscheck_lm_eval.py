@@ -36,6 +36,10 @@ Run with that interpreter (it needs lm_eval, torch, transformers and gguf):
         --lowrank build/examples/lowrank --limit 50
 
 No network: the model and the data are local; HF_DATASETS_OFFLINE / HF_HUB_OFFLINE are set.
+
+--strings-only compares only the formatted requests (lowrank eval --format-only against the
+requests lm_eval's task objects build), no model on either side; with --limit 0
+--mmlu-subjects all it covers every document of every task.
 """
 import argparse
 import glob
@@ -109,10 +113,11 @@ def prepare(args, work):
     for task in args.tasks:
         with open(os.path.join(args.data, task + ".jsonl"), encoding="utf-8") as f:
             rows = [json.loads(l) for l in f if l.strip()]
-        groups = [(None, rows[:args.limit])]
-        if task == "mmlu":  # first k of a few subjects, in file order
-            k = max(1, args.limit // len(args.mmlu_subjects))
-            groups = [(s, [r for r in rows if r["subject"] == s][:k]) for s in args.mmlu_subjects]
+        groups = [(None, rows[:args.limit or None])]  # --limit 0: all
+        if task == "mmlu":  # first k of the chosen subjects, in file order
+            subjects = args.mmlu_subjects or sorted({r["subject"] for r in rows})
+            k = max(1, args.limit // len(subjects)) if args.limit else None
+            groups = [(s, [r for r in rows if r["subject"] == s][:k]) for s in subjects]
         write_jsonl(os.path.join(ours_dir, task + ".jsonl"), [r for _, rs in groups for r in rs])
         names[task] = []
         for subject, rs in groups:
@@ -146,6 +151,57 @@ def dequantised_model(args):
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def lm_eval_requests(lm_dir, lm_tasks):
+    """{task: the (context, continuation) requests lm_eval builds, per document}, without a model."""
+    from lm_eval.tasks import TaskManager, get_task_dict
+    tasks = get_task_dict(lm_tasks, TaskManager(include_path=lm_dir))
+    out = {}
+    for name in lm_tasks:
+        task = tasks[name]
+        task.build_all_requests()
+        docs = {}
+        for inst in task.instances:
+            docs.setdefault(inst.doc_id, []).append((inst.idx, list(inst.arguments[:2])))
+        out[name] = [[a for _, a in sorted(docs[d])] for d in sorted(docs)]
+    return out
+
+
+def strings_only(args, ours_dir, lm_dir, names, env):
+    """Prompt-format check on every selected document: our --format-only requests vs lm_eval's."""
+    out = os.path.join(args.work, "format-only.jsonl")
+    cmd = [args.lowrank, "eval", args.gguf, "--data", ours_dir, "--tasks", ",".join(args.tasks),
+           "--format-only", "--samples-out", out, "--no-progress"]
+    run(cmd, env, os.path.join(args.work, "format-only.log"))
+    ours = {}
+    with open(out, encoding="utf-8") as f:
+        for l in f:
+            r = json.loads(l)
+            ours.setdefault(r["task"], []).append(r)
+    built = lm_eval_requests(lm_dir, [n for t in args.tasks for n in names[t]])
+    bad = 0
+    print("| task | documents | requests | requests differing |\n|---|---|---|---|")
+    for t in args.tasks:
+        theirs = [reqs for n in names[t] for reqs in built[n]]
+        mine = ours.get(t, [])
+        if len(mine) != len(theirs):
+            sys.exit("%s: %d documents from lowrank, %d from lm_eval" % (t, len(mine), len(theirs)))
+        n_req, differ, example = 0, 0, None
+        for o, reqs in zip(mine, theirs):
+            n_req += len(reqs)
+            if len(o["requests"]) != len(reqs):
+                differ += len(reqs)
+                continue
+            for a, b in zip(o["requests"], reqs):
+                if a != b:
+                    differ += 1
+                    example = example or (o["id"], a, b)
+        bad += differ
+        print("| %s | %d | %d | %d |" % (t, len(mine), n_req, differ))
+        if example:
+            print("    first difference (%s):\n      lowrank %r\n      lm_eval %r" % example)
+    return 1 if bad else 0
 
 
 def run(cmd, env=None, log=None):
@@ -242,15 +298,19 @@ def main():
     ap.add_argument("--work", default="/tmp/lowrank-xc", help="work directory (subset data, YAMLs, outputs)")
     ap.add_argument("--hf-dir", default=None, help="dequantised HF model directory (default <work>/<gguf stem>-f32)")
     ap.add_argument("--tasks", default=",".join(ALL_TASKS))
-    ap.add_argument("--limit", type=int, default=50, help="first N documents per task (mmlu: N/len(subjects) per subject)")
-    ap.add_argument("--mmlu-subjects", default=",".join(MMLU_SUBJECTS))
+    ap.add_argument("--limit", type=int, default=50,
+                    help="first N documents per task (mmlu: N/len(subjects) per subject); 0 = all")
+    ap.add_argument("--mmlu-subjects", default=",".join(MMLU_SUBJECTS), help="comma-separated; 'all' = all 57")
+    ap.add_argument("--strings-only", action="store_true",
+                    help="only compare the formatted (context, continuation) strings, no model run on either side "
+                         "(with --limit 0 --mmlu-subjects all: every document)")
     ap.add_argument("--batch-size", default="1", help="lm_eval --batch_size")
     ap.add_argument("--threads", type=int, default=1, help="threads for both sides")
     ap.add_argument("--skip-ours", action="store_true", help="reuse <work>/ours-samples.jsonl")
     ap.add_argument("--skip-lm-eval", action="store_true", help="reuse <work>/lm-out")
     args = ap.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
-    args.mmlu_subjects = [s for s in args.mmlu_subjects.split(",") if s]
+    args.mmlu_subjects = [] if args.mmlu_subjects == "all" else [s for s in args.mmlu_subjects.split(",") if s]
     for t in args.tasks:
         if t not in ALL_TASKS:
             sys.exit("unknown task %s (known: %s)" % (t, ", ".join(ALL_TASKS)))
@@ -264,6 +324,8 @@ def main():
     ours_dir, lm_dir, names = prepare(args, args.work)
     env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                OMP_NUM_THREADS=str(args.threads), TOKENIZERS_PARALLELISM="false")
+    if args.strings_only:
+        return strings_only(args, ours_dir, lm_dir, names, env)
     hf = dequantised_model(args)
     ours_samples = os.path.join(args.work, "ours-samples.jsonl")
     lm_out = os.path.join(args.work, "lm-out")

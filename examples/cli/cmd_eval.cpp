@@ -6,7 +6,8 @@
 // LAMBADA; for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
 // model. MODEL is a Llama-family GGUF file or a BERT (MiniLM) Hugging Face directory; --plan
 // applies a γ in memory. Results follow the schema in eval/results.hpp; progress on stderr.
-// --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods).
+// --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods);
+// with --format-only the requests alone, nothing scored (prompt-format cross-check).
 #include "cli/command.hpp"
 #include "cli/sha256.hpp"
 #include "eval/bert_eval.hpp"
@@ -51,7 +52,7 @@ struct eval_args {
     std::string model, plan, tasks, json_out, data, samples_out;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0;
     int threads = 2;
-    bool no_progress = false, no_efficiency = false;
+    bool no_progress = false, no_efficiency = false, format_only = false;
     std::string command;
 };
 
@@ -264,6 +265,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
     for (const auto& name : tasks) {
         const auto tt = clock_type::now();
         if (name.rfind("ppl:", 0) == 0) {
+            if (a.format_only) continue;
             const std::string corpus = name.substr(4);
             if (corpus != "austen" && corpus != "kjv") throw cli::usage_error("unknown corpus '" + corpus + "' (austen, kjv)");
             const std::string file = (fs::path(a.data) / (corpus + ".heldout.txt")).string();
@@ -302,6 +304,10 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
             docs.push_back(all[i]);
             chance += 1.0 / double(all[i].requests.size());
         }
+        if (a.format_only) {  // prompt-format check: the formatted requests only, no model run
+            for (std::size_t i = 0; i < docs.size(); ++i) write_sample(name, chosen[i], docs[i], json::object());
+            continue;
+        }
         progress_bar bar(name, !a.no_progress);
         json e = task_entry(file, docs.size(), all.size(), a.limit);
         if (name == "lambada") {
@@ -322,7 +328,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         e["seconds"] = since(tt);
         res["tasks"][name] = e;
     }
-    if (!a.no_efficiency) {
+    if (!a.no_efficiency && !a.format_only) {
         const auto e0 = rapl_joules();
         res["efficiency"] = efficiency_llama(model, 128);
         res["efficiency"]["energy_j"] = "unavailable";
@@ -495,8 +501,11 @@ int run(const eval_args& a0) {
                 {"started", iso_now()},
                 {"data_dir", fs::absolute(a.data).string()}};
     res["model"]["sha256"] = bert ? cli::sha256_file((fs::path(a.model) / "model.safetensors").string()) : cli::sha256_file(a.model);
+    if (a.format_only && (bert || a.samples_out.empty()))
+        throw cli::usage_error("--format-only needs a Llama-family GGUF model and --samples-out");
     if (bert) run_bert(a, tasks, res);
     else run_llama(a, tasks, res);
+    if (a.format_only) return 0;  // nothing was scored: no results document
     res["efficiency"]["peak_rss_mb"] = peak_rss_mb();
     res["wall_time_s"] = since(start);
     const auto problems = eval::validate_results(res);
@@ -538,6 +547,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--samples-out", a->samples_out,
                     "Llama tasks: write one JSON line per document (task, doc_index, id, gold, requests, loglik, pred)");
     sub->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
+    sub->add_flag("--format-only", a->format_only,
+                  "write the formatted requests of every selected document to --samples-out without scoring (no --json)");
     sub->add_flag("--no-efficiency", a->no_efficiency, "skip the latency/throughput probe");
     sub->callback([a, exit_code] {
         auto& c = a->command;
