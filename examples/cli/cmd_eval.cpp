@@ -9,6 +9,8 @@
 // configuration and tokenizer from the source model its manifest records, or --source; for a
 // factorised BERT, task agreement compares with that source); --plan applies a γ in memory.
 // Results follow the schema in eval/results.hpp; progress on stderr.
+// --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods);
+// with --format-only the requests alone, nothing scored (prompt-format cross-check).
 #include "cli/command.hpp"
 #include "cli/sha256.hpp"
 #include "eval/bert_eval.hpp"
@@ -51,11 +53,11 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 struct eval_args {
-    std::string model, plan, source, tasks, json_out, data;
+    std::string model, plan, source, tasks, json_out, data, samples_out;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0, gen_tokens = eval::gsm8k::max_gen_toks;
     int threads = 2;
     std::string weights = "f32";
-    bool no_progress = false, no_efficiency = false;
+    bool no_progress = false, no_efficiency = false, format_only = false;
     std::string command;
 };
 
@@ -309,9 +311,25 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
     if (a.weights == "bf16") model.weights().to_bf16();
     res["model"]["weights"] = a.weights;
     eval::llama_scorer scorer(model, tok);
+    // --samples-out: one JSON line per evaluated document (for scripts/crosscheck_lm_eval.py).
+    std::ofstream samples;
+    if (!a.samples_out.empty()) {
+        samples.open(a.samples_out);
+        if (!samples) throw cli::usage_error("--samples-out " + a.samples_out + ": cannot open for writing");
+    }
+    auto write_sample = [&](const std::string& task, std::size_t index, const eval::mc_doc& d, json extra) {
+        if (!samples.is_open()) return;
+        json req = json::array();
+        for (const auto& r : d.requests) req.push_back({r.context, r.continuation});
+        extra["task"] = task, extra["doc_index"] = index, extra["id"] = d.id, extra["gold"] = d.gold;
+        extra["requests"] = req;
+        samples << extra.dump() << "\n";
+        if (!samples) throw io_error(a.samples_out, "could not write");
+    };
     for (const auto& name : tasks) {
         const auto tt = clock_type::now();
         if (name.rfind("ppl:", 0) == 0) {
+            if (a.format_only) continue;
             const std::string corpus = name.substr(4);
             if (corpus != "austen" && corpus != "kjv") throw cli::usage_error("unknown corpus '" + corpus + "' (austen, kjv)");
             const std::string file = (fs::path(a.data) / (corpus + ".heldout.txt")).string();
@@ -349,9 +367,14 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         for (const auto& r : rows) all.push_back(eval::format_doc(name, r));
         std::vector<eval::mc_doc> docs;
         double chance = 0;
-        for (auto i : eval::limited_docs(all, a.limit)) {
+        const auto chosen = eval::limited_docs(all, a.limit);
+        for (auto i : chosen) {
             docs.push_back(all[i]);
             chance += 1.0 / double(all[i].requests.size());
+        }
+        if (a.format_only) {  // prompt-format check: the formatted requests only, no model run
+            for (std::size_t i = 0; i < docs.size(); ++i) write_sample(name, chosen[i], docs[i], json::object());
+            continue;
         }
         progress_bar bar(name, !a.no_progress);
         json e = task_entry(file, docs.size(), all.size(), a.limit);
@@ -359,17 +382,21 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
             const auto r = eval::evaluate_lambada(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             e["metrics"]["perplexity"] = eval::metric(r.perplexity, r.perplexity * r.logprob_stderr);
+            for (std::size_t i = 0; i < docs.size(); ++i)
+                write_sample(name, chosen[i], docs[i], {{"loglik", {r.logprob[i]}}, {"greedy", bool(r.greedy[i])}});
         } else {
             const auto r = eval::evaluate_multiple_choice(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             if (info.acc_norm) e["metrics"]["acc_norm"] = eval::metric(r.acc_norm, r.acc_norm_stderr);
             e["chance"] = docs.empty() ? 0.0 : chance / double(docs.size());
+            for (std::size_t i = 0; i < docs.size(); ++i)
+                write_sample(name, chosen[i], docs[i], {{"loglik", r.loglik[i]}, {"pred", r.pred[i]}, {"pred_norm", r.pred_norm[i]}});
         }
         e["settings"] = {{"num_fewshot", 0}, {"semantics", "lm-evaluation-harness v0.4"}, {"unit", "documents"}};
         e["seconds"] = since(tt);
         res["tasks"][name] = e;
     }
-    if (!a.no_efficiency) {
+    if (!a.no_efficiency && !a.format_only) {
         const auto e0 = rapl_joules();
         res["efficiency"] = efficiency_llama(model, 128);
         res["efficiency"]["energy_j"] = "unavailable";
@@ -562,8 +589,11 @@ int run(const eval_args& a0) {
                 {"data_dir", fs::absolute(a.data).string()}};
     res["model"]["sha256"] = fs::is_directory(a.model) ? cli::sha256_file((fs::path(a.model) / "model.safetensors").string())
                                                       : cli::sha256_file(a.model);
+    if (a.format_only && (bert || a.samples_out.empty()))
+        throw cli::usage_error("--format-only needs a Llama-family GGUF model and --samples-out");
     if (bert) run_bert(a, tasks, res);
     else run_llama(a, tasks, res);
+    if (a.format_only) return 0;  // nothing was scored: no results document
     res["efficiency"]["peak_rss_mb"] = peak_rss_mb();
     res["wall_time_s"] = since(start);
     const auto problems = eval::validate_results(res);
@@ -609,7 +639,11 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
     sub->add_option("--weights", a->weights, "Llama-family weight storage: f32, or bf16 (half the bytes per decode step)")
         ->check(CLI::IsMember({"f32", "bf16"}));
+    sub->add_option("--samples-out", a->samples_out,
+                    "Llama tasks: write one JSON line per document (task, doc_index, id, gold, requests, loglik, pred)");
     sub->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
+    sub->add_flag("--format-only", a->format_only,
+                  "write the formatted requests of every selected document to --samples-out without scoring (no --json)");
     sub->add_flag("--no-efficiency", a->no_efficiency, "skip the latency/throughput probe");
     sub->callback([a, exit_code] {
         auto& c = a->command;

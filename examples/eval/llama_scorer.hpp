@@ -1,6 +1,7 @@
 // Adapter: the runtime's Llama-family model + its GGUF tokenizer (BPE or SentencePiece) as an eval::lm_scorer,
 // with lm-evaluation-harness's request encoding (HFLM._encode_pair / _loglikelihood_tokens):
-//   - trailing whitespace of the context moves to the front of the continuation;
+//   - trailing whitespace of the context (Python str.rstrip(): Unicode whitespace) moves to the
+//     front of the continuation;
 //   - context_enc = encode(context); continuation_enc = encode(context + continuation)[len(context_enc):];
 //   - an empty context becomes the end-of-text token; no BOS is added (lm-eval's default for
 //     causal models other than Gemma);
@@ -30,8 +31,7 @@ public:
         std::vector<loglikelihood> out;
         // Split each pair lm-eval's way (the context part is the same for every continuation).
         std::string context = context_in;
-        const std::size_t keep = context.find_last_not_of(" \t\n\r\f\v");
-        const std::string moved = keep == std::string::npos ? context : context.substr(keep + 1);
+        const std::string moved = context.substr(context.size() - detail::py_rstrip_bytes(context));  // Python rstrip()
         context.resize(context.size() - moved.size());
         std::vector<int> ctx = context.empty() ? std::vector<int>{document_start_token()} : encode(context);
         std::vector<std::vector<int>> conts;

@@ -34,6 +34,7 @@ struct mc_result {
     std::size_t n = 0;
     double acc = 0, acc_stderr = 0, acc_norm = 0, acc_norm_stderr = 0;
     std::vector<std::size_t> pred, pred_norm;  ///< per document
+    std::vector<std::vector<double>> loglik;   ///< per document, per choice: log p(continuation | context)
 };
 
 /// Scores docs with lm-eval's multiple-choice rule (tasks.hpp). Requests that share a context are
@@ -57,6 +58,7 @@ inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, lm_sc
         std::vector<double> norm(ll.size());
         for (std::size_t c = 0; c < ll.size(); ++c)
             norm[c] = ll[c] / double(std::max<std::size_t>(1, utf8_length(d.choices[c])));
+        r.loglik.push_back(ll);
         r.pred.push_back(argmax(ll));
         r.pred_norm.push_back(argmax(norm));
         acc.push_back(r.pred.back() == d.gold ? 1.0 : 0.0);
@@ -74,6 +76,8 @@ struct lambada_result {
     double acc = 0, acc_stderr = 0;
     double perplexity = 0;      ///< exp(−mean log p(target)), lm-eval's lambada "perplexity"
     double mean_logprob = 0, logprob_stderr = 0;
+    std::vector<double> logprob;  ///< per document: log p(target | context)
+    std::vector<bool> greedy;     ///< per document: every target token was the argmax
 };
 
 inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, lm_scorer& lm, const progress_fn& progress = {}) {
@@ -83,10 +87,12 @@ inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, lm_score
         const auto s = lm.score(docs[i].requests[0].context, {docs[i].requests[0].continuation});
         acc.push_back(s[0].greedy ? 1.0 : 0.0);
         lp.push_back(s[0].logprob);
+        r.greedy.push_back(s[0].greedy);
         if (progress) progress(i + 1, docs.size());
     }
     r.n = docs.size();
     r.acc = mean(acc), r.acc_stderr = stderr_of_mean(acc);
+    r.logprob = lp;
     r.mean_logprob = mean(lp), r.logprob_stderr = stderr_of_mean(lp);
     r.perplexity = std::exp(-r.mean_logprob);
     return r;

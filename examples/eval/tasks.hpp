@@ -19,7 +19,8 @@
 // acc picks argmaxᵢ log p(contᵢ | ctxᵢ); acc_norm picks argmaxᵢ log p(contᵢ | ctxᵢ) / len(choiceᵢ)
 // with len the number of characters (Unicode code points, Python's len) of the choice text
 // without the leading delimiter — lm-eval's `completion_len`; for ASCII text this is the byte
-// length. Ties go to the first choice (numpy.argmax).
+// length. Ties go to the first choice (numpy.argmax). strip() everywhere is Python's str.strip(),
+// which removes Unicode whitespace (U+0085, U+00A0, U+2000–U+200A, ...), not only ASCII.
 #pragma once
 
 #include "eval/stats.hpp"
@@ -70,11 +71,54 @@ namespace detail {
 inline void replace_all(std::string& s, const std::string& from, const std::string& to) {
     for (std::size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
 }
+/// Python's str.isspace() for one code point — the set str.strip() removes: U+0009–000D,
+/// U+001C–001F, U+0020, U+0085, U+00A0, U+1680, U+2000–200A, U+2028, U+2029, U+202F, U+205F, U+3000.
+inline bool py_isspace(char32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+/// The code point of the UTF-8 sequence at s[i, i + n); an invalid sequence decodes to U+FFFD
+/// (never whitespace, so malformed bytes are kept, as they would be by a lossless decoder).
+inline char32_t utf8_at(const std::string& s, std::size_t i, std::size_t n) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    if (n == 1) return b(0) < 0x80 ? b(0) : 0xFFFD;
+    const unsigned char lead = b(0);
+    if ((n == 2 && (lead & 0xE0) != 0xC0) || (n == 3 && (lead & 0xF0) != 0xE0) || (n == 4 && (lead & 0xF8) != 0xF0)) return 0xFFFD;
+    char32_t c = lead & (0x7F >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+        if ((b(k) & 0xC0) != 0x80) return 0xFFFD;
+        c = (c << 6) | (b(k) & 0x3F);
+    }
+    return c;
+}
+/// Byte length of the UTF-8 sequence that starts at s[i] (1 for an invalid lead byte).
+inline std::size_t utf8_len_at(const std::string& s, std::size_t i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return i + n <= s.size() ? n : 1;
+}
+/// Number of bytes Python's str.rstrip() removes from the UTF-8 string s.
+inline std::size_t py_rstrip_bytes(const std::string& s) {
+    std::size_t end = s.size();
+    while (end > 0) {
+        std::size_t start = end - 1;  // back over continuation bytes to the sequence start
+        while (start > 0 && end - start < 4 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+        if (utf8_len_at(s, start) != end - start) start = end - 1;  // not one sequence: a lone byte
+        if (!py_isspace(utf8_at(s, start, end - start))) break;
+        end = start;
+    }
+    return s.size() - end;
+}
+/// Python's str.strip() (Unicode whitespace, as lm-eval's templates and utils call it).
 inline std::string strip(const std::string& s) {
-    const char* ws = " \t\n\r\f\v";
-    const auto b = s.find_first_not_of(ws);
-    if (b == std::string::npos) return "";
-    return s.substr(b, s.find_last_not_of(ws) - b + 1);
+    std::size_t b = 0;
+    while (b < s.size()) {
+        const std::size_t n = utf8_len_at(s, b);
+        if (!py_isspace(utf8_at(s, b, n))) break;
+        b += n;
+    }
+    if (b == s.size()) return "";
+    return s.substr(b, s.size() - py_rstrip_bytes(s) - b);
 }
 }  // namespace detail
 

@@ -80,6 +80,9 @@ TEST_CASE("acc vs acc_norm: length normalisation flips the prediction (lm-eval d
     CHECK(r.pred_norm[0] == 1);
     CHECK(r.acc == 0.0);
     CHECK(r.acc_norm == 1.0);
+    // Per-document log-likelihoods (what --samples-out writes), in choice order.
+    REQUIRE(r.loglik.size() == 1);
+    CHECK(r.loglik[0] == std::vector<double>{-2.0, -5.0});
     // Normalisation counts characters (Python len), not bytes: "é" is one character.
     json d2 = {{"id", "1"}, {"question", "Q?"}, {"choices", {"éé", "ab"}}, {"gold", 0}};
     fake_scorer g;
@@ -147,6 +150,26 @@ TEST_CASE("task prompts follow lm-eval's templates") {
               "The following are multiple choice questions (with answers) about high school physics.\n\n"
               "What is g?\nA. 9.8\nB. 1\nC. 0\nD. 3\nAnswer:");
         CHECK(doc.requests[2].continuation == " C");
+    }
+    SUBCASE("strip is Python's str.strip(): Unicode whitespace too (found by scripts/crosscheck_lm_eval.py)") {
+        // MMLU sociology/69 ends its question with U+0085 (NEL); lm-eval's "{{question.strip()}}"
+        // removes it (Python str.isspace), an ASCII-only strip kept it and the context differed.
+        json d = {{"id", "sociology/69"}, {"subject", "sociology"}, {"question", "Role-learning theory suggests that\u0085"},
+                  {"choices", {"a", "b", "c", "d"}}, {"gold", 0}};
+        CHECK(eval::format_doc("mmlu", d).requests[0].context ==
+              "The following are multiple choice questions (with answers) about sociology.\n\n"
+              "Role-learning theory suggests that\nA. a\nB. b\nC. c\nD. d\nAnswer:");
+        // The whole set, both ends (expected strings from Python: s.strip()).
+        CHECK(eval::detail::strip("\u3000\u00a0\x1f x\u2003y \u2028\u2029\u202f\u205f\u1680\u0085\x1c\v") == "x\u2003y");
+        CHECK(eval::detail::strip("\u200b x \u200b") == "\u200b x \u200b");  // U+200B is not whitespace in Python
+        CHECK(eval::detail::strip("\u00a0\u2000") == "");
+        CHECK(eval::detail::strip("caf\u00e9\u00a0") == "caf\u00e9");     // é (C3 A9) is kept whole
+        CHECK(eval::detail::strip("\xff\xa0") == "\xff\xa0");          // invalid UTF-8 is not whitespace
+        CHECK(eval::detail::py_rstrip_bytes("Answer:\u00a0 ") == 3);   // what lm-eval moves to the continuation
+        // hellaswag preprocess and the winogrande target strip the same way.
+        CHECK(eval::hellaswag_preprocess("\u00a0Fold it.\u2009") == "Fold it.");
+        json w = {{"id", "0"}, {"sentence", "A _ b.\u00a0"}, {"choices", {"x", "y"}}, {"gold", 0}};
+        CHECK(eval::format_doc("winogrande", w).requests[0].continuation == " b.");
     }
     SUBCASE("lambada: no delimiter") {
         const auto doc = eval::format_doc("lambada", {{"id", "0"}, {"context", "He said"}, {"continuation", " hello"}});
