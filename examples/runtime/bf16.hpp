@@ -4,9 +4,9 @@
 // activations and accumulation stay float32 (weight-only bf16, like llama.cpp's BF16 path on
 // CPUs without native bf16 dot products). A product Y[n, rows] = X[n, cols] · Wᵀ with W a
 // row-major [rows, cols] bf16 matrix runs
-//   * for n ≤ kernel_max_tokens (decode): a row-parallel kernel that widens each weight row to
-//     float32 in registers and dots it with the n activation rows (AVX2+FMA when the CPU has
-//     it, a scalar loop otherwise) — W is read once per call, at half the bytes of float32;
+//   * for n ≤ bf16_kernel_max_tokens (decode): a row-parallel kernel that widens each weight row
+//     to float32 in registers and dots it with the n activation rows (AVX2+FMA when the CPU has
+//     it, a scalar loop otherwise), rows blocked so W is read once per call, at half the bytes;
 //   * for larger n (prefill): W is widened tile by tile into a float32 scratch buffer and each
 //     tile goes through the BLAS GEMM, so prefill keeps GEMM speed at the cost of one
 //     conversion pass per call.
@@ -68,10 +68,7 @@ struct bf16_matrix {
         return m;
     }
     /// Widens rows [r0, r1) into out (row-major, (r1−r0)·cols floats).
-    void widen_rows(std::size_t r0, std::size_t r1, float* out) const {
-        const std::uint16_t* p = data.data() + r0 * cols;
-        for (std::size_t i = 0; i < (r1 - r0) * cols; ++i) out[i] = float_from_bf16(p[i]);
-    }
+    void widen_rows(std::size_t r0, std::size_t r1, float* out) const;
     std::vector<float> to_float() const {
         std::vector<float> f(rows * cols);
         widen_rows(0, rows, f.data());
@@ -139,21 +136,27 @@ inline bool cpu_has_avx2_fma() {
 }
 #endif
 
+/// Rows [r0, r1) for all n tokens. Rows go in blocks small enough to stay in L1 while every
+/// group of up to 4 tokens passes over them, so W is streamed from memory once per call.
 inline void bf16_rows(const bf16_matrix& w, const float* x, std::size_t ldx, std::size_t n, float* y, std::size_t ldy,
                       std::size_t r0, std::size_t r1) {
 #ifdef LOWRANK_RUNTIME_X86
     if (cpu_has_avx2_fma()) {
-        for (std::size_t t = 0; t < n;) {  // tokens in groups of up to 4
-            const std::size_t g = std::min<std::size_t>(4, n - t);
-            const float* xt = x + t * ldx;
-            float* yt = y + t * ldy;
-            switch (g) {
-                case 4: bf16_rows_avx2<4>(w, xt, ldx, yt, ldy, r0, r1); break;
-                case 3: bf16_rows_avx2<3>(w, xt, ldx, yt, ldy, r0, r1); break;
-                case 2: bf16_rows_avx2<2>(w, xt, ldx, yt, ldy, r0, r1); break;
-                default: bf16_rows_avx2<1>(w, xt, ldx, yt, ldy, r0, r1); break;
+        const std::size_t block = std::max<std::size_t>(1, 8192 / std::max<std::size_t>(w.cols, 1));
+        for (std::size_t b0 = r0; b0 < r1; b0 += block) {
+            const std::size_t b1 = std::min(r1, b0 + block);
+            for (std::size_t t = 0; t < n;) {  // tokens in groups of up to 4
+                const std::size_t g = std::min<std::size_t>(4, n - t);
+                const float* xt = x + t * ldx;
+                float* yt = y + t * ldy;
+                switch (g) {
+                    case 4: bf16_rows_avx2<4>(w, xt, ldx, yt, ldy, b0, b1); break;
+                    case 3: bf16_rows_avx2<3>(w, xt, ldx, yt, ldy, b0, b1); break;
+                    case 2: bf16_rows_avx2<2>(w, xt, ldx, yt, ldy, b0, b1); break;
+                    default: bf16_rows_avx2<1>(w, xt, ldx, yt, ldy, b0, b1); break;
+                }
+                t += g;
             }
-            t += g;
         }
         return;
     }
@@ -161,10 +164,30 @@ inline void bf16_rows(const bf16_matrix& w, const float* x, std::size_t ldx, std
     bf16_rows_scalar(w, x, ldx, n, y, ldy, r0, r1);
 }
 
+#ifdef LOWRANK_RUNTIME_X86
+__attribute__((target("avx2,fma"))) inline void widen_avx2(const std::uint16_t* p, std::size_t count, float* out) {
+    std::size_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, widen8(p + i));
+    for (; i < count; ++i) out[i] = float_from_bf16(p[i]);
+}
+#endif
+
+/// out[i] = float(p[i]) for i < count.
+inline void widen(const std::uint16_t* p, std::size_t count, float* out) {
+#ifdef LOWRANK_RUNTIME_X86
+    if (cpu_has_avx2_fma()) return widen_avx2(p, count, out);
+#endif
+    for (std::size_t i = 0; i < count; ++i) out[i] = float_from_bf16(p[i]);
+}
+
 }  // namespace detail
 
+inline void bf16_matrix::widen_rows(std::size_t r0, std::size_t r1, float* out) const {
+    detail::widen(data.data() + r0 * cols, (r1 - r0) * cols, out);
+}
+
 /// Tokens up to which matmul_nt_bf16 uses the row kernel rather than widening tiles for GEMM.
-inline constexpr std::size_t bf16_kernel_max_tokens = 8;
+inline constexpr std::size_t bf16_kernel_max_tokens = 32;
 
 /// Y[n, w.rows] (leading dimension ldy) = X[n, w.cols] (leading dimension ldx) · Wᵀ.
 /// `scratch` holds the widened tiles of the GEMM path.
@@ -176,7 +199,7 @@ inline void matmul_nt_bf16(exec_context& ex, const float* x, std::size_t ldx, st
         pool.run(w.rows, [&](std::size_t r0, std::size_t r1) { detail::bf16_rows(w, x, ldx, n, y, ldy, r0, r1); });
         return;
     }
-    const std::size_t tile = std::max<std::size_t>(64, (std::size_t(1) << 18) / std::max<std::size_t>(w.cols, 1));
+    const std::size_t tile = std::max<std::size_t>(64, (std::size_t(1) << 20) / std::max<std::size_t>(w.cols, 1));
     scratch.resize(std::min(tile, w.rows) * w.cols);
     for (std::size_t r0 = 0; r0 < w.rows; r0 += tile) {
         const std::size_t r1 = std::min(w.rows, r0 + tile);

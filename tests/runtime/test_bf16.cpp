@@ -47,8 +47,8 @@ TEST_CASE("bf16: matmul_nt_bf16 equals the double product of the widened weights
     for (int threads : {1, 2, 3}) {
         exec_context ex(threads);
         for (std::size_t rows : {1u, 5u, 300u})
-            for (std::size_t cols : {7u, 16u, 37u, 576u, 4096u})
-                for (std::size_t n : {1u, 2u, 3u, 4u, 5u, 8u, 9u, 17u}) {
+            for (std::size_t cols : {7u, 16u, 37u, 576u, 9000u})
+                for (std::size_t n : {1u, 2u, 3u, 4u, 5u, 9u, 17u, 32u, 33u, 40u}) {
                     CAPTURE(threads);
                     CAPTURE(rows);
                     CAPTURE(cols);
