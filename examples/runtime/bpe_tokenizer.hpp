@@ -21,6 +21,7 @@
 #pragma once
 
 #include "lowrank/io/gguf.hpp"
+#include "runtime/special_tokens.hpp"
 #include "runtime/unicode.hpp"
 
 #include <array>
@@ -109,16 +110,8 @@ public:
         std::vector<int> out;
         std::size_t start = 0;
         while (start < text.size()) {
-            std::size_t hit = text.size();
-            int hit_id = -1;
-            if (parse_special)
-                for (int id : specials_) {  // earliest, then longest special token
-                    const std::string& s = tokens_[static_cast<std::size_t>(id)];
-                    const std::size_t p = text.find(s, start);
-                    if (p != std::string_view::npos &&
-                        (p < hit || (p == hit && s.size() > tokens_[static_cast<std::size_t>(hit_id)].size())))
-                        hit = p, hit_id = id;
-                }
+            const auto [hit, hit_id] = parse_special ? find_special(text, start, specials_, tokens_)
+                                                     : std::pair<std::size_t, int>{text.size(), -1};
             encode_plain(text.substr(start, hit - start), out);
             if (hit_id < 0) break;
             out.push_back(hit_id);

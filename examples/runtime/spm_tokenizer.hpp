@@ -19,6 +19,7 @@
 #pragma once
 
 #include "lowrank/io/gguf.hpp"
+#include "runtime/special_tokens.hpp"
 #include "runtime/unicode.hpp"
 
 #include <cstdint>
@@ -133,17 +134,8 @@ public:
         std::size_t start = 0;
         bool after_special = true;  // the text start counts as "after a special token"
         while (start < text.size()) {
-            std::size_t hit = text.size();
-            int hit_id = -1;
-            if (parse_special)
-                for (int id : specials_) {  // earliest, then longest special token
-                    const std::string& s = tokens_[static_cast<std::size_t>(id)];
-                    if (s.empty()) continue;
-                    const std::size_t p = text.find(s, start);
-                    if (p != std::string_view::npos &&
-                        (p < hit || (p == hit && s.size() > tokens_[static_cast<std::size_t>(hit_id)].size())))
-                        hit = p, hit_id = id;
-                }
+            const auto [hit, hit_id] = parse_special ? find_special(text, start, specials_, tokens_)
+                                                     : std::pair<std::size_t, int>{text.size(), -1};
             if (hit > start) {
                 encode_fragment(text.substr(start, hit - start), after_special, out);
                 after_special = false;
