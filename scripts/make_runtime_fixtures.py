@@ -26,6 +26,16 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                  vocab/merges, control tokens special;
                written as tokenizer_llama2_spm.json, tokenizer_qwen2.json.
                needs: pip install sentencepiece protobuf tokenizers gguf numpy
+  tokenizer-json
+               small Hugging Face tokenizer.json files written by `tokenizers` itself
+               (Tokenizer.save), for bpe_tokenizer::from_tokenizer_json: the SmolLM2 pipeline
+               (smollm2_tokenizer) and the Qwen2 pipeline (qwen2_tokenizer) on a cut of their
+               vocabularies (control tokens, the 256 byte symbols, the first TINY_MERGES merges
+               and their results, ids renumbered in the original order) so that each file stays
+               small; plus the ids `tokenizers` gives for the tricky strings. Written as
+               hf_smollm2_tiny/{tokenizer.json,tokenizer_config.json},
+               hf_qwen2_tiny/tokenizer.json and tokenizer_json_cases.json.
+               needs: pip install tokenizers gguf numpy
   llama        SmolLM2 logits from llama-cpp-python (llama.cpp, same GGUF, Q4_1 kernels) on a few
                prompts, compared with `lowrank generate --logits-out` (the C++ runtime's logits,
                dequantised weights): max |Δlogit|, KL(p_ref || p_ours) per token, greedy
@@ -46,7 +56,7 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                modules.json pipeline).
                needs: pip install torch transformers
 
-Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|llama|hf-llama|minilm} [--out DIR]
+Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|minilm} [--out DIR]
 """
 import argparse
 import json
@@ -95,14 +105,21 @@ def provenance(**extra):
             "packages": versions, **extra}
 
 
-def smollm2_tokenizer():
+def smollm2_vocab():
     from gguf import GGUFReader
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, AddedToken
     r = GGUFReader(str(GGUF))
     f = r.fields
     tokens = [bytes(f["tokenizer.ggml.tokens"].parts[i]).decode("utf-8") for i in f["tokenizer.ggml.tokens"].data]
     merges = [bytes(f["tokenizer.ggml.merges"].parts[i]).decode("utf-8") for i in f["tokenizer.ggml.merges"].data]
     types = [int(f["tokenizer.ggml.token_type"].parts[i][0]) for i in f["tokenizer.ggml.token_type"].data]
+    return tokens, merges, types
+
+
+def smollm2_tokenizer(tokens=None, merges=None, types=None):
+    """SmolLM2's pipeline on the GGUF vocabulary (or the one given)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, AddedToken
+    if tokens is None:
+        tokens, merges, types = smollm2_vocab()
     vocab = {t: i for i, t in enumerate(tokens)}
     bpe = models.BPE(vocab=vocab, merges=[tuple(m.split(" ", 1)) for m in merges])
     tok = Tokenizer(bpe)
@@ -216,6 +233,76 @@ def check_reference(name, encode):
     return len(cases)
 
 
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def qwen2_tokenizer(tokens, merges, types):
+    """Qwen2's tokenizer.json pipeline on a GGUF vocabulary."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders, AddedToken, Regex
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
+                               merges=[tuple(x.split(" ", 1)) for x in merges]))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, special=True) for t, ty in zip(tokens, types) if ty == 3])
+    return tok
+
+
+TINY_MERGES = 3000
+
+
+def cut_vocab(tokens, merges, types, n_merges=TINY_MERGES):
+    """Control tokens, the 256 byte symbols and the first n_merges merges with their results,
+    in the original id order (renumbered 0..n-1); merges whose parts fell out are dropped."""
+    byte_syms = set()
+    n = 0
+    for b in range(256):  # GPT-2 bytes_to_unicode
+        keep = 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255
+        byte_syms.add(chr(b) if keep else chr(256 + n))
+        n += not keep
+    first = merges[:n_merges]
+    keep = byte_syms | {m.replace(" ", "", 1) for m in first}
+    idx = [i for i, t in enumerate(tokens) if types[i] == 3 or t in keep]
+    new_tokens = [tokens[i] for i in idx]
+    have = set(new_tokens)
+    new_merges = [m for m in first if all(p in have for p in m.split(" ", 1)) and m.replace(" ", "", 1) in have]
+    return new_tokens, new_merges, [types[i] for i in idx]
+
+
+def cmd_tokenizer_json(out: Path):
+    texts = TRICKY + SPM_EXTRA
+    cases = {}
+    tokens, merges, types = cut_vocab(*smollm2_vocab())
+    tok = smollm2_tokenizer(tokens, merges, types)
+    d = out / "hf_smollm2_tiny"
+    d.mkdir(exist_ok=True)
+    tok.save(str(d / "tokenizer.json"))
+    (d / "tokenizer_config.json").write_text(json.dumps({
+        "comment": "test configuration (not SmolLM2's): bos as a string, eos as an AddedToken object",
+        "bos_token": "<|endoftext|>", "eos_token": {"content": "<|im_end|>", "special": True},
+        "add_bos_token": True}, indent=1) + "\n")
+    cases["hf_smollm2_tiny"] = {"vocab": len(tokens), "merges": len(merges),
+                                "cases": [{"text": t, "ids": tok.encode(t).ids} for t in texts]}
+    f, strings, scalars = gguf_vocab(VOCAB / "ggml-vocab-qwen2.gguf")
+    tokens, merges, types = cut_vocab(strings("tokenizer.ggml.tokens"), strings("tokenizer.ggml.merges"),
+                                      scalars("tokenizer.ggml.token_type"))
+    tok = qwen2_tokenizer(tokens, merges, types)
+    d = out / "hf_qwen2_tiny"
+    d.mkdir(exist_ok=True)
+    tok.save(str(d / "tokenizer.json"))
+    cases["hf_qwen2_tiny"] = {"vocab": len(tokens), "merges": len(merges),
+                              "cases": [{"text": t, "ids": tok.encode(t).ids} for t in texts]}
+    (out / "tokenizer_json_cases.json").write_text(json.dumps({
+        "provenance": provenance(reference="Hugging Face tokenizers: Tokenizer.save() of the SmolLM2 and Qwen2 "
+                                 "pipelines on a cut of the GGUF vocabularies (first %d merges; %s and "
+                                 "llama.cpp ggml-vocab-qwen2.gguf); ids from Tokenizer.encode" % (TINY_MERGES, GGUF.name)),
+        **cases}, ensure_ascii=False, indent=1) + "\n")
+    print("wrote", out / "hf_smollm2_tiny", out / "hf_qwen2_tiny", out / "tokenizer_json_cases.json")
+
+
 def cmd_vocab(out: Path):
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
@@ -250,22 +337,13 @@ def cmd_vocab(out: Path):
     path = VOCAB / "ggml-vocab-qwen2.gguf"
     f, strings, scalars = gguf_vocab(path)
     tokens, merges, types = strings("tokenizer.ggml.tokens"), strings("tokenizer.ggml.merges"), scalars("tokenizer.ggml.token_type")
-    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
-                               merges=[tuple(x.split(" ", 1)) for x in merges]))
-    tok.normalizer = normalizers.NFC()
-    qwen2_regex = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-                   r"|\s*[\r\n]+|\s+(?!\S)|\s+")
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(qwen2_regex), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([AddedToken(t, special=True) for t, ty in zip(tokens, types) if ty == 3])
+    tok = qwen2_tokenizer(tokens, merges, types)
     n = check_reference("qwen2", lambda t: tok.encode(t, add_special_tokens=False).ids)
     cases = [{"text": t, "ids": tok.encode(t).ids} for t in texts]
     (out / "tokenizer_qwen2.json").write_text(json.dumps({
         "provenance": provenance(vocab="llama.cpp models/ggml-vocab-qwen2.gguf (llama-cpp-python 0.3.36 sdist)",
                                  pipeline="NFC; Split(%s, isolated); ByteLevel(add_prefix_space=False, "
-                                 "use_regex=False); BPE from GGUF vocab/merges; control tokens special" % qwen2_regex,
+                                 "use_regex=False); BPE from GGUF vocab/merges; control tokens special" % QWEN2_REGEX,
                                  validated="reproduces llama.cpp's ggml-vocab-qwen2.gguf.out on all %d texts" % n),
         "cases": cases}, ensure_ascii=False, indent=1) + "\n")
     print("wrote", out / "tokenizer_llama2_spm.json", out / "tokenizer_qwen2.json")
@@ -454,11 +532,11 @@ def cmd_hf_llama(out: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "llama", "hf-llama", "minilm"])
+    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "minilm"])
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "runtime" / "fixtures")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
+    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
 // LAMBADA, GSM8K 5-shot greedy generation (slow; eval/gsm8k.hpp); for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
-// model. MODEL is a Llama-family GGUF file, a BERT (MiniLM) Hugging Face directory, or a
+// model. MODEL is a Llama-family GGUF file or Hugging Face directory (tokenizer.json or
+// tokenizer.model), a BERT (MiniLM) Hugging Face directory, or a
 // factorised file written by `lowrank decompose` from either (runtime/factorized_loader.hpp:
 // configuration and tokenizer from the source model its manifest records, or --source; for a
 // factorised BERT, task agreement compares with that source); --plan applies a γ in memory.
@@ -265,11 +266,11 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::g
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res) {
     auto t0 = clock_type::now();
     runtime::opened_llama o = runtime::open_llama(a.model, a.source);
-    if (!o.gguf) throw cli::usage_error(a.model + ": the tokenizer must come from a GGUF file (give a .gguf, or a factorised file of one)");
-    const runtime::gguf_tokenizer tok = runtime::gguf_tokenizer::from_gguf(*o.gguf);  // BPE or SentencePiece
+    // GGUF metadata (BPE or SentencePiece), or the HF directory's tokenizer.json / tokenizer.model
+    const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
     runtime::llama_model model(std::move(o.weights), a.threads);
     std::cerr << "loaded " << a.model << " (" << model.weights().parameters() << " parameters, " << since(t0) << " s)\n";
-    res["model"]["kind"] = "gguf";
+    res["model"]["kind"] = o.gguf ? "gguf" : "hf";
     res["model"]["parameters_dense"] = model.weights().parameters();
     if (o.source) {  // a factorised file: γ, method and the dense size come from its manifest
         if (!a.plan.empty())
@@ -570,7 +571,7 @@ int run(const eval_args& a0) {
         p = q + 1;
     }
     if (tasks.empty()) throw cli::usage_error("--tasks: nothing to run");
-    const bool bert = fs::is_directory(a.model) || runtime::is_bert_model(a.model, a.source);
+    const bool bert = runtime::is_bert_model(a.model, a.source);
     if (!bert)
         for (const auto& t : tasks)
             if (t.rfind("ppl:", 0) != 0 && t != "gsm8k") eval::find_task(t);  // fail early on a typo
@@ -587,7 +588,10 @@ int run(const eval_args& a0) {
                 {"command", a.command},
                 {"started", iso_now()},
                 {"data_dir", fs::absolute(a.data).string()}};
-    res["model"]["sha256"] = fs::is_directory(a.model) ? cli::sha256_file((fs::path(a.model) / "model.safetensors").string())
+    const fs::path weights_file = fs::exists(fs::path(a.model) / "model.safetensors")
+                                      ? fs::path(a.model) / "model.safetensors"
+                                      : fs::path(a.model) / "model.safetensors.index.json";  // sharded: the index
+    res["model"]["sha256"] = fs::is_directory(a.model) ? cli::sha256_file(weights_file.string())
                                                       : cli::sha256_file(a.model);
     if (a.format_only && (bert || a.samples_out.empty()))
         throw cli::usage_error("--format-only needs a Llama-family GGUF model and --samples-out");
@@ -620,7 +624,7 @@ void install(CLI::App& app, int* exit_code) {
     auto a = std::make_shared<eval_args>();
     auto* sub = app.add_subcommand("eval", "Accuracy evaluation: perplexity, zero-shot benchmarks (lm-eval semantics), BERT metrics");
     sub->add_option("model", a->model,
-                    "Llama-family .gguf file, a BERT Hugging Face directory, or a factorised file of either (`lowrank decompose`)")
+                    "Llama-family .gguf file or Hugging Face directory, a BERT Hugging Face directory, or a factorised file of any (`lowrank decompose`)")
         ->required();
     sub->add_option("--source", a->source, "factorised MODEL: its source model (default: the path its manifest records)");
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");

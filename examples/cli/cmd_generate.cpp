@@ -1,8 +1,9 @@
 // lowrank generate MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--seed S]
 //                  [--plan gamma.json] [--source SRC] [--threads N] [--score TEXT]
 // Runs a Llama-family model on the prompt and prints the continuation (greedy at temperature
-// 0). MODEL is a GGUF file or a factorised file written by `lowrank decompose` from one (its
-// factorised layers run as factors; configuration and tokenizer come from the source GGUF the
+// 0). MODEL is a GGUF file, a Hugging Face directory (config.json, safetensors, tokenizer.json
+// or tokenizer.model), or a factorised file written by `lowrank decompose` from either (its
+// factorised layers run as factors; configuration and tokenizer come from the source model the
 // manifest records, or --source). --plan factorises the γ's layers in memory first.
 // --score TEXT prints log p(TEXT | prompt) instead of generating (perplexity-style scoring).
 #include "cli/command.hpp"
@@ -41,15 +42,12 @@ double since(std::chrono::steady_clock::time_point t) {
 
 int run(const generate_args& a) {
     if (!std::filesystem::exists(a.model)) throw cli::usage_error(a.model + ": no such file or directory");
-    if (std::filesystem::is_directory(a.model))
-        throw cli::usage_error(a.model + ": Hugging Face directories need a GGUF tokenizer; give the .gguf file");
     auto t0 = std::chrono::steady_clock::now();
     opened_llama o = open_llama(a.model, a.source);
-    if (!o.gguf)
-        throw cli::usage_error(a.model + ": its source model is not a GGUF file, and generate needs the GGUF tokenizer");
     if (o.source && !a.plan.empty())
         throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
-    const gguf_tokenizer tok = gguf_tokenizer::from_gguf(*o.gguf);  // byte-level BPE or SentencePiece
+    // GGUF metadata, or the HF directory's tokenizer.json / tokenizer.model
+    const gguf_tokenizer tok = open_llama_tokenizer(o);
     llama_model model(std::move(o.weights), a.threads);
     std::cerr << "loaded " << a.model;
     if (o.source)
@@ -130,8 +128,8 @@ int run(const generate_args& a) {
 void install(CLI::App& app, int* exit_code) {
     auto a = std::make_shared<generate_args>();
     auto* sub = app.add_subcommand("generate", "Generate text with a Llama-family GGUF model (dense, factorised file, or factorised by a γ plan)");
-    sub->add_option("model", a->model, "model file (.gguf, or a factorised file from `lowrank decompose`)")->required();
-    sub->add_option("--source", a->source, "factorised MODEL: its source GGUF (default: the path its manifest records)");
+    sub->add_option("model", a->model, "model: .gguf file, Hugging Face directory, or a factorised file from `lowrank decompose`")->required();
+    sub->add_option("--source", a->source, "factorised MODEL: its source model (default: the path its manifest records)");
     sub->add_option("--prompt,-p", a->prompt, "prompt text")->required();
     sub->add_option("--max-tokens,-n", a->max_tokens, "tokens to generate");
     sub->add_option("--temperature,-t", a->temperature, "sampling temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));

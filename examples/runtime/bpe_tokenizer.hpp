@@ -18,13 +18,20 @@
 //      tokenizer.json also applies NFC first, which is not done here: NFC text is expected);
 //   3. every piece is mapped byte → printable code point (GPT-2's bytes_to_unicode) and merged
 //      by BPE: repeatedly merge the adjacent pair of lowest merge rank.
+//
+// from_tokenizer_json reads the same tokenizer from a Hugging Face tokenizer.json (see there for
+// the pipelines it accepts; anything else is refused with an error naming the file).
 #pragma once
 
 #include "lowrank/io/gguf.hpp"
 #include "runtime/special_tokens.hpp"
 #include "runtime/unicode.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <array>
+#include <filesystem>
+#include <fstream>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -97,6 +104,37 @@ public:
         return tok;
     }
 
+    /// Reads a Hugging Face tokenizer.json holding a byte-level BPE model (model.type "BPE",
+    /// ByteLevel decoder) whose pre_tokenizer is one of (HF names; add_prefix_space false):
+    ///   ByteLevel(use_regex)                                              → "gpt2"
+    ///   Sequence[Digits(individual_digits), ByteLevel(use_regex)]         → "smollm" (SmolLM2)
+    ///   Sequence[Split(Qwen2 regex, Isolated), ByteLevel(use_regex=false)] → "qwen2"
+    ///   Sequence[Split(Llama-3 regex, Isolated), ByteLevel(use_regex=false)] → "llama3"
+    /// normalizer: none, or NFC (not applied: NFC text is expected, as for GGUF). model.vocab
+    /// (token → id, ids 0..n-1 with added_tokens filling the rest), model.merges ("a b" strings
+    /// or [a, b] pairs; a, b and a+b must be tokens), added_tokens (special → control, others
+    /// user-defined). BOS / EOS / add_bos from tokenizer_config.json in the same directory
+    /// (bos_token, eos_token: a string or {"content": ...}; add_bos_token), else none.
+    /// Every problem (malformed JSON, unsupported pipeline, bad id, unknown merge token) is a
+    /// runtime_error naming the file.
+    static bpe_tokenizer from_tokenizer_json(const std::string& path) {
+        using nlohmann::json;
+        auto fail = [&](const std::string& what) { return std::runtime_error(path + ": " + what); };
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw fail("cannot open");
+        json j;
+        try {
+            j = json::parse(in);
+        } catch (const json::exception& e) {
+            throw fail(std::string("not valid JSON: ") + e.what());
+        }
+        try {
+            return from_tokenizer_json_doc(j, path);
+        } catch (const json::exception& e) {  // a field of the wrong type
+            throw fail(std::string("unexpected tokenizer.json content: ") + e.what());
+        }
+    }
+
     std::size_t vocab_size() const { return tokens_.size(); }
     int bos() const { return bos_; }
     int eos() const { return eos_; }
@@ -166,6 +204,162 @@ public:
     }
 
 private:
+    static bpe_tokenizer from_tokenizer_json_doc(const nlohmann::json& j, const std::string& path) {
+        using nlohmann::json;
+        auto fail = [&](const std::string& what) { return std::runtime_error(path + ": " + what); };
+        auto type_of = [](const json& o) {
+            return o.is_object() && o.contains("type") && o["type"].is_string() ? o["type"].get<std::string>()
+                                                                                 : std::string(o.is_null() ? "none" : "?");
+        };
+        if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) throw fail("no \"model\" object");
+        const json& m = j["model"];
+        if (type_of(m) != "BPE")
+            throw fail("model.type is '" + type_of(m) + "', only byte-level \"BPE\" is supported here");
+        if (m.value("byte_fallback", false)) throw fail("model.byte_fallback is set: not a byte-level BPE tokenizer");
+        for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
+            if (m.contains(k) && !m[k].is_null() && !(m[k].is_string() && m[k].get<std::string>().empty()))
+                throw fail(std::string("model.") + k + " is not supported");
+        const json dec = j.value("decoder", json());
+        if (type_of(dec) != "ByteLevel") throw fail("decoder is '" + type_of(dec) + "', expected ByteLevel (byte-level BPE)");
+        const json norm = j.value("normalizer", json());
+        if (!norm.is_null() && type_of(norm) != "NFC")
+            throw fail("normalizer '" + type_of(norm) + "' is not supported (none or NFC)");
+
+        // Pre-tokenizer → one of the hand-written variants.
+        const std::string qwen2_re =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+            "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+        const std::string llama3_re =
+            "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+            "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+        const json pt = j.value("pre_tokenizer", json());
+        auto byte_level = [&](const json& o, bool regex) {
+            return type_of(o) == "ByteLevel" && !o.value("add_prefix_space", false) && o.value("use_regex", true) == regex;
+        };
+        std::string pre;
+        if (byte_level(pt, true)) {
+            pre = "gpt2";
+        } else if (type_of(pt) == "Sequence" && pt.contains("pretokenizers") && pt["pretokenizers"].is_array() &&
+                   pt["pretokenizers"].size() == 2) {
+            const json& a = pt["pretokenizers"][0];
+            const json& b = pt["pretokenizers"][1];
+            if (type_of(a) == "Digits" && a.value("individual_digits", false) && byte_level(b, true)) pre = "smollm";
+            if (type_of(a) == "Split" && a.value("behavior", std::string{}) == "Isolated" && !a.value("invert", false) &&
+                a.contains("pattern") && a["pattern"].is_object() && a["pattern"].contains("Regex") &&
+                byte_level(b, false)) {
+                const std::string re = a["pattern"]["Regex"].get<std::string>();
+                if (re == qwen2_re) pre = "qwen2";
+                if (re == llama3_re) pre = "llama3";
+            }
+        }
+        if (pre.empty())
+            throw fail("pre_tokenizer " + (pt.is_null() ? std::string("none") : pt.dump()).substr(0, 300) +
+                       " is not one this runtime implements (ByteLevel; Sequence[Digits(individual_digits), "
+                       "ByteLevel]; Sequence[Split(Qwen2 or Llama-3 regex, Isolated), ByteLevel(use_regex=false)])");
+        if (m.value("ignore_merges", false) != (pre == "llama3"))
+            throw fail("model.ignore_merges is " + std::string(m.value("ignore_merges", false) ? "true" : "false") +
+                       ", which this runtime pairs only with the " +
+                       (pre == "llama3" ? "other pre-tokenizers" : "Llama-3 pre-tokenizer"));
+
+        // Vocabulary: model.vocab plus added_tokens, ids 0..n-1 with no gap or clash.
+        if (!m.contains("vocab") || !m["vocab"].is_object()) throw fail("model.vocab is not an object");
+        const json added = j.value("added_tokens", json::array());
+        if (!added.is_array()) throw fail("added_tokens is not an array");
+        const std::size_t limit = m["vocab"].size() + added.size();
+        std::vector<std::string> tokens(limit);
+        std::vector<std::int32_t> types(limit, 0);  // 0: no token with this id (yet)
+        auto place = [&](long long id, const std::string& text, std::int32_t type, const char* where) {
+            if (id < 0 || static_cast<std::size_t>(id) >= limit)
+                throw fail(std::string(where) + ": token '" + text + "' has id " + std::to_string(id) + ", outside 0.." +
+                           std::to_string(limit - 1) + " (vocabulary + added tokens)");
+            const auto i = static_cast<std::size_t>(id);
+            if (types[i] != 0 && tokens[i] != text)
+                throw fail(std::string(where) + ": id " + std::to_string(id) + " is both '" + tokens[i] + "' and '" + text + "'");
+            if (types[i] == 0 || type != 1) types[i] = type;
+            tokens[i] = text;
+        };
+        for (const auto& [text, id] : m["vocab"].items()) {
+            if (!id.is_number_integer()) throw fail("model.vocab: token '" + text + "' has a non-integer id");
+            place(id.get<long long>(), text, 1, "model.vocab");
+        }
+        for (const auto& a : added) {
+            if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+                !a["content"].is_string())
+                throw fail("added_tokens: an entry without an integer id and a string content");
+            const std::string text = a["content"].get<std::string>();
+            if (text.empty()) throw fail("added_tokens: empty token (id " + std::to_string(a["id"].get<long long>()) + ")");
+            place(a["id"].get<long long>(), text, a.value("special", false) ? 3 : 4, "added_tokens");
+        }
+        std::size_t n = 0;
+        while (n < limit && types[n] != 0) ++n;
+        for (std::size_t i = n; i < limit; ++i)
+            if (types[i] != 0)
+                throw fail("token ids are not contiguous: id " + std::to_string(n) + " is missing but id " +
+                           std::to_string(i) + " ('" + tokens[i] + "') exists");
+        tokens.resize(n);
+        types.resize(n);
+
+        // Merges: "a b" or [a, b]; both parts and their concatenation must be tokens.
+        if (!m.contains("merges") || !m["merges"].is_array()) throw fail("model.merges is not an array");
+        std::unordered_map<std::string, int> ids;
+        for (std::size_t i = 0; i < n; ++i) ids.emplace(tokens[i], static_cast<int>(i));
+        std::vector<std::string> merges;
+        merges.reserve(m["merges"].size());
+        for (std::size_t r = 0; r < m["merges"].size(); ++r) {
+            const json& e = m["merges"][r];
+            std::string a, b;
+            if (e.is_string()) {
+                const std::string s = e.get<std::string>();
+                const auto sp = s.find(' ');
+                if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
+                    throw fail("model.merges[" + std::to_string(r) + "]: '" + s + "' is not two tokens separated by a space");
+                a = s.substr(0, sp), b = s.substr(sp + 1);
+            } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+                a = e[0].get<std::string>(), b = e[1].get<std::string>();
+                if (a.find(' ') != std::string::npos || b.find(' ') != std::string::npos)
+                    throw fail("model.merges[" + std::to_string(r) + "]: a token with a space (not byte-level)");
+            } else {
+                throw fail("model.merges[" + std::to_string(r) + "]: neither \"a b\" nor [\"a\", \"b\"]");
+            }
+            for (const std::string* t : {&a, &b})
+                if (!ids.count(*t)) throw fail("model.merges[" + std::to_string(r) + "]: '" + *t + "' is not in the vocabulary");
+            if (!ids.count(a + b))
+                throw fail("model.merges[" + std::to_string(r) + "]: the merge result '" + a + b + "' is not in the vocabulary");
+            merges.push_back(a + " " + b);
+        }
+        bpe_tokenizer tok(std::move(tokens), merges, std::move(types), pre);
+
+        // tokenizer_config.json beside it: bos_token / eos_token / add_bos_token.
+        const auto cfg_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
+        if (std::ifstream cin(cfg_path, std::ios::binary); cin) {
+            json c;
+            try {
+                c = json::parse(cin);
+            } catch (const json::exception& e) {
+                throw std::runtime_error(cfg_path + ": not valid JSON: " + e.what());
+            }
+            if (!c.is_object()) throw std::runtime_error(cfg_path + ": not a JSON object");
+            auto special = [&](const char* key) {
+                if (!c.contains(key) || c[key].is_null()) return -1;
+                const json& v = c[key];
+                const json& content = v.is_object() ? v.value("content", json()) : v;
+                if (!content.is_string()) throw std::runtime_error(cfg_path + ": " + key + " is neither a string nor {\"content\": string}");
+                const auto it = tok.ids_.find(content.get<std::string>());
+                if (it == tok.ids_.end())
+                    throw std::runtime_error(cfg_path + ": " + key + " '" + content.get<std::string>() + "' is not a token of " + path);
+                return it->second;
+            };
+            tok.bos_ = special("bos_token");
+            tok.eos_ = special("eos_token");
+            if (c.contains("add_bos_token")) {
+                if (!c["add_bos_token"].is_boolean()) throw std::runtime_error(cfg_path + ": add_bos_token is not a boolean");
+                tok.add_bos_ = c["add_bos_token"].get<bool>();
+                if (tok.add_bos_ && tok.bos_ < 0) throw std::runtime_error(cfg_path + ": add_bos_token is true but there is no bos_token");
+            }
+        }
+        return tok;
+    }
+
     template <class Emit>
     static void gpt2_split(const std::vector<std::uint32_t>& c, std::size_t begin, std::size_t end, Emit&& emit) {
         using namespace unicode;

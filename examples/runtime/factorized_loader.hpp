@@ -22,6 +22,7 @@
 #include "lowrank/io/factorized.hpp"
 #include "runtime/bert.hpp"
 #include "runtime/llama_loader.hpp"
+#include "runtime/tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -128,6 +129,7 @@ struct opened_llama {
     std::optional<factorized_source> source;  ///< factorised file: its source model
     nlohmann::json manifest;        ///< factorised file: the manifest (null otherwise)
     std::size_t factorised_layers = 0;
+    std::string hf_dir;             ///< the Hugging Face directory with the tokenizer files (when not GGUF)
 };
 
 /// Opens a GGUF file, a Hugging Face directory or a factorised file of a Llama-family model.
@@ -140,7 +142,10 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
             o.gguf = read_gguf(path);
             o.weights = load_llama_gguf(*o.gguf, max_context);
             break;
-        case model_file_kind::hf_directory: o.weights = load_llama_hf(path, max_context); break;
+        case model_file_kind::hf_directory:
+            o.weights = load_llama_hf(path, max_context);
+            o.hf_dir = path;
+            break;
         case model_file_kind::factorized: {
             const factorized_model fm(path);
             o.source = locate_source(fm, source_override);
@@ -155,6 +160,7 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
                     throw io_error(path, "a factorised BERT model, not a Llama-family one (use embed or eval)");
                 o.weights = build_llama(llama_config_from_hf(cfg, o.source->path + "/config.json", max_context), src,
                                         llama_names::hugging_face);
+                o.hf_dir = o.source->path;
             }
             for (const auto& t : fm.tensors()) o.factorised_layers += t.factored;
             break;
@@ -165,6 +171,15 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
         default: throw io_error(path, "not a GGUF file, a lowrank factorised file or a model directory");
     }
     return o;
+}
+
+/// The tokenizer of an opened Llama-family model: from its GGUF metadata (the model or the
+/// factorised file's GGUF source), else from its Hugging Face directory (tokenizer.json or
+/// tokenizer.model; see gguf_tokenizer::from_hf_dir). Throws naming the file on failure.
+inline gguf_tokenizer open_llama_tokenizer(const opened_llama& o) {
+    if (o.gguf) return gguf_tokenizer::from_gguf(*o.gguf);
+    if (o.hf_dir.empty()) throw std::runtime_error("open_llama_tokenizer: the model has no GGUF file and no directory");
+    return gguf_tokenizer::from_hf_dir(o.hf_dir);
 }
 
 /// A BERT model opened from a Hugging Face directory or a factorised file.

@@ -18,8 +18,11 @@
 #include "runtime/sentencepiece_tokenizer.hpp"
 #endif
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <random>
 #include <sstream>
 
 using namespace lowrank::runtime;
@@ -367,3 +370,290 @@ TEST_CASE("bpe: Qwen2 vocabulary (llama.cpp ggml-vocab-qwen2) matches Hugging Fa
 TEST_CASE("bpe: Llama-3 vocabulary (llama.cpp ggml-vocab-llama-bpe) matches Hugging Face tokenizers") {
     check_llama_cpp_vocab("llama-bpe", "gpt2", nullptr);
 }
+
+// ---- Hugging Face tokenizer.json (bpe_tokenizer::from_tokenizer_json, gguf_tokenizer::from_hf_dir) ----
+
+namespace {
+namespace fs = std::filesystem;
+
+/// A fresh directory under the temp dir, removed at the end of the scope.
+struct scratch_dir {
+    fs::path path;
+    explicit scratch_dir(const std::string& tag) {
+        path = fs::temp_directory_path() / ("lowrank-" + tag + "-" + std::to_string(std::random_device{}()));
+        fs::create_directories(path);
+    }
+    ~scratch_dir() { std::error_code ec; fs::remove_all(path, ec); }
+};
+
+void write_file(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
+
+/// The message of the exception `fn` throws ("" if none).
+template <class F>
+std::string error_of(F&& fn) {
+    try {
+        fn();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return {};
+}
+
+/// A tokenizer.json in Hugging Face's layout from GGUF metadata (vocab, merges, control tokens as
+/// special added tokens) with the given pre_tokenizer / normalizer; merges as "a b" strings or
+/// [a, b] pairs (the two forms `tokenizers` reads).
+nlohmann::json tokenizer_json_from_gguf(const lowrank::gguf_file& f, nlohmann::json pre, nlohmann::json norm,
+                                        bool pair_merges) {
+    const auto& tokens = f.at("tokenizer.ggml.tokens").strings;
+    const auto types = f.at("tokenizer.ggml.token_type").array_of<std::int32_t>();
+    nlohmann::json vocab = nlohmann::json::object(), merges = nlohmann::json::array(), added = nlohmann::json::array();
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        vocab[tokens[i]] = i;
+        if (types[i] == 3) added.push_back({{"id", i}, {"content", tokens[i]}, {"special", true}});
+    }
+    for (const auto& m : f.at("tokenizer.ggml.merges").strings) {
+        if (pair_merges) merges.push_back(nlohmann::json::array({m.substr(0, m.find(' ')), m.substr(m.find(' ') + 1)}));
+        else merges.push_back(m);
+    }
+    return {{"version", "1.0"},
+            {"added_tokens", added},
+            {"normalizer", norm},
+            {"pre_tokenizer", pre},
+            {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}}},
+            {"model", {{"type", "BPE"}, {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}}}};
+}
+
+nlohmann::json byte_level(bool regex) { return {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", regex}}; }
+
+/// Encodes every fixture case with `t` (special tokens parsed) and compares with the fixture ids.
+template <class Tok>
+void check_cases(const Tok& t, const nlohmann::json& cases) {
+    REQUIRE(cases.is_array());
+    REQUIRE(!cases.empty());
+    for (const auto& c : cases) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const auto ids = t.encode(text);
+        CHECK(ids == c["ids"].get<std::vector<int>>());
+        CHECK(t.decode(ids) == text);
+    }
+}
+}  // namespace
+
+TEST_CASE("bpe: tokenizer.json files saved by Hugging Face tokenizers (SmolLM2, Qwen2 pipelines) give its ids") {
+    // Reference: tokenizers 0.23.3's Tokenizer.save() files and Tokenizer.encode ids
+    // (scripts/make_runtime_fixtures.py tokenizer-json); merges in the [a, b] pair form.
+    const auto fx = rt_test::fixture("tokenizer_json_cases.json");
+    REQUIRE(fx != nullptr);
+    const fs::path root(LOWRANK_RUNTIME_FIXTURES);
+    for (const char* name : {"hf_smollm2_tiny", "hf_qwen2_tiny"}) {
+        CAPTURE(name);
+        const auto t = bpe_tokenizer::from_tokenizer_json((root / name / "tokenizer.json").string());
+        CHECK(t.vocab_size() == fx[name]["vocab"].get<std::size_t>());
+        check_cases(t, fx[name]["cases"]);
+        const auto g = gguf_tokenizer::from_hf_dir((root / name).string());  // the directory's choice: tokenizer.json
+        CHECK(g.kind() == "gpt2");
+        check_cases(g, fx[name]["cases"]);
+    }
+    // tokenizer_config.json beside the SmolLM2 file: bos as a string, eos as {"content": ...}.
+    const auto t = bpe_tokenizer::from_tokenizer_json((root / "hf_smollm2_tiny/tokenizer.json").string());
+    REQUIRE(t.bos() >= 0);
+    REQUIRE(t.eos() >= 0);
+    CHECK(t.token(t.bos()) == "<|endoftext|>");
+    CHECK(t.token(t.eos()) == "<|im_end|>");
+    CHECK(t.add_bos());
+    CHECK(t.is_control(t.eos()));
+    // No tokenizer_config.json: no BOS / EOS.
+    const auto q = bpe_tokenizer::from_tokenizer_json((root / "hf_qwen2_tiny/tokenizer.json").string());
+    CHECK(q.bos() == -1);
+    CHECK(q.eos() == -1);
+    CHECK(!q.add_bos());
+}
+
+TEST_CASE("bpe: tokenizer.json built from the GGUF vocabularies gives the Hugging Face ids of the full vocabularies") {
+    // The full SmolLM2 (49152 tokens) and Qwen2 (151936) vocabularies are too big to commit as
+    // tokenizer.json; this writes them from the cached GGUF metadata in Hugging Face's layout
+    // ("a b" merges for SmolLM2, [a, b] pairs for Qwen2) and checks the ids against the
+    // tokenizers-made fixtures tokenizer_smollm2.json / tokenizer_qwen2.json, and against the
+    // GGUF path.
+    scratch_dir d("tokjson");
+    struct vocab_case {
+        const char* asset;
+        const char* fixture;
+        nlohmann::json pre, norm;
+        bool pairs;
+    };
+    const nlohmann::json qwen2_split = {
+        {"type", "Split"},
+        {"pattern", {{"Regex", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+                               "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}}},
+        {"behavior", "Isolated"},
+        {"invert", false}};
+    const vocab_case cases[] = {
+        {"SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "tokenizer_smollm2.json",
+         {{"type", "Sequence"}, {"pretokenizers", nlohmann::json::array({{{"type", "Digits"}, {"individual_digits", true}}, byte_level(true)})}},
+         nullptr, false},
+        {"llama.cpp-vocab/ggml-vocab-qwen2.gguf", "tokenizer_qwen2.json",
+         {{"type", "Sequence"}, {"pretokenizers", nlohmann::json::array({qwen2_split, byte_level(false)})}}, {{"type", "NFC"}}, true},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.asset);
+        const auto path = rt_test::asset(c.asset, "bpe/tokenizer.json from GGUF");
+        const auto fx = rt_test::fixture(c.fixture);
+        REQUIRE(fx != nullptr);
+        if (path.empty()) continue;
+        const auto f = lowrank::read_gguf(path);
+        const fs::path dir = d.path / fs::path(c.fixture).stem();
+        fs::create_directories(dir);
+        write_file(dir / "tokenizer.json", tokenizer_json_from_gguf(f, c.pre, c.norm, c.pairs).dump());
+        const auto t = bpe_tokenizer::from_tokenizer_json((dir / "tokenizer.json").string());
+        const auto g = bpe_tokenizer::from_gguf(f);
+        CHECK(t.vocab_size() == g.vocab_size());
+        check_cases(t, fx["cases"]);
+        for (const auto& k : fx["cases"]) CHECK(t.encode(k["text"].get<std::string>()) == g.encode(k["text"].get<std::string>()));
+    }
+}
+
+TEST_CASE("bpe: a bad tokenizer.json is an error naming the file and what was found") {
+    scratch_dir d("tokjson-bad");
+    // A valid minimal file: bytes a, b, merge "a b" → "ab", one special token.
+    const nlohmann::json good = {
+        {"added_tokens", nlohmann::json::array({{{"id", 3}, {"content", "<|end|>"}, {"special", true}}})},
+        {"normalizer", nullptr},
+        {"pre_tokenizer", byte_level(true)},
+        {"decoder", {{"type", "ByteLevel"}}},
+        {"model", {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}, {"<|end|>", 3}}}, {"merges", nlohmann::json::array({"a b"})}}}};
+    const std::string file = (d.path / "tokenizer.json").string();
+    write_file(file, good.dump());
+    {
+        const auto t = bpe_tokenizer::from_tokenizer_json(file);
+        CHECK(t.encode("ab<|end|>ba") == std::vector<int>{2, 3, 1, 0});
+    }
+    auto error_for = [&](const std::function<void(nlohmann::json&)>& edit) {
+        nlohmann::json j = good;
+        edit(j);
+        write_file(file, j.dump());
+        return error_of([&] { bpe_tokenizer::from_tokenizer_json(file); });
+    };
+    auto check_error = [&](const std::string& e, const std::string& what) {
+        CAPTURE(e);
+        CHECK(e.find(file) != std::string::npos);
+        CHECK(e.find(what) != std::string::npos);
+    };
+    check_error(error_for([](auto& j) { j["model"]["type"] = "WordPiece"; }), "WordPiece");
+    check_error(error_for([](auto& j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }), "Metaspace");
+    check_error(error_for([](auto& j) { j["pre_tokenizer"]["add_prefix_space"] = true; }), "pre_tokenizer");
+    check_error(error_for([](auto& j) { j["decoder"] = {{"type", "Metaspace"}}; }), "decoder");
+    check_error(error_for([](auto& j) { j["normalizer"] = {{"type", "Lowercase"}}; }), "Lowercase");
+    check_error(error_for([](auto& j) { j["model"]["merges"] = nlohmann::json::array({"a c"}); }), "'c' is not in the vocabulary");
+    check_error(error_for([](auto& j) { j["model"]["merges"] = nlohmann::json::array({nlohmann::json::array({"b", "a"})}); }), "'ba' is not in the vocabulary");
+    check_error(error_for([](auto& j) { j["model"]["merges"] = nlohmann::json::array({"ab"}); }), "merges[0]");
+    check_error(error_for([](auto& j) { j["model"]["merges"] = nlohmann::json::array({42}); }), "merges[0]");
+    check_error(error_for([](auto& j) { j["model"]["vocab"]["b"] = -1; }), "id -1");
+    check_error(error_for([](auto& j) { j["model"]["vocab"]["b"] = 9; }), "id 9");
+    check_error(error_for([](auto& j) { j["model"]["vocab"]["b"] = 0; }), "id 0 is both");
+    check_error(error_for([](auto& j) { j["model"]["vocab"]["b"] = "1"; }), "non-integer");
+    check_error(error_for([](auto& j) { j["model"]["vocab"]["ab"] = 4; }), "not contiguous");
+    check_error(error_for([](auto& j) { j["model"]["vocab"] = nlohmann::json::array(); }), "model.vocab");
+    check_error(error_for([](auto& j) { j["model"]["ignore_merges"] = true; }), "ignore_merges");
+    write_file(file, "{\"model\": {\"type\": \"BPE\", ");
+    check_error(error_of([&] { bpe_tokenizer::from_tokenizer_json(file); }), "not valid JSON");
+    check_error(error_of([&] { bpe_tokenizer::from_tokenizer_json(file + ".missing"); }), "cannot open");
+    // tokenizer_config.json naming a token the vocabulary lacks: an error naming that file.
+    write_file(file, good.dump());
+    write_file(d.path / "tokenizer_config.json", R"({"bos_token": "<s>", "add_bos_token": true})");
+    const std::string e = error_of([&] { bpe_tokenizer::from_tokenizer_json(file); });
+    CHECK(e.find("tokenizer_config.json") != std::string::npos);
+    CHECK(e.find("<s>") != std::string::npos);
+    // A directory with neither tokenizer.json nor tokenizer.model.
+    fs::remove(file);
+    CHECK(error_of([&] { gguf_tokenizer::from_hf_dir(d.path.string()); }).find("no tokenizer.json or tokenizer.model") !=
+          std::string::npos);
+}
+
+#ifdef LOWRANK_HAVE_SENTENCEPIECE
+TEST_CASE("sentencepiece: a Hugging Face directory with only tokenizer.model uses libsentencepiece") {
+    // Reference: Python sentencepiece's ids for spm_tiny.model (tokenizer_spm_tiny.json).
+    scratch_dir d("tokmodel");
+    fs::copy_file(fs::path(LOWRANK_RUNTIME_FIXTURES) / "spm_tiny.model", d.path / "tokenizer.model");
+    const auto t = gguf_tokenizer::from_hf_dir(d.path.string());
+    CHECK(t.kind() == "llama");
+    const auto fx = rt_test::fixture("tokenizer_spm_tiny.json");
+    REQUIRE(fx != nullptr);
+    for (const auto& c : fx["cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        CHECK(t.encode(text) == c["ids"].get<std::vector<int>>());
+    }
+}
+#endif
+
+#ifdef LOWRANK_CLI_PATH
+#include "decompose/decompose_test_util.hpp"
+#include "runtime/llama_loader.hpp"
+
+TEST_CASE("lowrank generate: a Hugging Face Llama directory with tokenizer.json, and a factorised file of it") {
+    // A tiny random Llama (dtest: vocab 40) in HF layout with a hand-made byte-level tokenizer.json:
+    // id 0 <|endoftext|> (special, EOS), 1..26 a..z, 27 Ġ (space), 28..37 digits, 38 Ġc, 39 th.
+    // References: the prompt ids worked out by hand; the generated ids from greedy argmax over the
+    // in-process runtime's logits for the same directory.
+    dtest::temp_dir d("rt-hftok");
+    auto ts = dtest::tiny_llama(5);
+    for (auto& t : ts)
+        for (auto& x : t.data) x = t.shape.size() == 1 ? 1.f + 0.1f * x : 0.3f * x;
+    const fs::path dir = fs::path(d / "tiny-hf");
+    dtest::write_tiny_hf(dir, ts);
+    nlohmann::json vocab = {{"<|endoftext|>", 0}, {"\xC4\xA0", 27}, {"\xC4\xA0" "c", 38}, {"th", 39}};
+    for (int i = 0; i < 26; ++i) vocab[std::string(1, char('a' + i))] = 1 + i;
+    for (int i = 0; i < 10; ++i) vocab[std::string(1, char('0' + i))] = 28 + i;
+    const nlohmann::json tj = {
+        {"added_tokens", nlohmann::json::array({{{"id", 0}, {"content", "<|endoftext|>"}, {"special", true}}})},
+        {"normalizer", nullptr},
+        {"pre_tokenizer", byte_level(true)},
+        {"decoder", {{"type", "ByteLevel"}}},
+        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array({"t h", "\xC4\xA0 c"})}}}};
+    write_file(dir / "tokenizer.json", tj.dump());
+    write_file(dir / "tokenizer_config.json", R"({"eos_token": "<|endoftext|>", "add_bos_token": false})");
+    const std::vector<int> prompt{39, 5, 38, 1, 20};  // "th" "e" " c" "a" "t"
+
+    // Greedy reference in process.
+    std::vector<int> want;
+    {
+        llama_model m(load_llama_hf(dir.string()), 1);
+        auto cache = m.make_cache(1, prompt.size() + 6);
+        auto logits = m.forward(prompt.data(), prompt.size(), cache);
+        for (int step = 0; step < 6; ++step) {
+            const int next = int(std::max_element(logits.begin(), logits.begin() + 40) - logits.begin());
+            if (next == 0) break;
+            want.push_back(next);
+            logits = m.forward(&next, 1, cache);
+        }
+    }
+    auto run = [&](const std::string& model, const std::string& tag) {
+        const std::string out = d / (tag + ".json"), log = d / (tag + ".log");
+        const int rc = dtest::run_cli("generate " + model + " --prompt \"the cat\" --max-tokens 6 --threads 1 --tokens-out " + out, log);
+        INFO(dtest::read_text(log));
+        REQUIRE(rc == 0);
+        return nlohmann::json::parse(dtest::read_text(out));
+    };
+    const auto dense = run(dir.string(), "dense");
+    CHECK(dense["prompt"].get<std::vector<int>>() == prompt);
+    CHECK(dense["generated"].get<std::vector<int>>() == want);
+
+    // A factorised file whose source is the directory: same tokenizer (ids of the prompt).
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0, 2}, {{"q", 16}, {"k", 8}, {"v", 8}, {"o", 16},
+                                                                      {"gate", 16}, {"up", 16}, {"down", 16}}));
+    const std::string file = d / "f.safetensors";
+    REQUIRE(dtest::run_cli("decompose " + dir.string() + " --plan " + (d / "g.json") + " --threads 1 --quiet --out " + file,
+                           d / "dec.log") == 0);
+    const auto fact = run(file, "factorised");
+    CHECK(fact["prompt"].get<std::vector<int>>() == prompt);
+    CHECK(fact["generated"].get<std::vector<int>>() == want);  // full rank: the dense model's greedy tokens
+
+    // Without any tokenizer file: an error naming the directory, no crash.
+    fs::remove(dir / "tokenizer.json");
+    const std::string log = d / "none.log";
+    CHECK(dtest::run_cli("generate " + dir.string() + " --prompt x --max-tokens 1", log) != 0);
+    CHECK(dtest::read_text(log).find("no tokenizer.json or tokenizer.model") != std::string::npos);
+}
+#endif
