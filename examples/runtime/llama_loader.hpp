@@ -67,6 +67,14 @@ inline llama_config llama_config_from_hf(const nlohmann::json& cfg, const std::s
         c.head_dim = cfg.value("head_dim", c.hidden / c.heads);
         c.vocab = cfg.at("vocab_size");
         c.rope_theta = cfg.value("rope_theta", 10000.0);
+        // transformers ≥ 5 writes rope_parameters {rope_theta, rope_type} instead
+        if (cfg.contains("rope_parameters") && cfg.at("rope_parameters").is_object()) {
+            const auto& rp = cfg.at("rope_parameters");
+            if (rp.value("rope_type", std::string("default")) != "default")
+                throw std::runtime_error(where + ": rope_parameters.rope_type '" + rp.value("rope_type", std::string()) +
+                                         "' is not supported (only default RoPE)");
+            c.rope_theta = rp.value("rope_theta", c.rope_theta);
+        }
         c.rms_eps = cfg.value("rms_norm_eps", 1e-6f);
         c.context = std::min<std::size_t>(cfg.value("max_position_embeddings", 2048), max_context);
     } catch (const nlohmann::json::exception& e) {
