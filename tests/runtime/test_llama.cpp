@@ -327,3 +327,24 @@ TEST_CASE("llama: bf16 weights give the logits of the float32 model holding the 
             CHECK(d < 0.03 * big);
         }
 }
+
+TEST_CASE("llama_config_from_hf: rope_theta, and transformers 5's rope_parameters") {
+    // Reference: the values written in the config (SmolLM2's θ = 100000, as its GGUF
+    // llama.rope.freq_base says); other RoPE types are refused, naming the file.
+    nlohmann::json cfg = {{"hidden_size", 8}, {"intermediate_size", 16}, {"num_hidden_layers", 1},
+                          {"num_attention_heads", 2}, {"vocab_size", 10}};
+    CHECK(lowrank::runtime::llama_config_from_hf(cfg, "c.json").rope_theta == doctest::Approx(10000.0));
+    cfg["rope_theta"] = 500000.0;
+    CHECK(lowrank::runtime::llama_config_from_hf(cfg, "c.json").rope_theta == doctest::Approx(500000.0));
+    cfg.erase("rope_theta");
+    cfg["rope_parameters"] = {{"rope_theta", 100000.0}, {"rope_type", "default"}};
+    CHECK(lowrank::runtime::llama_config_from_hf(cfg, "c.json").rope_theta == doctest::Approx(100000.0));
+    cfg["rope_parameters"]["rope_type"] = "yarn";
+    try {
+        lowrank::runtime::llama_config_from_hf(cfg, "c.json");
+        FAIL("rope_type yarn was accepted");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("c.json") != std::string::npos);
+        CHECK(std::string(e.what()).find("yarn") != std::string::npos);
+    }
+}
