@@ -114,7 +114,9 @@ public:
     /// (token → id, ids 0..n-1 with added_tokens filling the rest), model.merges ("a b" strings
     /// or [a, b] pairs; a, b and a+b must be tokens), added_tokens (special → control, others
     /// user-defined). BOS / EOS / add_bos from tokenizer_config.json in the same directory
-    /// (bos_token, eos_token: a string or {"content": ...}; add_bos_token), else none.
+    /// (bos_token, eos_token: a string or {"content": ...}; add_bos_token), else none; a
+    /// TemplateProcessing post_processor that starts with a special token (Llama-3) sets BOS and
+    /// add_bos unless tokenizer_config.json says otherwise.
     /// Every problem (malformed JSON, unsupported pipeline, bad id, unknown merge token) is a
     /// runtime_error naming the file.
     static bpe_tokenizer from_tokenizer_json(const std::string& path) {
@@ -329,6 +331,28 @@ private:
         }
         bpe_tokenizer tok(std::move(tokens), merges, std::move(types), pre);
 
+        // A TemplateProcessing post-processor whose single-sequence template starts with a special
+        // token (Llama-3: <|begin_of_text|> $A) adds that token as BOS; tokenizer_config.json's
+        // add_bos_token, when present, overrides this below.
+        const json post = j.value("post_processor", json());
+        std::vector<json> posts;
+        if (type_of(post) == "Sequence" && post.contains("processors") && post["processors"].is_array())
+            for (const auto& p : post["processors"]) posts.push_back(p);
+        else posts.push_back(post);
+        for (const auto& p : posts) {
+            if (type_of(p) != "TemplateProcessing" || !p.contains("single") || !p["single"].is_array() || p["single"].empty())
+                continue;
+            const json& first = p["single"][0];
+            if (!first.is_object() || !first.contains("SpecialToken")) continue;
+            const json name = first["SpecialToken"].value("id", json());
+            if (!name.is_string()) throw fail("post_processor: TemplateProcessing special token without a string id");
+            const auto it = tok.ids_.find(name.get<std::string>());
+            if (it == tok.ids_.end())
+                throw fail("post_processor: TemplateProcessing adds '" + name.get<std::string>() + "', which is not a token");
+            tok.bos_ = it->second;
+            tok.add_bos_ = true;
+        }
+
         // tokenizer_config.json beside it: bos_token / eos_token / add_bos_token.
         const auto cfg_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
         if (std::ifstream cin(cfg_path, std::ios::binary); cin) {
@@ -349,7 +373,7 @@ private:
                     throw std::runtime_error(cfg_path + ": " + key + " '" + content.get<std::string>() + "' is not a token of " + path);
                 return it->second;
             };
-            tok.bos_ = special("bos_token");
+            if (const int b = special("bos_token"); b >= 0 || !tok.add_bos_) tok.bos_ = b;
             tok.eos_ = special("eos_token");
             if (c.contains("add_bos_token")) {
                 if (!c["add_bos_token"].is_boolean()) throw std::runtime_error(cfg_path + ": add_bos_token is not a boolean");

@@ -565,6 +565,32 @@ TEST_CASE("bpe: a bad tokenizer.json is an error naming the file and what was fo
     const std::string e = error_of([&] { bpe_tokenizer::from_tokenizer_json(file); });
     CHECK(e.find("tokenizer_config.json") != std::string::npos);
     CHECK(e.find("<s>") != std::string::npos);
+    // Llama-3 style: BOS from a TemplateProcessing post-processor ("<|end|>" stands in for
+    // <|begin_of_text|>), overridden by tokenizer_config.json's add_bos_token.
+    fs::remove(d.path / "tokenizer_config.json");
+    nlohmann::json tp = good;
+    tp["post_processor"] = {{"type", "Sequence"},
+                            {"processors", nlohmann::json::array({{{"type", "ByteLevel"}},
+                                                                  {{"type", "TemplateProcessing"},
+                                                                   {"single", nlohmann::json::array({
+                                                                        {{"SpecialToken", {{"id", "<|end|>"}, {"type_id", 0}}}},
+                                                                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})}}})}};
+    write_file(file, tp.dump());
+    {
+        const auto t = bpe_tokenizer::from_tokenizer_json(file);
+        CHECK(t.bos() == 3);
+        CHECK(t.add_bos());
+    }
+    write_file(d.path / "tokenizer_config.json", R"({"add_bos_token": false})");
+    {
+        const auto t = bpe_tokenizer::from_tokenizer_json(file);
+        CHECK(t.bos() == 3);
+        CHECK(!t.add_bos());
+    }
+    fs::remove(d.path / "tokenizer_config.json");
+    tp["post_processor"]["processors"][1]["single"][0]["SpecialToken"]["id"] = "<|nope|>";
+    write_file(file, tp.dump());
+    check_error(error_of([&] { bpe_tokenizer::from_tokenizer_json(file); }), "<|nope|>");
     // A directory with neither tokenizer.json nor tokenizer.model.
     fs::remove(file);
     CHECK(error_of([&] { gguf_tokenizer::from_hf_dir(d.path.string()); }).find("no tokenizer.json or tokenizer.model") !=
