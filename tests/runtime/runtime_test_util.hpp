@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,6 +13,17 @@
 #include <vector>
 
 namespace rt_test {
+
+/// The message of the exception `fn` throws ("" if it throws none).
+template <class F>
+std::string error_of(F&& fn) {
+    try {
+        fn();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return {};
+}
 
 inline std::vector<float> random_vec(std::size_t n, std::mt19937& rng, float scale = 0.1f) {
     std::normal_distribution<float> d(0.f, scale);

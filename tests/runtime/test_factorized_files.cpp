@@ -54,16 +54,7 @@ double rel_max_diff(const std::vector<float>& a, const std::vector<float>& b) {
     return d / n;
 }
 
-/// Runs `fn` and returns the message of the exception it throws ("" if none).
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return {};
-}
+using rt_test::error_of;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -388,16 +388,7 @@ struct scratch_dir {
 
 void write_file(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
-/// The message of the exception `fn` throws ("" if none).
-template <class F>
-std::string error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return {};
-}
+using rt_test::error_of;
 
 /// A tokenizer.json in Hugging Face's layout from GGUF metadata (vocab, merges, control tokens as
 /// special added tokens) with the given pre_tokenizer / normalizer; merges as "a b" strings or
