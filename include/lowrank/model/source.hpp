@@ -2,12 +2,15 @@
 // decompose, the runtime loaders) opens it here and sees the same thing:
 //
 //   path given                          format        tensors                    family from
-//   *.gguf, or a file starting "GGUF"   gguf          the GGUF tensors           general.architecture
+//   a file starting "GGUF" (or *.gguf)  gguf          the GGUF tensors           general.architecture
 //   a .safetensors file                 safetensors   its tensors                config.json beside it,
 //   a *.safetensors.index.json          safetensors   every shard's tensors        else the tensor names
 //   a Hugging Face directory            safetensors   model.safetensors / index
 //   a lowrank factorised file           factorized    the original tensors       the tensor names
 //                                                     (dense or factorised)
+// The kind comes from the content (GGUF magic, a safetensors header whose metadata says format
+// "lowrank.factorized"); a file named *.gguf that is neither is read as GGUF, so that the error
+// says what is wrong with it.
 //
 // Tensors are listed in file order (shard by shard, data order), each with its PyTorch shape
 // ([out, in] for a weight), its stored dtype's name and its classification (model/names.hpp).
@@ -68,10 +71,11 @@ public:
         namespace fs = std::filesystem;
         std::error_code ec;
         if (!fs::exists(path, ec)) throw io_error(path, "no such file or directory");
-        if (!fs::is_directory(path, ec) && is_gguf(path)) return from_gguf(read_gguf(path));
+        const bool file = !fs::is_directory(path, ec);
+        if (file && is_gguf(path)) return from_gguf(read_gguf(path));
         auto s = std::make_shared<state>();
         s->path = path;
-        if (!fs::is_directory(path, ec) && factorized_model::is_factorized(path)) {
+        if (file && factorized_model::is_factorized(path)) {
             s->format = source_format::factorized;
             s->fm.emplace(path);
             s->files = {path};
@@ -80,8 +84,9 @@ public:
             s->set_family(family_from_names(s->names()), "tensor names");
             return model_source(std::move(s));
         }
+        if (file && has_gguf_extension(path)) return from_gguf(read_gguf(path));  // reports what is wrong with it
         s->format = source_format::safetensors;
-        s->hf_dir = fs::is_directory(path, ec);
+        s->hf_dir = !file;
         s->st.emplace(safetensors_model::open(path));
         for (const auto* f : s->st->files()) s->files.push_back(f->path());
         s->dir = s->hf_dir ? fs::path(path) : fs::path(path).parent_path();
@@ -118,13 +123,16 @@ public:
         return model_source(std::move(s));
     }
 
-    /// True when the file starts with the GGUF magic or its name ends in ".gguf".
+    /// True when the file starts with the GGUF magic (the name does not matter).
     static bool is_gguf(const std::string& path) {
-        if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return true;
         std::ifstream in(path, std::ios::binary);
         char magic[4] = {};
         in.read(magic, 4);
         return in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+    }
+
+    static bool has_gguf_extension(const std::string& path) {
+        return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
     }
 
     const std::string& path() const { return s_->path; }
