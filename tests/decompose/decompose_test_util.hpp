@@ -92,7 +92,7 @@ inline void write_tiny_hf(const fs::path& dir, const std::vector<tiny_tensor>& t
         for (std::size_t i = 0; i < t.data.size(); ++i) {
             if (dt == lowrank::safetensors_dtype::F32) std::memcpy(b.data() + 4 * i, &t.data[i], 4);
             else {
-                const std::uint16_t h = lowrank::detail::float_to_bf16(t.data[i]);
+                const std::uint16_t h = lowrank::float_to_bf16(t.data[i]);
                 std::memcpy(b.data() + 2 * i, &h, 2);
             }
         }

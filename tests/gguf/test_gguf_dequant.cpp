@@ -54,32 +54,6 @@ TEST_CASE("gguf dequant: hand-written Q4_1 and Q8_0 blocks") {
     CHECK_THROWS_AS(dequantize_row(ggml_type::iq2_xs, c, 256, y), invalid_argument);
 }
 
-TEST_CASE("gguf dequant: fp16 <-> f32 conversion is exact and round-trips") {
-    // Known values.
-    CHECK(detail::fp16_to_f32(0x3c00) == 1.0f);
-    CHECK(detail::fp16_to_f32(0xc000) == -2.0f);
-    CHECK(detail::fp16_to_f32(0x7bff) == 65504.0f);
-    CHECK(detail::fp16_to_f32(0x0001) == std::ldexp(1.0f, -24));  // smallest subnormal
-    CHECK(detail::fp16_to_f32(0x03ff) == std::ldexp(1023.0f, -24));
-    CHECK(std::isinf(detail::fp16_to_f32(0x7c00)));
-    CHECK(std::isnan(detail::fp16_to_f32(0x7e00)));
-    CHECK(std::signbit(detail::fp16_to_f32(0x8000)));
-    // Every non-NaN half survives half -> float -> half.
-    for (std::uint32_t h = 0; h < 65536; ++h) {
-        const float x = detail::fp16_to_f32(static_cast<std::uint16_t>(h));
-        if (std::isnan(x)) {
-            REQUIRE(std::isnan(detail::fp16_to_f32(detail::f32_to_fp16(x))));
-            continue;
-        }
-        REQUIRE(detail::f32_to_fp16(x) == h);
-    }
-    // Round to nearest even, overflow to inf.
-    CHECK(detail::f32_to_fp16(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);  // tie -> even
-    CHECK(detail::f32_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3c02);
-    CHECK(detail::f32_to_fp16(65520.0f) == 0x7c00);
-    CHECK(detail::bf16_to_f32(0x3f80) == 1.0f);
-}
-
 TEST_CASE("gguf dequant: unsupported types and integer types") {
     CHECK(can_dequantize(ggml_type::q4_1));
     CHECK(can_dequantize(ggml_type::q8_k));

@@ -122,11 +122,11 @@ TEST_CASE("gguf writer: raw copies, produce callbacks, metadata of every type, a
     }
     const auto v = dequantize(back, back.tensor("produced"));
     CHECK(v[0] == 1.0f);
-    CHECK(v[1] == detail::fp16_to_f32(detail::f32_to_fp16(0.1f)));
+    CHECK(v[1] == half_to_float(float_to_half(0.1f)));
     CHECK(std::abs(v[1] - 0.1f) < 1e-4f);
     CHECK(v[2] == -2.5f);
     CHECK(v[3] == 65504.0f);
-    CHECK(v[4] == detail::fp16_to_f32(detail::f32_to_fp16(1e-7f)));
+    CHECK(v[4] == half_to_float(float_to_half(1e-7f)));
     CHECK(v[5] == 0.0f);
 }
 

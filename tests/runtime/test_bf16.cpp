@@ -1,5 +1,5 @@
-// bf16 weight storage (runtime/bf16.hpp). References: the IEEE-754 binary32 bit patterns of
-// bf16 round-to-nearest-even worked out by hand; a double-precision product computed here with
+// bf16 weight storage (runtime/bf16.hpp; the conversion itself: tests/core/test_half.cpp).
+// References: a double-precision product computed here with
 // plain loops on the widened (exactly representable) bf16 weights; and the float32 model built
 // from the same widened weights, which the bf16 model must reproduce up to summation order.
 #include <doctest/doctest.h>
@@ -12,35 +12,6 @@
 #include <limits>
 
 using namespace lowrank::runtime;
-
-namespace {
-
-float from_bits(std::uint32_t u) {
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
-}  // namespace
-
-TEST_CASE("bf16: float32 → bf16 rounds to nearest, ties to even; NaN and infinities survive") {
-    CHECK(bf16_from_float(1.0f) == 0x3f80);
-    CHECK(bf16_from_float(-2.0f) == 0xc000);
-    CHECK(bf16_from_float(from_bits(0x3f808000u)) == 0x3f80);  // tie, even below
-    CHECK(bf16_from_float(from_bits(0x3f818000u)) == 0x3f82);  // tie, even above
-    CHECK(bf16_from_float(from_bits(0x3f808001u)) == 0x3f81);  // just above the tie
-    CHECK(bf16_from_float(from_bits(0x3f807fffu)) == 0x3f80);  // just below the tie
-    CHECK(bf16_from_float(from_bits(0x7f7fffffu)) == 0x7f80);  // largest float rounds to +inf
-    CHECK(bf16_from_float(std::numeric_limits<float>::infinity()) == 0x7f80);
-    CHECK(std::isnan(float_from_bf16(bf16_from_float(std::numeric_limits<float>::quiet_NaN()))));
-    CHECK(std::isnan(float_from_bf16(bf16_from_float(from_bits(0x7f800001u)))));  // signalling NaN: not inf
-    CHECK(float_from_bf16(0x3f80) == 1.0f);
-    // Round trip of every bf16 value that is a finite float.
-    for (std::uint32_t h = 0; h < 0x10000; ++h) {
-        const float f = float_from_bf16(static_cast<std::uint16_t>(h));
-        if (std::isfinite(f)) REQUIRE(bf16_from_float(f) == h);
-    }
-}
 
 TEST_CASE("bf16: matmul_nt_bf16 equals the double product of the widened weights (kernel and GEMM paths)") {
     std::mt19937 rng(5);
@@ -63,7 +34,7 @@ TEST_CASE("bf16: matmul_nt_bf16 equals the double product of the widened weights
                         for (std::size_t r = 0; r < rows; ++r) {
                             double ref = 0, mag = 0;
                             for (std::size_t i = 0; i < cols; ++i) {
-                                const double p = double(float_from_bf16(w.data[r * cols + i])) * x[t * (cols + 3) + i];
+                                const double p = double(lowrank::bf16_to_float(w.data[r * cols + i])) * x[t * (cols + 3) + i];
                                 ref += p, mag += std::abs(p);
                             }
                             worst = std::max(worst, std::abs(y[t * (rows + 2) + r] - ref) / (mag + 1e-30));

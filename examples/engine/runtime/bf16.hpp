@@ -1,6 +1,7 @@
 // bfloat16 weight storage for the runtime: halves the bytes a decode step streams.
 //
-// Weights are stored as bf16 (the upper 16 bits of an IEEE float32, rounded to nearest even);
+// Weights are stored as bf16 (the upper 16 bits of an IEEE float32, rounded to nearest even by
+// the library's one conversion, lowrank/core/half.hpp);
 // activations and accumulation stay float32 (weight-only bf16, like llama.cpp's BF16 path on
 // CPUs without native bf16 dot products). A product Y[n, rows] = X[n, cols] · Wᵀ with W a
 // row-major [rows, cols] bf16 matrix runs
@@ -14,6 +15,7 @@
 // float32 path, but in a different order.
 #pragma once
 
+#include "lowrank/core/half.hpp"
 #include "runtime/ops.hpp"
 
 #include <algorithm>
@@ -28,22 +30,6 @@
 
 namespace lowrank::runtime {
 
-/// float32 → bf16, round to nearest even; NaN stays a (quiet) NaN.
-inline std::uint16_t bf16_from_float(float f) {
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return static_cast<std::uint16_t>(u >> 16);
-}
-
-inline float float_from_bf16(std::uint16_t h) {
-    const std::uint32_t u = std::uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
 /// A row-major [rows, cols] matrix of bf16 values.
 struct bf16_matrix {
     std::size_t rows = 0, cols = 0;
@@ -56,7 +42,7 @@ struct bf16_matrix {
     static bf16_matrix from_rows(const float* a, std::size_t rows, std::size_t cols) {
         bf16_matrix m;
         m.rows = rows, m.cols = cols, m.data.resize(rows * cols);
-        for (std::size_t i = 0; i < rows * cols; ++i) m.data[i] = bf16_from_float(a[i]);
+        for (std::size_t i = 0; i < rows * cols; ++i) m.data[i] = float_to_bf16(a[i]);
         return m;
     }
     /// From the transpose of a row-major [cols, rows] float32 matrix.
@@ -64,7 +50,7 @@ struct bf16_matrix {
         bf16_matrix m;
         m.rows = rows, m.cols = cols, m.data.resize(rows * cols);
         for (std::size_t i = 0; i < rows; ++i)
-            for (std::size_t j = 0; j < cols; ++j) m.data[i * cols + j] = bf16_from_float(a[j * rows + i]);
+            for (std::size_t j = 0; j < cols; ++j) m.data[i * cols + j] = float_to_bf16(a[j * rows + i]);
         return m;
     }
     /// Widens rows [r0, r1) into out (row-major, (r1−r0)·cols floats).
@@ -86,7 +72,7 @@ inline void bf16_rows_scalar(const bf16_matrix& w, const float* x, std::size_t l
         for (std::size_t t = 0; t < n; ++t) {
             const float* xt = x + t * ldx;
             float s = 0;
-            for (std::size_t i = 0; i < w.cols; ++i) s += float_from_bf16(wr[i]) * xt[i];
+            for (std::size_t i = 0; i < w.cols; ++i) s += bf16_to_float(wr[i]) * xt[i];
             y[t * ldy + r] = s;
         }
     }
@@ -124,7 +110,7 @@ __attribute__((target("avx2,fma"))) void bf16_rows_avx2(const bf16_matrix& w, co
         }
         for (std::size_t t = 0; t < N; ++t) {
             float s = hsum256(_mm256_add_ps(a0[t], a1[t]));
-            for (std::size_t i = main; i < cols; ++i) s += float_from_bf16(wr[i]) * x[t * ldx + i];
+            for (std::size_t i = main; i < cols; ++i) s += bf16_to_float(wr[i]) * x[t * ldx + i];
             y[t * ldy + r] = s;
         }
     }
@@ -168,7 +154,7 @@ inline void bf16_rows(const bf16_matrix& w, const float* x, std::size_t ldx, std
 __attribute__((target("avx2,fma"))) inline void widen_avx2(const std::uint16_t* p, std::size_t count, float* out) {
     std::size_t i = 0;
     for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, widen8(p + i));
-    for (; i < count; ++i) out[i] = float_from_bf16(p[i]);
+    for (; i < count; ++i) out[i] = bf16_to_float(p[i]);
 }
 #endif
 
@@ -177,7 +163,7 @@ inline void widen(const std::uint16_t* p, std::size_t count, float* out) {
 #ifdef LOWRANK_RUNTIME_X86
     if (cpu_has_avx2_fma()) return widen_avx2(p, count, out);
 #endif
-    for (std::size_t i = 0; i < count; ++i) out[i] = float_from_bf16(p[i]);
+    for (std::size_t i = 0; i < count; ++i) out[i] = bf16_to_float(p[i]);
 }
 
 }  // namespace detail

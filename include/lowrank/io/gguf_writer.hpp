@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "lowrank/core/errors.hpp"
+#include "lowrank/core/half.hpp"
 #include "lowrank/io/gguf.hpp"
 #include "lowrank/io/gguf_dequant.hpp"
 
@@ -246,7 +247,7 @@ inline void write_gguf(const std::string& path, const std::vector<gguf_kv>& meta
             if (!src.empty()) std::memcpy(bytes.data(), src.data(), bytes.size());
         } else {
             for (std::size_t k = 0; k < src.size(); ++k) {
-                const std::uint16_t v = detail::f32_to_fp16(src[k]);
+                const std::uint16_t v = float_to_half(src[k]);
                 std::memcpy(bytes.data() + 2 * k, &v, 2);
             }
         }

@@ -21,7 +21,7 @@
 #include "lowrank/core/errors.hpp"
 #include "lowrank/core/shape.hpp"
 #include "lowrank/io/detail/file.hpp"
-#include "lowrank/io/detail/half.hpp"
+#include "lowrank/core/half.hpp"
 
 #include <bit>
 #include <cstddef>

@@ -15,7 +15,7 @@
 #include "lowrank/core/errors.hpp"
 #include "lowrank/core/shape.hpp"
 #include "lowrank/io/detail/file.hpp"
-#include "lowrank/io/detail/half.hpp"
+#include "lowrank/core/half.hpp"
 #include "lowrank/io/detail/safetensors_header.hpp"
 
 #include <nlohmann/json.hpp>
@@ -73,8 +73,8 @@ void convert_to(const tensor_view& t, T* out) {
         case safetensors_dtype::I8: each(std::int8_t{}); break;
         case safetensors_dtype::U16: each(std::uint16_t{}); break;
         case safetensors_dtype::I16: each(std::int16_t{}); break;
-        case safetensors_dtype::F16: each16(detail::half_to_float); break;
-        case safetensors_dtype::BF16: each16(detail::bf16_to_float); break;
+        case safetensors_dtype::F16: each16(half_to_float); break;
+        case safetensors_dtype::BF16: each16(bf16_to_float); break;
         case safetensors_dtype::U32: each(std::uint32_t{}); break;
         case safetensors_dtype::I32: each(std::int32_t{}); break;
         case safetensors_dtype::F32: each(float{}); break;
@@ -106,10 +106,10 @@ inline std::vector<std::byte> from_float(std::span<const float> v, safetensors_d
             if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
             break;
         case safetensors_dtype::F16:
-            for (std::size_t i = 0; i < v.size(); ++i) put16(i, detail::float_to_half(v[i]));
+            for (std::size_t i = 0; i < v.size(); ++i) put16(i, float_to_half(v[i]));
             break;
         case safetensors_dtype::BF16:
-            for (std::size_t i = 0; i < v.size(); ++i) put16(i, detail::float_to_bf16(v[i]));
+            for (std::size_t i = 0; i < v.size(); ++i) put16(i, float_to_bf16(v[i]));
             break;
         case safetensors_dtype::F64:
             for (std::size_t i = 0; i < v.size(); ++i) {

@@ -25,7 +25,7 @@ constexpr bool gguf_can_dequantize(ggml_type t) noexcept {
     }
 }
 
-inline float gguf_half(const unsigned char* p) noexcept { return fp16_to_f32(load_le<std::uint16_t>(p)); }
+inline float gguf_half(const unsigned char* p) noexcept { return half_to_float(load_le<std::uint16_t>(p)); }
 
 // block_q4_0 {half d; u8 qs[16]}: x[j] = (lo(qs[j]) - 8) * d, x[j+16] = (hi(qs[j]) - 8) * d.
 template <class Out>
@@ -228,7 +228,7 @@ void gguf_dequantize_row(ggml_type t, const unsigned char* src, std::size_t n, O
             for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(gguf_half(src + 2 * i));
             return;
         case ggml_type::bf16:
-            for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(bf16_to_f32(load_le<std::uint16_t>(src + 2 * i)));
+            for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(bf16_to_float(load_le<std::uint16_t>(src + 2 * i)));
             return;
         case ggml_type::i8:
             for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(static_cast<std::int8_t>(src[i]));

@@ -2,6 +2,8 @@
 // the dequantiser and the writer. Little-endian hosts only (as GGUF itself).
 #pragma once
 
+#include "lowrank/core/half.hpp"
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -112,42 +114,6 @@ constexpr std::string_view to_string(gguf_value_type t) noexcept {
 }
 
 namespace detail {
-
-/// IEEE binary16 -> binary32, exact for every input (subnormals, ±inf, NaN payloads).
-inline float fp16_to_f32(std::uint16_t h) noexcept {
-    const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16;
-    const std::uint32_t exp = (h >> 10) & 0x1fu;
-    const std::uint32_t mant = h & 0x3ffu;
-    if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in binary32
-        float v = std::ldexp(static_cast<float>(mant), -24);
-        return sign ? -v : v;
-    }
-    std::uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (mant << 13))
-                                   : (sign | ((exp + 112u) << 23) | (mant << 13));
-    return std::bit_cast<float>(bits);
-}
-
-/// binary32 -> binary16, round to nearest even, overflow to ±inf, NaN stays NaN (quiet).
-/// Same algorithm as ggml's portable fp32->fp16 (no F16C), which numpy agrees with.
-inline std::uint16_t f32_to_fp16(float f) noexcept {
-    const std::uint32_t w = std::bit_cast<std::uint32_t>(f);
-    const std::uint32_t shl1_w = w + w;
-    const std::uint32_t sign = w & 0x80000000u;
-    if (shl1_w > 0xff000000u) return static_cast<std::uint16_t>((sign >> 16) | 0x7e00u);  // NaN
-    float base = (std::fabs(f) * 0x1.0p+112f) * 0x1.0p-110f;
-    std::uint32_t bias = shl1_w & 0xff000000u;
-    if (bias < 0x71000000u) bias = 0x71000000u;
-    base = std::bit_cast<float>((bias >> 1) + 0x07800000u) + base;
-    const std::uint32_t bits = std::bit_cast<std::uint32_t>(base);
-    const std::uint32_t exp_bits = (bits >> 13) & 0x00007c00u;
-    const std::uint32_t mantissa_bits = bits & 0x00000fffu;
-    return static_cast<std::uint16_t>((sign >> 16) | (exp_bits + mantissa_bits));
-}
-
-/// bfloat16 -> binary32 (exact: the upper half of a binary32).
-inline float bf16_to_f32(std::uint16_t b) noexcept {
-    return std::bit_cast<float>(std::uint32_t(b) << 16);
-}
 
 /// Unaligned little-endian loads from a byte pointer.
 template <class T>
