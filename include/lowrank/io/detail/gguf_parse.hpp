@@ -8,7 +8,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "lowrank/io/detail/gguf_mmap.hpp"
+#include "lowrank/io/detail/file.hpp"
 #include "lowrank/io/gguf.hpp"
 
 namespace lowrank {
@@ -409,8 +409,8 @@ inline gguf_file parse_gguf(std::span<const unsigned char> bytes, std::string na
 }
 
 inline gguf_file read_gguf(const std::string& path, const gguf_limits& limits) {
-    auto map = std::make_shared<detail::mapped_file>(path);
-    auto f = parse_gguf({map->data(), static_cast<std::size_t>(map->size())}, path, limits);
+    auto map = std::make_shared<detail::readonly_map>(path);
+    auto f = parse_gguf({reinterpret_cast<const unsigned char*>(map->data()), map->size()}, path, limits);
     f.storage = std::move(map);
     return f;
 }
