@@ -23,6 +23,7 @@
 #include "eval/tasks.hpp"
 #include "runtime/bert.hpp"
 #include "runtime/factorized_loader.hpp"
+#include "runtime/measure.hpp"
 #include "runtime/tokenizer.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 
@@ -39,7 +40,6 @@
 #include <sstream>
 #include <thread>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef LOWRANK_VERSION
@@ -146,31 +146,10 @@ std::string git_commit() {
     return out.size() == 40 ? out : "unknown";
 }
 
+/// The results' "machine" block, from the runtime's one machine probe (runtime/measure.hpp).
 json machine_info(int threads) {
-    std::string cpu = "unknown";
-    if (std::ifstream in("/proc/cpuinfo"); in)
-        for (std::string line; std::getline(in, line);)
-            if (line.rfind("model name", 0) == 0) {
-                cpu = line.substr(line.find(':') + 2);
-                break;
-            }
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    return {{"hostname", host}, {"cpu", cpu}, {"cores", std::thread::hardware_concurrency()}, {"threads", threads}};
-}
-
-double peak_rss_mb() {
-    rusage u{};
-    ::getrusage(RUSAGE_SELF, &u);
-    return double(u.ru_maxrss) / 1024.0;
-}
-
-/// Package energy from RAPL (µJ counter), or nullopt when unreadable.
-std::optional<double> rapl_joules() {
-    std::ifstream in("/sys/class/powercap/intel-rapl:0/energy_uj");
-    double uj = 0;
-    if (in >> uj) return uj * 1e-6;
-    return std::nullopt;
+    const auto m = runtime::measure::describe_machine();
+    return {{"hostname", m.hostname}, {"cpu", m.cpu}, {"cores", m.cores}, {"threads", threads}};
 }
 
 std::string iso_now() {
@@ -398,11 +377,12 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         res["tasks"][name] = e;
     }
     if (!a.no_efficiency && !a.format_only) {
-        const auto e0 = rapl_joules();
+        const runtime::measure::energy_meter energy;
         res["efficiency"] = efficiency_llama(model, 128);
         res["efficiency"]["energy_j"] = "unavailable";
-        if (const auto e1 = rapl_joules(); e0 && e1) res["efficiency"]["energy_j"] = *e1 - *e0;
-        res["efficiency"]["energy_what"] = e0 ? "RAPL package counter during the latency/throughput probe" : "no readable RAPL/NVML counter";
+        if (const auto j = energy.joules()) res["efficiency"]["energy_j"] = *j;
+        res["efficiency"]["energy_what"] = energy.available() ? "RAPL package counters during the latency/throughput probe"
+                                                              : "no readable RAPL/NVML counter";
     }
 }
 
@@ -598,7 +578,7 @@ int run(const eval_args& a0) {
     if (bert) run_bert(a, tasks, res);
     else run_llama(a, tasks, res);
     if (a.format_only) return 0;  // nothing was scored: no results document
-    res["efficiency"]["peak_rss_mb"] = peak_rss_mb();
+    res["efficiency"]["peak_rss_mb"] = double(runtime::measure::peak_rss_bytes()) / (1024.0 * 1024.0);
     res["wall_time_s"] = since(start);
     const auto problems = eval::validate_results(res);
     for (const auto& p : problems) std::cerr << "schema problem: " << p << "\n";

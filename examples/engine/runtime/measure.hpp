@@ -1,6 +1,6 @@
-// Efficiency measurement shared by the drivers: repeated timings with warm-up (median and
-// spread), peak resident memory, energy from the RAPL powercap counters when they can be read
-// (otherwise "unavailable", never an estimate), and a description of the machine.
+// Efficiency measurement shared by the drivers (bench-model and eval): repeated timings with
+// warm-up (median and spread), peak resident memory, energy from the RAPL powercap counters when
+// they can be read (otherwise "unavailable", never an estimate), and the one machine probe.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 extern "C" char* openblas_get_config(void) __attribute__((weak));
 
@@ -113,18 +114,51 @@ inline std::uint64_t peak_rss_bytes() {
     return static_cast<std::uint64_t>(u.ru_maxrss) * 1024u;
 }
 
-/// CPU model, logical cores, BLAS build string.
-inline nlohmann::json machine() {
-    std::string cpu = "unknown";
+/// The machine, probed once: host name, CPU model (/proc/cpuinfo), logical cores, the BLAS build
+/// string (OpenBLAS's own, when linked) and whether the RAPL energy counters can be read.
+struct machine_description {
+    std::string hostname, cpu = "unknown", blas = "unknown BLAS";
+    unsigned cores = 0;
+    bool rapl = false;
+};
+
+inline machine_description describe_machine() {
+    machine_description m;
     std::ifstream in("/proc/cpuinfo");
     for (std::string line; std::getline(in, line);)
         if (line.rfind("model name", 0) == 0) {
-            cpu = line.substr(line.find(':') + 2);
+            m.cpu = line.substr(line.find(':') + 2);
             break;
         }
-    std::string blas_cfg = openblas_get_config != nullptr ? std::string(openblas_get_config()) : "unknown BLAS";
-    return {{"cpu", cpu}, {"logical_cores", std::thread::hardware_concurrency()}, {"blas", blas_cfg},
-            {"rapl", rapl().available() ? "readable" : "unavailable"}};
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    m.hostname = host;
+    m.cores = std::thread::hardware_concurrency();
+    if (openblas_get_config != nullptr) m.blas = openblas_get_config();
+    m.rapl = rapl().available();
+    return m;
 }
+
+/// CPU model, logical cores, BLAS build string, RAPL (bench-model's "machine").
+inline nlohmann::json machine() {
+    const machine_description m = describe_machine();
+    return {{"cpu", m.cpu}, {"logical_cores", m.cores}, {"blas", m.blas}, {"rapl", m.rapl ? "readable" : "unavailable"}};
+}
+
+/// Energy of one stretch of work from the RAPL counters (every package domain, wrap-around
+/// handled): construct before, call joules() after; nullopt when RAPL cannot be read.
+class energy_meter {
+public:
+    energy_meter() : start_(meter_.available() ? meter_.snapshot() : std::vector<std::uint64_t>{}) {}
+    bool available() const { return meter_.available(); }
+    std::optional<double> joules() const {
+        if (!meter_.available()) return std::nullopt;
+        return meter_.joules(start_, meter_.snapshot());
+    }
+
+private:
+    rapl meter_;
+    std::vector<std::uint64_t> start_;
+};
 
 }  // namespace lowrank::runtime::measure
