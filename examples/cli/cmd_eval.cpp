@@ -98,7 +98,7 @@ std::vector<json> read_jsonl(const std::string& path) {
         try {
             rows.push_back(json::parse(line));
         } catch (const std::exception& e) {
-            throw std::runtime_error(path + ": line " + std::to_string(n) + ": " + e.what());
+            throw io_error(path, "line " + std::to_string(n) + ": " + e.what());
         }
     }
     return rows;
@@ -212,7 +212,7 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::g
         try {
             all.push_back(g::from_json(r));
         } catch (const std::exception& e) {
-            throw std::runtime_error(file + ": document " + std::to_string(all.size() + 1) + ": " + e.what());
+            throw io_error(file, "document " + std::to_string(all.size() + 1) + ": " + e.what());
         }
     }
     const auto split = g::split_fewshot(all);

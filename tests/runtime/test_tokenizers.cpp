@@ -199,8 +199,8 @@ TEST_CASE("spm: score-ordered merges, dummy prefix, byte fallback, specials, dec
     CHECK(t.decode(t.encode("a \xC3\xA9 abc")) == "a \xC3\xA9 abc");
     CHECK(t.decode_token(265) == " a");
     // not a valid vocabulary: lengths differ, bad byte token
-    CHECK_THROWS_AS(spm_tokenizer({"a", "b"}, {0.f}, {}), std::invalid_argument);
-    CHECK_THROWS_AS(spm_tokenizer({"<0xZZ>"}, {0.f}, {spm_tokenizer::byte}), std::invalid_argument);
+    CHECK_THROWS_AS(spm_tokenizer({"a", "b"}, {0.f}, {}), lowrank::invalid_argument);
+    CHECK_THROWS_AS(spm_tokenizer({"<0xZZ>"}, {0.f}, {spm_tokenizer::byte}), lowrank::invalid_argument);
 }
 
 TEST_CASE("spm: from GGUF metadata (defaults, flags, ids) and clear errors on a bad vocabulary") {

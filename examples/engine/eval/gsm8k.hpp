@@ -19,6 +19,7 @@
 // then excluded from the evaluated documents (docs/eval.md).
 #pragma once
 
+#include "lowrank/core/errors.hpp"
 #include "eval/stats.hpp"
 #include "runtime/tokenizer.hpp"
 #include "runtime/llama.hpp"
@@ -53,7 +54,7 @@ inline const std::vector<std::string>& stop_sequences() {
 inline doc from_json(const nlohmann::json& j) {
     doc d{j.at("id").get<std::string>(), j.at("question").get<std::string>(), j.at("answer").get<std::string>()};
     if (d.answer.find("#### ") == std::string::npos)
-        throw std::invalid_argument("gsm8k doc " + d.id + ": answer has no \"#### \" final line");
+        throw invalid_argument("gsm8k doc " + d.id + ": answer has no \"#### \" final line");
     return d;
 }
 
@@ -77,7 +78,7 @@ struct split_docs {
 };
 inline split_docs split_fewshot(const std::vector<doc>& all, std::size_t shots = num_fewshot) {
     if (all.size() <= shots)
-        throw std::invalid_argument("gsm8k: " + std::to_string(all.size()) + " documents, need more than " +
+        throw invalid_argument("gsm8k: " + std::to_string(all.size()) + " documents, need more than " +
                                     std::to_string(shots) + " (the exemplars)");
     split_docs s;
     s.eval.assign(all.begin(), all.end() - long(shots));
@@ -207,9 +208,9 @@ public:
     /// Generates the continuation of `prompt`; `reused` tells whether the prefix cache served.
     generation operator()(const std::string& prompt, bool* reused = nullptr) {
         std::vector<int> ids = tok_.encode(prompt, false);
-        if (ids.empty()) throw std::invalid_argument("gsm8k: empty prompt");
+        if (ids.empty()) throw invalid_argument("gsm8k: empty prompt");
         const std::size_t max_ctx = m_.config().context;
-        if (max_new_ >= max_ctx) throw std::invalid_argument("gsm8k: max_gen_toks >= the model's context");
+        if (max_new_ >= max_ctx) throw invalid_argument("gsm8k: max_gen_toks >= the model's context");
         if (ids.size() + max_new_ > max_ctx) ids.erase(ids.begin(), ids.end() - long(max_ctx - max_new_));  // lm-eval: left-truncate
         const bool share = base_.capacity > 0 && ids.size() > prefix_ids_.size() &&
                            ids.size() + max_new_ <= base_.capacity &&

@@ -2,6 +2,7 @@
 // perplexity over a token stream. Model-independent: a scorer supplies log-probabilities.
 #pragma once
 
+#include "lowrank/core/errors.hpp"
 #include "eval/stats.hpp"
 #include "eval/tasks.hpp"
 
@@ -116,8 +117,8 @@ struct window {
 };
 
 inline std::vector<window> plan_windows(std::size_t n_tokens, std::size_t context, std::size_t stride) {
-    if (context < 2) throw std::invalid_argument("perplexity: context must be at least 2 tokens");
-    if (stride == 0 || stride >= context) throw std::invalid_argument("perplexity: stride must be in [1, context - 1]");
+    if (context < 2) throw invalid_argument("perplexity: context must be at least 2 tokens");
+    if (stride == 0 || stride >= context) throw invalid_argument("perplexity: stride must be in [1, context - 1]");
     std::vector<window> w;
     if (n_tokens < 2) return w;
     std::size_t prev_end = 1;
@@ -158,7 +159,7 @@ inline perplexity_result evaluate_perplexity(const std::vector<int>& tokens, con
         const auto& w = ws[k];
         const std::vector<int> win(tokens.begin() + long(w.begin), tokens.begin() + long(w.end));
         const auto lp = lm(win, w.score_from - w.begin);
-        if (lp.size() != w.end - w.score_from) throw std::logic_error("perplexity: scorer returned the wrong count");
+        if (lp.size() != w.end - w.score_from) throw error("perplexity: scorer returned the wrong count");
         double s = 0;
         for (double v : lp) s -= v;
         for (std::size_t i = w.score_from; i < w.end; ++i) r.bytes += token_bytes.at(i);

@@ -23,6 +23,7 @@
 // which removes Unicode whitespace (U+0085, U+00A0, U+2000–U+200A, ...), not only ASCII.
 #pragma once
 
+#include "lowrank/core/errors.hpp"
 #include "eval/stats.hpp"
 
 #include <nlohmann/json.hpp>
@@ -64,7 +65,7 @@ inline task_info find_task(const std::string& name) {
     };
     for (const auto& t : tasks)
         if (t.name == name) return t;
-    throw std::invalid_argument("unknown task '" + name + "'");
+    throw invalid_argument("unknown task '" + name + "'");
 }
 
 namespace detail {
@@ -187,7 +188,7 @@ inline mc_doc format_doc(const std::string& task, const nlohmann::json& d) {
     } else if (task == "winogrande") {
         const std::string s = d.at("sentence").get<std::string>();
         const auto idx = s.find('_');
-        if (idx == std::string::npos) throw std::invalid_argument("winogrande doc " + doc.id + ": no '_' in sentence");
+        if (idx == std::string::npos) throw invalid_argument("winogrande doc " + doc.id + ": no '_' in sentence");
         const std::string target = detail::strip(s.substr(idx + 1));
         for (const auto& o : d.at("choices")) {
             doc.choices.push_back(s.substr(0, idx) + o.get<std::string>());  // lm-eval doc_to_choice
@@ -198,7 +199,7 @@ inline mc_doc format_doc(const std::string& task, const nlohmann::json& d) {
         doc.group = subject;
         for (auto& c : subject) if (c == '_') c = ' ';
         const auto& ch = d.at("choices");
-        if (ch.size() != 4) throw std::invalid_argument("mmlu doc " + doc.id + ": expected 4 choices");
+        if (ch.size() != 4) throw invalid_argument("mmlu doc " + doc.id + ": expected 4 choices");
         const std::string ctx = "The following are multiple choice questions (with answers) about " + subject + ".\n\n" +
                                 detail::strip(d.at("question").get<std::string>()) + "\nA. " + ch[0].get<std::string>() +
                                 "\nB. " + ch[1].get<std::string>() + "\nC. " + ch[2].get<std::string>() + "\nD. " +
@@ -211,9 +212,9 @@ inline mc_doc format_doc(const std::string& task, const nlohmann::json& d) {
         doc.choices.push_back(d.at("continuation").get<std::string>());
         doc.requests.push_back({d.at("context").get<std::string>(), doc.choices.back()});  // target_delimiter ""
     } else {
-        throw std::invalid_argument("format_doc: unknown task '" + task + "'");
+        throw invalid_argument("format_doc: unknown task '" + task + "'");
     }
-    if (doc.gold >= doc.requests.size()) throw std::invalid_argument(task + " doc " + doc.id + ": gold out of range");
+    if (doc.gold >= doc.requests.size()) throw invalid_argument(task + " doc " + doc.id + ": gold out of range");
     return doc;
 }
 

@@ -61,9 +61,9 @@ struct bert_weights {
 
 /// The hyperparameters in a BERT config.json (`where` names it in errors).
 inline bert_config bert_config_from_hf(const nlohmann::json& j, const std::string& where) {
-    if (j.value("model_type", std::string("bert")) != "bert") throw std::runtime_error(where + ": model_type is not bert");
+    if (j.value("model_type", std::string("bert")) != "bert") throw io_error(where, "model_type is not bert");
     if (j.value("hidden_act", std::string("gelu")) != "gelu")
-        throw std::runtime_error(where + ": only hidden_act gelu (erf) is supported");
+        throw io_error(where, "only hidden_act gelu (erf) is supported");
     bert_config c;
     try {
         c.vocab = j.at("vocab_size"), c.hidden = j.at("hidden_size"), c.intermediate = j.at("intermediate_size");
@@ -71,9 +71,9 @@ inline bert_config bert_config_from_hf(const nlohmann::json& j, const std::strin
         c.max_positions = j.value("max_position_embeddings", 512), c.type_vocab = j.value("type_vocab_size", 2);
         c.ln_eps = j.value("layer_norm_eps", 1e-12f);
     } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error(where + ": " + e.what());
+        throw io_error(where, e.what());
     }
-    if (c.heads == 0 || c.hidden % c.heads != 0) throw std::runtime_error(where + ": hidden_size is not a multiple of the heads");
+    if (c.heads == 0 || c.hidden % c.heads != 0) throw io_error(where, "hidden_size is not a multiple of the heads");
     return c;
 }
 
@@ -134,13 +134,13 @@ public:
     std::vector<float> forward(const int* ids, std::size_t B, std::size_t T, const std::size_t* lengths) {
         const auto& c = w_.cfg;
         const std::size_t h = c.hidden, n = B * T, H = c.heads, d = h / H;
-        if (T > c.max_positions) throw std::length_error("bert forward: sequence longer than max_position_embeddings");
+        if (T > c.max_positions) throw invalid_argument("bert forward: sequence longer than max_position_embeddings");
         std::vector<float> x(n * h), q(n * h), k(n * h), v(n * h), att(n * h), tmp(n * h), ff(n * c.intermediate);
         std::vector<float> scores(T * T), scratch;
         for (std::size_t b = 0; b < B; ++b)
             for (std::size_t t = 0; t < T; ++t) {
                 const auto id = static_cast<std::size_t>(ids[b * T + t]);
-                if (id >= c.vocab) throw std::out_of_range("bert forward: token id out of range");
+                if (id >= c.vocab) throw invalid_argument("bert forward: token id out of range");
                 float* xr = x.data() + (b * T + t) * h;
                 for (std::size_t i = 0; i < h; ++i)
                     xr[i] = w_.word[id * h + i] + w_.position[t * h + i] + w_.token_type[i];

@@ -53,7 +53,7 @@ public:
         if (pre == "gpt2" || pre == "default" || pre.empty()) return pre_type::gpt2;
         if (pre == "qwen2") return pre_type::qwen2;
         if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe") return pre_type::llama3;
-        throw std::runtime_error("bpe_tokenizer: pre-tokenizer '" + pre +
+        throw invalid_argument("bpe_tokenizer: pre-tokenizer '" + pre +
                                  "' is not supported (known: gpt2/default, smollm/starcoder/refact/codeshell/"
                                  "exaone/command-r/minerva, qwen2, llama3/llama-v3/llama-bpe)");
     }
@@ -85,7 +85,7 @@ public:
     /// Reads tokenizer.ggml.* from a GGUF file (tokenizer.ggml.model must be "gpt2").
     static bpe_tokenizer from_gguf(const gguf_file& f) {
         const std::string model = f.at("tokenizer.ggml.model").as_string();
-        if (model != "gpt2") throw std::runtime_error(f.path + ": tokenizer model '" + model + "' is not byte-level BPE");
+        if (model != "gpt2") throw io_error(f.path, std::string("tokenizer model '") + model + "' is not byte-level BPE");
         std::vector<std::int32_t> types;
         if (const auto* t = f.find("tokenizer.ggml.token_type")) types = t->array_of<std::int32_t>();
         const auto* pre = f.find("tokenizer.ggml.pre");
@@ -93,7 +93,7 @@ public:
         try {
             pre_type_of(pre_name);
         } catch (const std::runtime_error& e) {
-            throw std::runtime_error(f.path + ": tokenizer.ggml.pre: " + e.what());
+            throw io_error(f.path, std::string("tokenizer.ggml.pre: ") + e.what());
         }
         bpe_tokenizer tok(f.at("tokenizer.ggml.tokens").strings, f.at("tokenizer.ggml.merges").strings, types,
                           pre_name);
@@ -121,7 +121,7 @@ public:
     /// runtime_error naming the file.
     static bpe_tokenizer from_tokenizer_json(const std::string& path) {
         using nlohmann::json;
-        auto fail = [&](const std::string& what) { return std::runtime_error(path + ": " + what); };
+        auto fail = [&](const std::string& what) { return io_error(path, what); };
         std::ifstream in(path, std::ios::binary);
         if (!in) throw fail("cannot open");
         json j;
@@ -208,7 +208,7 @@ public:
 private:
     static bpe_tokenizer from_tokenizer_json_doc(const nlohmann::json& j, const std::string& path) {
         using nlohmann::json;
-        auto fail = [&](const std::string& what) { return std::runtime_error(path + ": " + what); };
+        auto fail = [&](const std::string& what) { return io_error(path, what); };
         auto type_of = [](const json& o) {
             return o.is_object() && o.contains("type") && o["type"].is_string() ? o["type"].get<std::string>()
                                                                                  : std::string(o.is_null() ? "none" : "?");
@@ -360,25 +360,25 @@ private:
             try {
                 c = json::parse(cin);
             } catch (const json::exception& e) {
-                throw std::runtime_error(cfg_path + ": not valid JSON: " + e.what());
+                throw io_error(cfg_path, std::string("not valid JSON: ") + e.what());
             }
-            if (!c.is_object()) throw std::runtime_error(cfg_path + ": not a JSON object");
+            if (!c.is_object()) throw io_error(cfg_path, "not a JSON object");
             auto special = [&](const char* key) {
                 if (!c.contains(key) || c[key].is_null()) return -1;
                 const json& v = c[key];
                 const json& content = v.is_object() ? v.value("content", json()) : v;
-                if (!content.is_string()) throw std::runtime_error(cfg_path + ": " + key + " is neither a string nor {\"content\": string}");
+                if (!content.is_string()) throw io_error(cfg_path, std::string(key) + " is neither a string nor {\"content\": string}");
                 const auto it = tok.ids_.find(content.get<std::string>());
                 if (it == tok.ids_.end())
-                    throw std::runtime_error(cfg_path + ": " + key + " '" + content.get<std::string>() + "' is not a token of " + path);
+                    throw io_error(cfg_path, std::string(key) + " '" + content.get<std::string>() + "' is not a token of " + path);
                 return it->second;
             };
             if (const int b = special("bos_token"); b >= 0 || !tok.add_bos_) tok.bos_ = b;
             tok.eos_ = special("eos_token");
             if (c.contains("add_bos_token")) {
-                if (!c["add_bos_token"].is_boolean()) throw std::runtime_error(cfg_path + ": add_bos_token is not a boolean");
+                if (!c["add_bos_token"].is_boolean()) throw io_error(cfg_path, "add_bos_token is not a boolean");
                 tok.add_bos_ = c["add_bos_token"].get<bool>();
-                if (tok.add_bos_ && tok.bos_ < 0) throw std::runtime_error(cfg_path + ": add_bos_token is true but there is no bos_token");
+                if (tok.add_bos_ && tok.bos_ < 0) throw io_error(cfg_path, "add_bos_token is true but there is no bos_token");
             }
         }
         return tok;

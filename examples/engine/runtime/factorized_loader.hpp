@@ -179,7 +179,7 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
 /// tokenizer.model; see gguf_tokenizer::from_hf_dir). Throws naming the file on failure.
 inline gguf_tokenizer open_llama_tokenizer(const opened_llama& o) {
     if (o.gguf) return gguf_tokenizer::from_gguf(*o.gguf);
-    if (o.hf_dir.empty()) throw std::runtime_error("open_llama_tokenizer: the model has no GGUF file and no directory");
+    if (o.hf_dir.empty()) throw invalid_argument("open_llama_tokenizer: the model has no GGUF file and no directory");
     return gguf_tokenizer::from_hf_dir(o.hf_dir);
 }
 

@@ -38,14 +38,14 @@ struct linear {
     bool is_bf16() const { return !w16.empty(); }
 
     static linear dense(std::vector<float> w, std::size_t out, std::size_t in, std::vector<float> bias = {}) {
-        if (w.size() != out * in) throw std::invalid_argument("linear: weight has the wrong size");
+        if (w.size() != out * in) throw invalid_argument("linear: weight has the wrong size");
         linear l;
         l.out = out, l.in = in, l.w = std::move(w), l.bias = std::move(bias);
         return l;
     }
     static linear svd(std::vector<float> us, std::vector<float> v, std::size_t out, std::size_t in, std::size_t r,
                       std::vector<float> bias = {}) {
-        if (us.size() != out * r || v.size() != in * r) throw std::invalid_argument("linear: svd factors have the wrong size");
+        if (us.size() != out * r || v.size() != in * r) throw invalid_argument("linear: svd factors have the wrong size");
         linear l;
         l.form = linear_form::svd, l.out = out, l.in = in, l.r1 = l.r2 = r;
         l.w = std::move(us), l.v = std::move(v), l.bias = std::move(bias);
@@ -54,7 +54,7 @@ struct linear {
     static linear tucker2(std::vector<float> u1, std::vector<float> g, std::vector<float> u2, std::size_t out,
                           std::size_t in, std::size_t r1, std::size_t r2, std::vector<float> bias = {}) {
         if (u1.size() != out * r1 || g.size() != r1 * r2 || u2.size() != in * r2)
-            throw std::invalid_argument("linear: tucker2 factors have the wrong size");
+            throw invalid_argument("linear: tucker2 factors have the wrong size");
         linear l;
         l.form = linear_form::tucker2, l.out = out, l.in = in, l.r1 = r1, l.r2 = r2;
         l.w = std::move(u1), l.core = std::move(g), l.v = std::move(u2), l.bias = std::move(bias);

@@ -125,12 +125,12 @@ public:
         const std::size_t B = cache.batch, n = B * T, h = c.hidden, d = c.head_dim;
         const std::size_t qd = c.heads * d, kvd = c.kv_heads * d, pos0 = cache.length;
         if (pos0 + T > cache.capacity || pos0 + T > rope_.max_pos)
-            throw std::length_error("llama forward: sequence exceeds the context (" + std::to_string(cache.capacity) + ")");
+            throw invalid_argument("llama forward: sequence exceeds the context (" + std::to_string(cache.capacity) + ")");
         x_.resize(n * h), xn_.resize(n * h), q_.resize(n * qd), k_.resize(n * kvd), v_.resize(n * kvd);
         att_.resize(n * qd), ff_.resize(2 * n * c.intermediate), tmp_.resize(n * h);
         for (std::size_t i = 0; i < n; ++i) {
             const auto t = static_cast<std::size_t>(tokens[i]);
-            if (t >= c.vocab) throw std::out_of_range("llama forward: token id out of range");
+            if (t >= c.vocab) throw invalid_argument("llama forward: token id out of range");
             if (w_.embed16.empty())
                 std::memcpy(x_.data() + i * h, w_.embed.data() + t * h, h * sizeof(float));
             else
@@ -226,7 +226,7 @@ public:
         std::size_t greedy_matches = 0;  ///< continuation tokens that are the argmax
     };
     score_result score(const std::vector<int>& context, const std::vector<int>& continuation) {
-        if (context.empty()) throw std::invalid_argument("score: empty context");
+        if (context.empty()) throw invalid_argument("score: empty context");
         std::vector<int> all(context);
         all.insert(all.end(), continuation.begin(), continuation.end());
         kv_cache cache = make_cache(1, all.size());

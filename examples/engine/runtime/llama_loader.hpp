@@ -26,7 +26,7 @@ namespace lowrank::runtime {
 inline std::size_t gguf_uint(const gguf_file& f, const std::string& key, long long dflt = -1) {
     const auto* v = f.find(key);
     if (!v) {
-        if (dflt < 0) throw std::runtime_error(f.path + ": missing metadata " + key);
+        if (dflt < 0) throw io_error(f.path, std::string("missing metadata ") + key);
         return static_cast<std::size_t>(dflt);
     }
     return static_cast<std::size_t>(v->to_int());
@@ -36,7 +36,7 @@ inline std::size_t gguf_uint(const gguf_file& f, const std::string& key, long lo
 inline llama_config llama_config_from_gguf(const gguf_file& f, std::size_t max_context = 4096) {
     const std::string arch = f.architecture();
     if (arch != "llama" && arch != "qwen2")
-        throw std::runtime_error(f.path + ": general.architecture '" + arch + "' is not llama or qwen2");
+        throw io_error(f.path, std::string("general.architecture '") + arch + "' is not llama or qwen2");
     llama_config c;
     c.hidden = gguf_uint(f, arch + ".embedding_length");
     c.intermediate = gguf_uint(f, arch + ".feed_forward_length");
@@ -44,12 +44,12 @@ inline llama_config llama_config_from_gguf(const gguf_file& f, std::size_t max_c
     c.heads = gguf_uint(f, arch + ".attention.head_count");
     c.kv_heads = gguf_uint(f, arch + ".attention.head_count_kv", static_cast<long long>(c.heads));
     if (c.heads == 0 || c.hidden % c.heads != 0 || c.kv_heads == 0 || c.heads % c.kv_heads != 0)
-        throw std::runtime_error(f.path + ": inconsistent head counts");
+        throw io_error(f.path, "inconsistent head counts");
     c.head_dim = c.hidden / c.heads;
     if (const auto* v = f.find(arch + ".rope.dimension_count"); v && static_cast<std::size_t>(v->to_int()) != c.head_dim)
-        throw std::runtime_error(f.path + ": partial rotary embeddings are not supported");
+        throw io_error(f.path, "partial rotary embeddings are not supported");
     if (const auto* v = f.find(arch + ".rope.scaling.type"); v && v->as_string() != "none")
-        throw std::runtime_error(f.path + ": RoPE scaling '" + v->as_string() + "' is not supported");
+        throw io_error(f.path, std::string("RoPE scaling '") + v->as_string() + "' is not supported");
     c.context = std::min(gguf_uint(f, arch + ".context_length", 2048), max_context);
     if (const auto* v = f.find(arch + ".rope.freq_base")) c.rope_theta = v->to_double();
     if (const auto* v = f.find(arch + ".attention.layer_norm_rms_epsilon")) c.rms_eps = static_cast<float>(v->to_double());
@@ -63,7 +63,7 @@ inline llama_config llama_config_from_hf(const nlohmann::json& cfg, const std::s
         c.hidden = cfg.at("hidden_size"), c.intermediate = cfg.at("intermediate_size");
         c.layers = cfg.at("num_hidden_layers"), c.heads = cfg.at("num_attention_heads");
         c.kv_heads = cfg.value("num_key_value_heads", c.heads);
-        if (c.heads == 0 || c.kv_heads == 0) throw std::runtime_error(where + ": head counts must be positive");
+        if (c.heads == 0 || c.kv_heads == 0) throw io_error(where, "head counts must be positive");
         c.head_dim = cfg.value("head_dim", c.hidden / c.heads);
         c.vocab = cfg.at("vocab_size");
         c.rope_theta = cfg.value("rope_theta", 10000.0);
@@ -71,17 +71,17 @@ inline llama_config llama_config_from_hf(const nlohmann::json& cfg, const std::s
         if (cfg.contains("rope_parameters") && cfg.at("rope_parameters").is_object()) {
             const auto& rp = cfg.at("rope_parameters");
             if (rp.value("rope_type", std::string("default")) != "default")
-                throw std::runtime_error(where + ": rope_parameters.rope_type '" + rp.value("rope_type", std::string()) +
+                throw io_error(where, std::string("rope_parameters.rope_type '") + rp.value("rope_type", std::string()) +
                                          "' is not supported (only default RoPE)");
             c.rope_theta = rp.value("rope_theta", c.rope_theta);
         }
         c.rms_eps = cfg.value("rms_norm_eps", 1e-6f);
         c.context = std::min<std::size_t>(cfg.value("max_position_embeddings", 2048), max_context);
     } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error(where + ": " + e.what());
+        throw io_error(where, e.what());
     }
     if (cfg.contains("rope_scaling") && !cfg.at("rope_scaling").is_null())
-        throw std::runtime_error(where + ": rope_scaling is not supported");
+        throw io_error(where, "rope_scaling is not supported");
     return c;
 }
 
@@ -139,7 +139,7 @@ inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context
 inline nlohmann::json read_hf_config(const std::string& dir) {
     const std::string p = (std::filesystem::path(dir) / "config.json").string();
     std::ifstream in(p);
-    if (!in) throw std::runtime_error(dir + ": no config.json");
+    if (!in) throw io_error(dir, "no config.json");
     try {
         return nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {

@@ -13,6 +13,8 @@
 #error "sentencepiece_tokenizer.hpp needs libsentencepiece (configure with it installed: scripts/install_deps.sh)"
 #endif
 
+#include "lowrank/core/errors.hpp"
+
 #include <sentencepiece_processor.h>
 
 #include <memory>
@@ -30,7 +32,7 @@ public:
         sentencepiece_tokenizer t;
         t.sp_ = std::make_shared<sentencepiece::SentencePieceProcessor>();
         const auto st = t.sp_->Load(path);
-        if (!st.ok()) throw std::runtime_error(path + ": not a SentencePiece model: " + st.ToString());
+        if (!st.ok()) throw io_error(path, std::string("not a SentencePiece model: ") + st.ToString());
         return t;
     }
 
@@ -46,7 +48,7 @@ public:
     std::vector<int> encode(std::string_view text) const {
         std::vector<int> ids;
         const auto st = sp_->Encode(text, &ids);
-        if (!st.ok()) throw std::runtime_error("sentencepiece: encode failed: " + st.ToString());
+        if (!st.ok()) throw error("sentencepiece: encode failed: " + st.ToString());
         return ids;
     }
     /// The text of a sequence (SentencePiece's decoder: dummy prefix dropped, bytes joined).
@@ -54,7 +56,7 @@ public:
         for (int id : ids) check(id);
         std::string out;
         const auto st = sp_->Decode(ids, &out);
-        if (!st.ok()) throw std::runtime_error("sentencepiece: decode failed: " + st.ToString());
+        if (!st.ok()) throw error("sentencepiece: decode failed: " + st.ToString());
         return out;
     }
     /// One token's bytes, "▁" as ' ' (for streaming output; control tokens give "").
@@ -74,7 +76,7 @@ public:
 private:
     int check(int id) const {
         if (id < 0 || id >= sp_->GetPieceSize())
-            throw std::out_of_range("sentencepiece: token id " + std::to_string(id) + " outside the vocabulary (" +
+            throw invalid_argument("sentencepiece: token id " + std::to_string(id) + " outside the vocabulary (" +
                                     std::to_string(sp_->GetPieceSize()) + ")");
         return id;
     }

@@ -47,7 +47,7 @@ public:
           add_space_prefix_(add_space_prefix) {
         if (types_.empty()) types_.assign(tokens_.size(), normal);
         if (scores_.size() != tokens_.size() || types_.size() != tokens_.size())
-            throw std::invalid_argument("spm_tokenizer: " + std::to_string(tokens_.size()) + " tokens but " +
+            throw invalid_argument("spm_tokenizer: " + std::to_string(tokens_.size()) + " tokens but " +
                                         std::to_string(scores_.size()) + " scores and " +
                                         std::to_string(types_.size()) + " token types");
         byte_ids_.fill(-1);
@@ -59,7 +59,7 @@ public:
             if (t == unknown && unk_ < 0) unk_ = id;
             if (t == byte) {
                 const int b = byte_value(tokens_[i]);
-                if (b < 0) throw std::invalid_argument("spm_tokenizer: byte token " + std::to_string(i) + " is '" +
+                if (b < 0) throw invalid_argument("spm_tokenizer: byte token " + std::to_string(i) + " is '" +
                                                        tokens_[i] + "', not <0xNN>");
                 byte_ids_[static_cast<std::size_t>(b)] = id;
             }
@@ -71,31 +71,31 @@ public:
     static spm_tokenizer from_gguf(const gguf_file& f) {
         const std::string model = f.at("tokenizer.ggml.model").as_string();
         if (model != "llama")
-            throw std::runtime_error(f.path + ": tokenizer model '" + model + "' is not SentencePiece (llama)");
+            throw io_error(f.path, std::string("tokenizer model '") + model + "' is not SentencePiece (llama)");
         const auto& tokens = f.at("tokenizer.ggml.tokens");
         if (!tokens.is_array() || tokens.strings.size() != tokens.count)
-            throw std::runtime_error(f.path + ": tokenizer.ggml.tokens is not an array of strings");
+            throw io_error(f.path, "tokenizer.ggml.tokens is not an array of strings");
         std::vector<float> scores;
         std::vector<std::int32_t> types;
         try {
             scores = f.at("tokenizer.ggml.scores").array_of<float>();
             if (const auto* t = f.find("tokenizer.ggml.token_type")) types = t->array_of<std::int32_t>();
-        } catch (const std::invalid_argument& e) {
-            throw std::runtime_error(f.path + ": tokenizer.ggml.scores / token_type: " + e.what());
+        } catch (const invalid_argument& e) {
+            throw io_error(f.path, std::string("tokenizer.ggml.scores / token_type: ") + e.what());
         }
         auto flag = [&](const char* key, bool fallback) {  // llama.cpp's defaults for SPM vocabularies
             const auto* v = f.find(key);
             if (!v) return fallback;
             if (v->is_array() || v->type != gguf_value_type::boolean)
-                throw std::runtime_error(f.path + ": " + key + " is not a bool");
+                throw io_error(f.path, std::string(key) + " is not a bool");
             return v->get<bool>();
         };
         const bool space = flag("tokenizer.ggml.add_space_prefix", true);
         spm_tokenizer tok;
         try {
             tok = spm_tokenizer(tokens.strings, std::move(scores), std::move(types), space);
-        } catch (const std::invalid_argument& e) {
-            throw std::runtime_error(f.path + ": " + e.what());
+        } catch (const invalid_argument& e) {
+            throw io_error(f.path, e.what());
         }
         const long n = static_cast<long>(tok.vocab_size());
         auto id = [&](const char* key, int fallback) {
@@ -104,10 +104,10 @@ public:
             std::int64_t x = 0;
             try {
                 x = v->to_int();
-            } catch (const std::invalid_argument&) {
-                throw std::runtime_error(f.path + ": " + key + " is not an integer");
+            } catch (const invalid_argument&) {
+                throw io_error(f.path, std::string(key) + " is not an integer");
             }
-            if (x < 0 || x >= n) throw std::runtime_error(f.path + ": " + key + " = " + std::to_string(x) +
+            if (x < 0 || x >= n) throw io_error(f.path, std::string(key) + " = " + std::to_string(x) +
                                                           " is outside the vocabulary (" + std::to_string(n) + ")");
             return static_cast<int>(x);
         };
@@ -256,7 +256,7 @@ private:
                     out.push_back(unk_);
                     break;  // one <unk> per character, as SentencePiece without byte fallback
                 } else
-                    throw std::runtime_error("spm_tokenizer: character '" + piece +
+                    throw invalid_argument("spm_tokenizer: character '" + piece +
                                              "' has no piece, no byte token and there is no unknown token");
             }
         }

@@ -39,11 +39,11 @@ public:
 
     static gguf_tokenizer from_gguf(const gguf_file& f) {
         const auto* m = f.find("tokenizer.ggml.model");
-        if (!m) throw std::runtime_error(f.path + ": no tokenizer.ggml.model (the file carries no tokenizer)");
+        if (!m) throw io_error(f.path, "no tokenizer.ggml.model (the file carries no tokenizer)");
         const std::string model = m->as_string();
         if (model == "gpt2") return gguf_tokenizer(bpe_tokenizer::from_gguf(f));
         if (model == "llama") return gguf_tokenizer(spm_tokenizer::from_gguf(f));
-        throw std::runtime_error(f.path + ": tokenizer.ggml.model '" + model +
+        throw io_error(f.path, std::string("tokenizer.ggml.model '") + model +
                                  "' is not supported (gpt2: byte-level BPE, llama: SentencePiece)");
     }
 
@@ -58,12 +58,12 @@ public:
 #ifdef LOWRANK_HAVE_SENTENCEPIECE
             return gguf_tokenizer(sentencepiece_tokenizer::from_model_file(model.string()));
 #else
-            throw std::runtime_error(model.string() + ": reading SentencePiece tokenizer.model files needs libsentencepiece "
+            throw io_error(model.string(), std::string("reading SentencePiece tokenizer.model files needs libsentencepiece ")
                                      "(apt-get install libsentencepiece-dev, then reconfigure and rebuild), or give "
                                      "the model as a GGUF file");
 #endif
         }
-        throw std::runtime_error(dir + ": no tokenizer.json or tokenizer.model in the model directory");
+        throw io_error(dir, "no tokenizer.json or tokenizer.model in the model directory");
     }
 
     /// "gpt2" (byte-level BPE) or "llama" (SentencePiece: GGUF metadata or a tokenizer.model);

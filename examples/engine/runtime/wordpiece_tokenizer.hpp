@@ -8,6 +8,7 @@
 //   100 characters or with no match → [UNK]; [CLS] … [SEP] around, truncated to max_length.
 #pragma once
 
+#include "lowrank/core/errors.hpp"
 #include "runtime/unicode.hpp"
 
 #include <fstream>
@@ -31,7 +32,7 @@ public:
 
     static wordpiece_tokenizer from_vocab_file(const std::string& path, bool lowercase = true) {
         std::ifstream in(path);
-        if (!in) throw std::runtime_error(path + ": cannot open vocabulary");
+        if (!in) throw io_error(path, "cannot open vocabulary");
         std::vector<std::string> v;
         for (std::string line; std::getline(in, line);) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
