@@ -120,7 +120,7 @@ void BM_TruncatedSVD(benchmark::State& state) {
         res = truncated_svd(ctx, a, opt);
         benchmark::DoNotOptimize(res.s.data());
     }
-    const double rel = detail::relative_residual(ctx, a, res.u, res.s, res.vt, res.norm);
+    const double rel = relative_residual(ctx, a, res.u, res.s, res.vt, res.norm);
     state.counters["rel_error"] = rel;
     state.counters["ey_ratio"] = rel / eckart_young_optimum(m, n, r);
     state.SetLabel(to_string(method));

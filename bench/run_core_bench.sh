@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the core benchmark set behind docs/benchmarks.md and writes JSON + a console table.
 #   bash bench/run_core_bench.sh [BUILD_DIR] [OUT_DIR]
-# Build first: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build --target bench_core
+# Build first: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_BUILD_BENCH=ON && cmake --build build --target bench_core
 # Timings are wall-clock (UseRealTime) with OpenBLAS on all cores; run on an idle machine
 # (check `uptime`): OpenBLAS threads that share cores with other work spin and inflate wall time.
 set -euo pipefail

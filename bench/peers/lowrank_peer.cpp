@@ -88,7 +88,7 @@ double svd_residual(ctx_t& ctx, const tensor<T>& a, const lowrank::svd_result<te
     const tensor<double> ad = to_double(a), ud = to_double(r.u), vd = to_double(r.vt);
     std::vector<double> s(r.s.begin(), r.s.end());
     const double norm = B::nrm2(ctx, ad.size(), ad.data());
-    return lowrank::detail::relative_residual(ctx, ad, ud, s, vd, norm);
+    return lowrank::relative_residual(ctx, ad, ud, s, vd, norm);
 }
 
 lowrank::svd_method parse_method(const std::string& m) {

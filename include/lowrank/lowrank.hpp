@@ -1,5 +1,8 @@
-// lowrank — header-only tensor decomposition. Umbrella header for the CPU library (the CUDA
-// backend lives in lowrank/cuda/ and is never included from here).
+// lowrank — header-only tensor decomposition. Umbrella header for the CPU decompositions (core,
+// backend, linalg, decomp): it needs only xtensor and BLAS/LAPACK (CMake target lowrank::core).
+// The CUDA backend (lowrank/cuda/), the design space (lowrank/design/design.hpp), the file
+// formats (lowrank/io/) and the model layer (lowrank/model/model.hpp) are included separately;
+// the last three need nlohmann_json (lowrank::lowrank).
 //
 // Every algorithm takes an explicit backend context first:
 //     lowrank::xtensor_backend::context ctx;
@@ -11,6 +14,7 @@
 #include "lowrank/backend/reference_backend.hpp"
 #include "lowrank/backend/xtensor_backend.hpp"
 #include "lowrank/core/errors.hpp"
+#include "lowrank/core/half.hpp"
 #include "lowrank/core/random.hpp"
 #include "lowrank/core/shape.hpp"
 #include "lowrank/linalg/tensor_ops.hpp"
@@ -20,6 +24,5 @@
 #include "lowrank/decomp/parameters.hpp"
 #include "lowrank/linalg/truncation.hpp"
 #include "lowrank/decomp/tucker.hpp"
-#include "lowrank/design/design.hpp"
 #include "lowrank/linalg/svd.hpp"
 #include "lowrank/api.hpp"

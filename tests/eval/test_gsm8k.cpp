@@ -7,6 +7,8 @@
 // case as an independent reference.
 #include "eval/gsm8k.hpp"
 
+#include "assets.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -183,16 +185,11 @@ TEST_CASE("gsm8k stop_position: the earliest of the stop sequences") {
 #include <filesystem>
 #include <iostream>
 
-TEST_CASE("gsm8k generator: prefix KV-cache reuse equals a full prefill (real SmolLM2, if cached)") {
-    const char* c = std::getenv("LOWRANK_CACHE");
-    const char* home = std::getenv("HOME");
-    const auto root = c ? std::filesystem::path(c) : std::filesystem::path(home ? home : "/") / ".cache/lowrank";
-    const auto path = root / "SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
-    if (!std::filesystem::exists(path)) {
-        std::cout << "SKIPPED gsm8k generator: " << path.string() << " not cached\n";
-        return;
-    }
-    const auto f = lowrank::read_gguf(path.string());
+TEST_CASE("gsm8k generator: prefix KV-cache reuse equals a full prefill (real SmolLM2, if cached)" *
+          doctest::test_suite("assets")) {
+    const auto path = lowrank_test::asset_path("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "gsm8k generator");
+    if (path.empty()) return;
+    const auto f = lowrank::read_gguf(path);
     const auto tok = lowrank::runtime::gguf_tokenizer::from_gguf(f);
     lowrank::runtime::llama_model m(lowrank::runtime::load_llama_gguf(f, 2048), 2);
     std::vector<gsm8k::doc> ex{{"a", "Tom has 3 apples and buys 4 more. How many apples does he have?",

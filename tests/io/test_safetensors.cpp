@@ -6,6 +6,8 @@
 
 #include "io/io_test_util.hpp"
 
+#include "assets.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -300,16 +302,10 @@ TEST_CASE("safetensors: malformed sharded indexes are rejected") {
     expect_io_error(open, dir.path.string(), "neither model.safetensors.index.json nor model.safetensors");
 }
 
-TEST_CASE("safetensors: real all-MiniLM-L6-v2 (when cached)") {
-    const char* env = std::getenv("LOWRANK_CACHE");
-    const char* home = std::getenv("HOME");
-    const fs::path cache = env ? fs::path(env) : fs::path(home ? home : "/nonexistent") / ".cache/lowrank";
-    const fs::path file = cache / "all-MiniLM-L6-v2" / "model.safetensors";
-    if (!fs::exists(file)) {
-        MESSAGE("SKIPPED: " << file.string() << " not found; run scripts/fetch_assets.py to test the real MiniLM file");
-        return;
-    }
-    auto m = lowrank::safetensors_model::open(file.parent_path().string());
+TEST_CASE("safetensors: real all-MiniLM-L6-v2 (when cached)" * doctest::test_suite("assets")) {
+    const std::string file = lowrank_test::asset_path("all-MiniLM-L6-v2/model.safetensors", "safetensors/MiniLM");
+    if (file.empty()) return;
+    auto m = lowrank::safetensors_model::open(fs::path(file).parent_path().string());
     CHECK(m.size() == 104);
     CHECK(m.metadata().at("format") == "pt");
     std::size_t params = 0;

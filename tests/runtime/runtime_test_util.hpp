@@ -1,6 +1,8 @@
 // Helpers of the runtime tests: random tensors, the asset cache, fixtures.
 #pragma once
 
+#include "assets.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -32,18 +34,9 @@ inline std::vector<float> random_vec(std::size_t n, std::mt19937& rng, float sca
     return v;
 }
 
-/// ${LOWRANK_CACHE:-~/.cache/lowrank}/rel, or "" (and a SKIPPED line) when it does not exist.
-inline std::string asset(const std::string& rel, const char* test) {
-    const char* c = std::getenv("LOWRANK_CACHE");
-    const char* home = std::getenv("HOME");
-    const std::filesystem::path root = c ? std::filesystem::path(c) : std::filesystem::path(home ? home : "/") / ".cache/lowrank";
-    const auto p = root / rel;
-    if (!std::filesystem::exists(p)) {
-        std::cout << "SKIPPED " << test << ": " << p.string() << " not cached (python3 scripts/fetch_assets.py)\n";
-        return {};
-    }
-    return p.string();
-}
+/// ${LOWRANK_CACHE:-~/.cache/lowrank}/rel, or "" after a visible skip (a failure with
+/// LOWRANK_REQUIRE_ASSETS=1): tests/assets.hpp. Cases that call it belong to the "assets" suite.
+inline std::string asset(const std::string& rel, const char* test) { return lowrank_test::asset_path(rel, test); }
 
 inline nlohmann::json fixture(const std::string& name) {
     std::ifstream in(std::string(LOWRANK_RUNTIME_FIXTURES) + "/" + name);

@@ -381,7 +381,7 @@ TEST_CASE("factorised BERT file (from an HF directory): equals γ in memory, den
     CHECK(contains(e, "encoder.layer.0.attention.self.key.weight"));
 }
 
-TEST_CASE("real: SmolLM2 γ decomposed to a file equals the same γ applied in memory") {
+TEST_CASE("real: SmolLM2 γ decomposed to a file equals the same γ applied in memory" * doctest::test_suite("assets")) {
     const auto path = rt_test::asset("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "real/SmolLM2 factorised");
     if (path.empty()) return;
     dtest::temp_dir d("rt-real");

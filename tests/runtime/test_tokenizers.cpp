@@ -96,7 +96,7 @@ TEST_CASE("wordpiece: normalisation, punctuation, CJK, greedy longest match") {
     CHECK(t.encode("hello world hello", 4) == std::vector<int>{2, 4, 5, 3});
 }
 
-TEST_CASE("bpe: SmolLM2 vocabulary matches Hugging Face tokenizers on tricky text") {
+TEST_CASE("bpe: SmolLM2 vocabulary matches Hugging Face tokenizers on tricky text" * doctest::test_suite("assets")) {
     const auto path = rt_test::asset("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "bpe/SmolLM2");
     const auto fx = rt_test::fixture("tokenizer_smollm2.json");
     REQUIRE(fx != nullptr);
@@ -111,7 +111,7 @@ TEST_CASE("bpe: SmolLM2 vocabulary matches Hugging Face tokenizers on tricky tex
     }
 }
 
-TEST_CASE("wordpiece: MiniLM vocabulary matches Hugging Face tokenizers on tricky text") {
+TEST_CASE("wordpiece: MiniLM vocabulary matches Hugging Face tokenizers on tricky text" * doctest::test_suite("assets")) {
     const auto path = rt_test::asset("all-MiniLM-L6-v2/vocab.txt", "wordpiece/MiniLM");
     const auto fx = rt_test::fixture("tokenizer_minilm.json");
     REQUIRE(fx != nullptr);
@@ -359,15 +359,15 @@ void check_llama_cpp_vocab(const char* name, const char* expect_model, const cha
 }
 }  // namespace
 
-TEST_CASE("spm: Llama-2 vocabulary (llama.cpp ggml-vocab-llama-spm) matches HF and Python sentencepiece") {
+TEST_CASE("spm: Llama-2 vocabulary (llama.cpp ggml-vocab-llama-spm) matches HF and Python sentencepiece" * doctest::test_suite("assets")) {
     check_llama_cpp_vocab("llama-spm", "llama", "tokenizer_llama2_spm.json");
 }
 
-TEST_CASE("bpe: Qwen2 vocabulary (llama.cpp ggml-vocab-qwen2) matches Hugging Face tokenizers") {
+TEST_CASE("bpe: Qwen2 vocabulary (llama.cpp ggml-vocab-qwen2) matches Hugging Face tokenizers" * doctest::test_suite("assets")) {
     check_llama_cpp_vocab("qwen2", "gpt2", "tokenizer_qwen2.json");
 }
 
-TEST_CASE("bpe: Llama-3 vocabulary (llama.cpp ggml-vocab-llama-bpe) matches Hugging Face tokenizers") {
+TEST_CASE("bpe: Llama-3 vocabulary (llama.cpp ggml-vocab-llama-bpe) matches Hugging Face tokenizers" * doctest::test_suite("assets")) {
     check_llama_cpp_vocab("llama-bpe", "gpt2", nullptr);
 }
 
@@ -461,7 +461,7 @@ TEST_CASE("bpe: tokenizer.json files saved by Hugging Face tokenizers (SmolLM2, 
     CHECK(!q.add_bos());
 }
 
-TEST_CASE("bpe: tokenizer.json built from the GGUF vocabularies gives the Hugging Face ids of the full vocabularies") {
+TEST_CASE("bpe: tokenizer.json built from the GGUF vocabularies gives the Hugging Face ids of the full vocabularies" * doctest::test_suite("assets")) {
     // The full SmolLM2 (49152 tokens) and Qwen2 (151936) vocabularies are too big to commit as
     // tokenizer.json; this writes them from the cached GGUF metadata in Hugging Face's layout
     // ("a b" merges for SmolLM2, [a, b] pairs for Qwen2) and checks the ids against the

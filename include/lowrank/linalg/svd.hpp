@@ -71,8 +71,8 @@ struct svd_result {
     lowrank::status status = lowrank::status::ok;
 };
 
-namespace detail {
-
+/// ‖A − U·diag(s)·Vt‖_F / norm (0 when norm is 0), computed explicitly on ctx's backend: the
+/// residual svd_result::rel_error reports, for any factors (A m × n, U m × r, Vt r × n).
 template <backend_context Ctx, class Tensor>
 double relative_residual(Ctx& ctx, const Tensor& a, const Tensor& u, const std::vector<typename Tensor::value_type>& s,
                          const Tensor& vt, double norm) {
@@ -89,6 +89,8 @@ double relative_residual(Ctx& ctx, const Tensor& a, const Tensor& u, const std::
     const double e = static_cast<double>(B::nrm2(ctx, m * n, B::data(res)));
     return norm > 0 ? e / norm : 0.0;
 }
+
+namespace detail {
 
 /// Thin SVD of the m×n matrix held in `work` (destroyed) truncated to the first r triplets.
 template <backend_context Ctx, class Tensor>
@@ -250,7 +252,7 @@ svd_result<Tensor> truncated_svd(Ctx& ctx, const Tensor& a, const svd_options& o
     if (info > 0) res.status = status::no_convergence;
     res.error_bound = res.norm > 0 ? std::sqrt(res.discarded_energy) / res.norm : 0.0;
     if (opt.compute_error && res.status == status::ok)
-        res.rel_error = detail::relative_residual(ctx, a, res.u, res.s, res.vt, res.norm);
+        res.rel_error = relative_residual(ctx, a, res.u, res.s, res.vt, res.norm);
     return res;
 }
 
