@@ -1,15 +1,25 @@
 // Shared helpers for the core property tests: backend/type configurations, matrices with a
 // prescribed spectrum, orthonormality and subspace measures. Everything is computed on the
 // host from downloaded data, so the checks do not trust the backend under test.
+//
+// One suite, every backend: tests/core builds it for the CPU backends (xtensor, reference);
+// tests/cuda compiles the same sources with LOWRANK_TEST_CUDA for cuda_backend, where every case
+// skips visibly without a device (LOWRANK_TEST_CONTEXT) and the executable then exits 77.
 #pragma once
 
+#include "assets.hpp"
 #include "lowrank/lowrank.hpp"
+#ifdef LOWRANK_TEST_CUDA
+#include "lowrank/cuda/cuda_backend.hpp"
+#endif
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 namespace lrtest {
@@ -22,15 +32,48 @@ struct config {
     using value = Scalar;
 };
 
-// Every property test runs on both CPU backends in both precisions.
+// Every property test runs on both CPU backends in both precisions ...
 #define LOWRANK_CPU_CONFIGS                                                                              \
     lrtest::config<lowrank::xtensor_backend, double>, lrtest::config<lowrank::xtensor_backend, float>,   \
         lrtest::config<lowrank::reference_backend, double>, lrtest::config<lowrank::reference_backend, float>
+// ... or, built with LOWRANK_TEST_CUDA, on the CUDA backend in both precisions.
+#ifdef LOWRANK_TEST_CUDA
+#define LOWRANK_TEST_CONFIGS lrtest::config<lowrank::cuda_backend, double>, lrtest::config<lowrank::cuda_backend, float>
+// cuSOLVER's Jacobi SVD (gesvdj) and cuBLAS reductions are accurate to a small multiple of LAPACK's.
+inline constexpr double backend_slack = 16;
+#else
+#define LOWRANK_TEST_CONFIGS LOWRANK_CPU_CONFIGS
+inline constexpr double backend_slack = 1;
+#endif
 
+/// Machine epsilon of T (times the backend's slack): the unit of the suite's tolerances.
 template <class T>
 double eps() {
-    return static_cast<double>(std::numeric_limits<T>::epsilon());
+    return backend_slack * static_cast<double>(std::numeric_limits<T>::epsilon());
 }
+
+/// True when backend B can run here; for CUDA without a device, reports a visible skip.
+template <class B>
+bool device_ready() {
+#ifdef LOWRANK_TEST_CUDA
+    if constexpr (std::is_same_v<B, cuda_backend>) {
+        static std::string why;
+        static const int count = cuda::device_count(&why);
+        if (count == 0) {
+            ++lowrank_test::skipped_cases();
+            MESSAGE("SKIPPED: no CUDA device: " << why);
+            return false;
+        }
+    }
+#endif
+    return true;
+}
+
+/// First statement of a property test: declares the backend context `ctx`, or skips the case
+/// (visibly) when the backend has no device.
+#define LOWRANK_TEST_CONTEXT(B, ctx)           \
+    if (!::lrtest::device_ready<B>()) return; \
+    typename B::context ctx
 
 /// A host copy of a backend tensor.
 template <class B, class Ctx, class Tensor>

@@ -44,10 +44,10 @@ const svd_method all_methods[] = {svd_method::exact, svd_method::gram, svd_metho
 }  // namespace
 
 TEST_CASE_TEMPLATE("truncated SVD: orthonormal factors, exact σ, Eckart–Young in Frobenius and spectral norm", C,
-                   LOWRANK_CPU_CONFIGS) {
+                   LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     const auto sigma = geometric_spectrum(16, 0.7);
     for (auto [m, n] : {std::pair<std::size_t, std::size_t>{30, 16}, {16, 30}}) {
         auto a = with_spectrum<B, T>(ctx, m, n, sigma, 42);
@@ -94,10 +94,10 @@ TEST_CASE_TEMPLATE("truncated SVD: orthonormal factors, exact σ, Eckart–Young
 }
 
 TEST_CASE_TEMPLATE("full-rank SVD reconstructs the matrix; zero, rank-deficient and size-1 inputs", C,
-                   LOWRANK_CPU_CONFIGS) {
+                   LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     auto a = gaussian<B, T>(ctx, {9, 7}, 5);
     const auto ha = host<B>(ctx, a);
     for (svd_method method : {svd_method::exact, svd_method::gram}) {
@@ -137,10 +137,10 @@ TEST_CASE_TEMPLATE("full-rank SVD reconstructs the matrix; zero, rank-deficient 
 }
 
 TEST_CASE_TEMPLATE("truncation policy: relative error picks the minimal rank; caps and min rank combine", C,
-                   LOWRANK_CPU_CONFIGS) {
+                   LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     const auto sigma = geometric_spectrum(12, 0.5);
     auto a = with_spectrum<B, T>(ctx, 20, 12, sigma, 3);
     double total = 0;
@@ -183,10 +183,10 @@ TEST_CASE_TEMPLATE("truncation policy: relative error picks the minimal rank; ca
     CHECK(rr.rel_error <= 0.05 * (1 + 1e-3));
 }
 
-TEST_CASE_TEMPLATE("SVD misuse throws typed errors; NaN/Inf input reports status", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("SVD misuse throws typed errors; NaN/Inf input reports status", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     auto a = gaussian<B, T>(ctx, {6, 4}, 1);
     svd_options opt;
     opt.trunc = truncation::rank(5);
@@ -216,10 +216,10 @@ TEST_CASE_TEMPLATE("SVD misuse throws typed errors; NaN/Inf input reports status
 }
 
 TEST_CASE_TEMPLATE("randomized SVD is seeded and reaches Eckart–Young on a slowly decaying spectrum", C,
-                   LOWRANK_CPU_CONFIGS) {
+                   LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     std::vector<double> sigma(60);
     for (std::size_t i = 0; i < sigma.size(); ++i) sigma[i] = 1.0 / std::sqrt(1.0 + double(i));  // slow decay
     auto a = with_spectrum<B, T>(ctx, 80, 60, sigma, 8);

@@ -34,10 +34,10 @@ double max_abs_diff(const std::vector<T>& a, const std::vector<double>& b) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("unfold follows moveaxis(X, n, 0).reshape(I_n, -1) and fold inverts it", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("unfold follows moveaxis(X, n, 0).reshape(I_n, -1) and fold inverts it", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     const shape_t s{3, 4, 5, 2};
     auto x = gaussian<B, T>(ctx, s, 7);
     const auto hx = host<B>(ctx, x);
@@ -66,10 +66,10 @@ TEST_CASE_TEMPLATE("unfold follows moveaxis(X, n, 0).reshape(I_n, -1) and fold i
     CHECK_THROWS_AS(fold(ctx, m0, 1, s), shape_error);
 }
 
-TEST_CASE_TEMPLATE("mode-n product matches its definition on every mode, plain and transposed", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("mode-n product matches its definition on every mode, plain and transposed", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     for (const shape_t& s : {shape_t{6, 5, 4}, shape_t{3, 1, 4, 2}, shape_t{7}}) {
         auto x = gaussian<B, T>(ctx, s, 11);
         const auto hx = host<B>(ctx, x);
@@ -97,10 +97,10 @@ TEST_CASE_TEMPLATE("mode-n product matches its definition on every mode, plain a
     }
 }
 
-TEST_CASE_TEMPLATE("mode-product identities: X ×n A ×n B = X ×n (BA); distinct modes commute", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("mode-product identities: X ×n A ×n B = X ×n (BA); distinct modes commute", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     const shape_t s{5, 6, 7};
     auto x = gaussian<B, T>(ctx, s, 3);
     auto a = gaussian<B, T>(ctx, {4, 6}, 4);
@@ -122,10 +122,10 @@ TEST_CASE_TEMPLATE("mode-product identities: X ×n A ×n B = X ×n (BA); distinc
     CHECK(double(frobenius_distance(ctx, multi, cd)) <= 100 * eps<T>() * double(frobenius_norm(ctx, cd)));
 }
 
-TEST_CASE_TEMPLATE("Gram of the unfolding, norms and inner products match explicit sums", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("Gram of the unfolding, norms and inner products match explicit sums", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     const shape_t s{4, 3, 5};
     auto x = gaussian<B, T>(ctx, s, 9);
     auto y = gaussian<B, T>(ctx, s, 10);

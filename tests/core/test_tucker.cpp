@@ -42,10 +42,10 @@ void check_orthonormal_factors(Ctx& ctx, const R& res, double tol) {
 }  // namespace
 
 TEST_CASE_TEMPLATE("HOSVD / ST-HOSVD / HOOI: orthonormal factors and exact reconstruction at full rank", C,
-                   LOWRANK_CPU_CONFIGS) {
+                   LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     auto x = gaussian<B, T>(ctx, {5, 6, 4}, 21);
     const double tol = 1e3 * eps<T>();
     for (mode_solver solver : {mode_solver::gram_eig, mode_solver::svd}) {
@@ -66,10 +66,10 @@ TEST_CASE_TEMPLATE("HOSVD / ST-HOSVD / HOOI: orthonormal factors and exact recon
 }
 
 TEST_CASE_TEMPLATE("ST-HOSVD error equals its bound, HOSVD stays below its bound, error targets give minimal ranks", C,
-                   LOWRANK_CPU_CONFIGS) {
+                   LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     auto x = gaussian<B, T>(ctx, {8, 7, 6}, 5);
     const double rel_tol = std::is_same_v<T, float> ? 1e-3 : 1e-9;
     hosvd_options opt;
@@ -102,10 +102,10 @@ TEST_CASE_TEMPLATE("ST-HOSVD error equals its bound, HOSVD stays below its bound
     CHECK_THROWS_AS(st_hosvd(ctx, x, opt), invalid_argument);
 }
 
-TEST_CASE_TEMPLATE("planted Tucker ranks and subspaces are recovered under small noise", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("planted Tucker ranks and subspaces are recovered under small noise", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     const shape_t dims{12, 10, 9}, ranks{3, 4, 2};
     auto [x, truth] = planted<B, T>(ctx, dims, ranks, 1e-4, 300);
     hosvd_options opt;
@@ -120,11 +120,11 @@ TEST_CASE_TEMPLATE("planted Tucker ranks and subspaces are recovered under small
     }
 }
 
-TEST_CASE_TEMPLATE("HOOI: error history non-increasing, final error <= ST-HOSVD, stop reasons", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("HOOI: error history non-increasing, final error <= ST-HOSVD, stop reasons", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
     using Tensor = typename B::template tensor<T>;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     auto x = gaussian<B, T>(ctx, {9, 8, 7}, 17);
     hooi_options<Tensor> opt;
     opt.trunc = truncation::ranks({3, 3, 3});
@@ -165,10 +165,10 @@ TEST_CASE_TEMPLATE("HOOI: error history non-increasing, final error <= ST-HOSVD,
     CHECK_THROWS_AS(hooi(ctx, x, given), shape_error);
 }
 
-TEST_CASE_TEMPLATE("Tucker edge cases: NaN/Inf, zero tensor, size-1 modes, rank vs dimension", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("Tucker edge cases: NaN/Inf, zero tensor, size-1 modes, rank vs dimension", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     auto x = gaussian<B, T>(ctx, {4, 1, 5}, 2);
     hosvd_options opt;
     opt.trunc = truncation::ranks({2, 1, 5});  // rank == dimension is allowed
@@ -204,10 +204,10 @@ TEST_CASE_TEMPLATE("Tucker edge cases: NaN/Inf, zero tensor, size-1 modes, rank 
     CHECK(st_hosvd(ctx, xn, one).status == status::nonfinite_input);
 }
 
-TEST_CASE_TEMPLATE("2-D Tucker of a matrix equals truncated SVD and its core diagonalises", C, LOWRANK_CPU_CONFIGS) {
+TEST_CASE_TEMPLATE("2-D Tucker of a matrix equals truncated SVD and its core diagonalises", C, LOWRANK_TEST_CONFIGS) {
     using B = typename C::backend;
     using T = typename C::value;
-    typename B::context ctx;
+    LOWRANK_TEST_CONTEXT(B, ctx);
     std::vector<double> sigma(10);
     for (std::size_t i = 0; i < sigma.size(); ++i) sigma[i] = 1.0 / (1.0 + double(i));
     auto w = with_spectrum<B, T>(ctx, 14, 11, sigma, 4);

@@ -1,8 +1,10 @@
-// Shared helpers of the CUDA suite: GPU detection with visible skipping, host-side problem
-// generators (independent of the GPU code: plain loops and the xtensor/LAPACK backend), and
-// comparison helpers that never compare singular vectors entrywise.
+// Helpers of the CUDA op-level tests: GPU detection with visible skipping and host-side problem
+// generators (independent of the GPU code: plain loops and the xtensor/LAPACK backend); the
+// comparisons come from the core suite's helpers, which never compare singular vectors
+// entrywise. (The algorithm properties run as the core suite itself: test_core_cuda.)
 #pragma once
 
+#include "core/helpers.hpp"
 #include "lowrank/backend/reference_backend.hpp"
 #include "lowrank/backend/xtensor_backend.hpp"
 #include "lowrank/core/random.hpp"
@@ -128,43 +130,13 @@ std::vector<T> geometric(std::size_t k, double ratio) {
     return s;
 }
 
-/// max |QᵀQ − I| for a row-major m×n host matrix Q (columns orthonormal).
+// Orthonormality, transposes and subspace distances: the core suite's helpers (one set for
+// every backend; subspace_distance is ‖sin Θ‖_F of the principal angles).
+using lrtest::transposed;
+using lrtest::subspace_distance;
 template <class T>
 double orthonormality_defect(const std::vector<T>& q, std::size_t m, std::size_t n) {
-    double worst = 0;
-    for (std::size_t a = 0; a < n; ++a)
-        for (std::size_t b = 0; b < n; ++b) {
-            double acc = 0;
-            for (std::size_t i = 0; i < m; ++i) acc += double(q[i * n + a]) * q[i * n + b];
-            worst = std::max(worst, std::abs(acc - (a == b ? 1.0 : 0.0)));
-        }
-    return worst;
-}
-
-/// Row-major transpose on the host.
-template <class T>
-std::vector<T> transposed(const std::vector<T>& a, std::size_t m, std::size_t n) {
-    std::vector<T> t(a.size());
-    for (std::size_t i = 0; i < m; ++i)
-        for (std::size_t j = 0; j < n; ++j) t[j * m + i] = a[i * n + j];
-    return t;
-}
-
-/// Distance between the column spaces of two m×r orthonormal-column matrices:
-/// ‖P_a − P_b‖_F / sqrt(2) = ‖sin Θ‖_F (0 when the subspaces agree; signs/rotations ignored).
-template <class T>
-double subspace_distance(const std::vector<T>& a, const std::vector<T>& b, std::size_t m, std::size_t r) {
-    double d2 = 0;
-    for (std::size_t i = 0; i < m; ++i)
-        for (std::size_t j = 0; j < m; ++j) {
-            double pa = 0, pb = 0;
-            for (std::size_t l = 0; l < r; ++l) {
-                pa += double(a[i * r + l]) * a[j * r + l];
-                pb += double(b[i * r + l]) * b[j * r + l];
-            }
-            d2 += (pa - pb) * (pa - pb);
-        }
-    return std::sqrt(d2 / 2);
+    return lrtest::orthonormality_error(q, m, n);
 }
 
 template <class T>
