@@ -30,16 +30,14 @@
 // weight is one truncated_svd / tucker2 call. The manifest records the device ("device").
 #include "cli/command.hpp"
 #include "cli/common.hpp"
+#include "cli/decompose_output.hpp"
 #include "cli/device.hpp"
 #include "cli/ordered_pool.hpp"
 #include "cli/progress.hpp"
 
 #include "lowrank/backend/xtensor_backend.hpp"
 #include "lowrank/design/gamma_json.hpp"
-#include "lowrank/io/atomic_file.hpp"
 #include "lowrank/io/checksum.hpp"
-#include "lowrank/io/factorized.hpp"
-#include "lowrank/io/gguf_writer.hpp"
 #include "lowrank/model/factorise.hpp"
 #include "lowrank/model/plan.hpp"
 #include "lowrank/model/source.hpp"
@@ -49,13 +47,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +65,7 @@ namespace fs = std::filesystem;
 using namespace lowrank;
 using json = nlohmann::json;
 using cli::usage_error;
+using cli::decompose::task_result;
 using model::model_source;
 using model::tensor_entry;
 
@@ -84,10 +81,6 @@ struct decompose_args {
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 /// --plan read for the model (lowrank/model/plan.hpp), with decompose's own refusals: a plan
 /// that decomposes nothing, and ranks past the break-even rank unless --allow-no-savings.
@@ -122,11 +115,6 @@ model::model_plan load_plan(const decompose_args& a, const model_source& m) {
 // ---------------------------------------------------------------------------------------------
 // One tensor's work
 // ---------------------------------------------------------------------------------------------
-
-struct task_result {
-    std::vector<float> a, core, b;  // factorised: u, core, v; fold or dense: a = the dense tensor
-    json info = json::object();
-};
 
 /// Factorises one weight w (rows × cols, float32, host) at `rank` on the backend of ctx with the
 /// library's factorise_weight (the same call on every device: upload, compute, download).
@@ -187,43 +175,6 @@ task_result decompose_tensor(const model_source& m, const tensor_entry& t, std::
     return with_ctx([&](auto& ctx) { return factorise_tensor(ctx, t, rank, std::move(w), method, fold, load_seconds); });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Output
-// ---------------------------------------------------------------------------------------------
-
-std::string default_out(const decompose_args& a, const model_source& m) {
-    std::string stem = fs::path(a.model).filename().string();
-    if (stem.empty() || stem == ".") stem = fs::path(a.model).parent_path().filename().string();
-    for (const char* ext : {".gguf", ".safetensors", ".json"})
-        if (ends_with(stem, ext)) stem.resize(stem.size() - std::string(ext).size());
-    if (!a.fold) return stem + ".lowrank.safetensors";
-    if (m.format() == model::source_format::gguf) return stem + ".lowrank-folded.gguf";
-    return m.is_directory() ? stem + "-lowrank-folded" : stem + ".lowrank-folded.safetensors";
-}
-
-std::string manifest_path(const std::string& out, bool is_dir) {
-    if (is_dir) return (fs::path(out) / "lowrank_manifest.json").string();
-    std::string s = out;
-    for (const char* ext : {".safetensors", ".gguf"})
-        if (ends_with(s, ext)) s.resize(s.size() - std::string(ext).size());
-    return s + ".manifest.json";
-}
-
-void refuse_overwriting_input(const std::string& out, const model_source& m) {
-    std::error_code ec;
-    const fs::path o = fs::weakly_canonical(fs::absolute(out), ec);
-    auto same = [&](const fs::path& p) {
-        std::error_code e2;
-        return fs::weakly_canonical(fs::absolute(p), e2) == o || (fs::exists(out, e2) && fs::equivalent(out, p, e2));
-    };
-    std::vector<fs::path> inputs(m.files().begin(), m.files().end());
-    inputs.push_back(m.path());
-    if (m.is_directory())
-        for (const auto& e : fs::directory_iterator(m.path())) inputs.push_back(e.path());
-    for (const auto& p : inputs)
-        if (same(p)) throw usage_error("decompose: --out " + out + " is the input " + p.string() + "; refusing to overwrite it");
-}
-
 int run(const decompose_args& a) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!a.method.empty() && a.method != "svd" && a.method != "tucker2" && a.method != "hooi")
@@ -236,10 +187,10 @@ int run(const decompose_args& a) {
         throw usage_error("decompose: " + a.model + " is a lowrank factorised file; decompose its source model instead");
     const model::model_plan p = load_plan(a, m);
     const std::string method = a.method.empty() ? to_string(p.gamma.method) : a.method;
-    const std::string out = a.out.empty() ? default_out(a, m) : a.out;
+    const std::string out = a.out.empty() ? cli::decompose::default_out(a.model, a.fold, m) : a.out;
     const bool dir_out = a.fold && m.is_directory();
     const bool gguf = m.format() == model::source_format::gguf;
-    refuse_overwriting_input(out, m);
+    cli::decompose::refuse_overwriting_input(out, m);
     if (!dir_out && fs::is_directory(out)) throw usage_error("decompose: --out " + out + " is a directory");
     {
         const fs::path parent = fs::absolute(out).parent_path();
@@ -263,9 +214,6 @@ int run(const decompose_args& a) {
             task_of[i] = tensor_of.size();
             tensor_of.push_back(i);
         }
-    std::size_t n_decomposed = 0;
-    for (auto r : rank_of) n_decomposed += r > 0;
-
     const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     const unsigned threads = std::max(1u, std::min<unsigned>(a.threads ? a.threads : hw, std::max<std::size_t>(1, tensor_of.size())));
 
@@ -309,166 +257,35 @@ int run(const decompose_args& a) {
         return r;
     };
 
-    // Per-tensor records for the manifest and the summary.
-    json records = json::array();
-    std::uint64_t before = 0, after = 0;
-    double err_min = INFINITY, err_max = -INFINITY, err_sum = 0;
-    auto record = [&](std::size_t i, json info) {
-        const tensor_entry& t = tensors[i];
-        info["name"] = t.name;
-        info["shape"] = t.shape;
-        info["dtype"] = t.dtype;
-        before += numel(t.shape);
-        if (rank_of[i] > 0) {
-            after += info["parameters_after"].get<std::uint64_t>();
-            const double e = info["rel_error"].is_number() ? info["rel_error"].get<double>() : NAN;
-            err_min = std::min(err_min, e), err_max = std::max(err_max, e), err_sum += e;
-        } else {
-            after += numel(t.shape);
-        }
-        records.push_back(info);
-        return info;
-    };
-
+    cli::decompose::manifest man;
     const factor_form form = p.gamma.method;
-    json extra;
-    extra["gamma"] = design::to_json(p.arch, p.gamma, 1);
-    extra["gamma_id"] = p.id;
-    extra["plan"] = {{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
-    extra["architecture"] = p.arch.name;
-    extra["method"] = method;
-    extra["form"] = to_string(form);
-    extra["source"] = {{"path", fs::absolute(a.model).string()}, {"format", gguf ? "gguf" : "safetensors"}, {"files", sources},
-                       {"sha256", sources.size() == 1 ? sources[0]["sha256"] : json(nullptr)}};
-    extra["layout"] = gguf ? "hugging_face (GGUF q/k rows un-permuted)" : "as stored (Hugging Face)";
-    extra["threads"] = threads;
-    extra["device"] = dev.info;
-    auto finish_extra = [&] {
-        extra["parameters"] = {{"before", before}, {"after", after},
-                               {"reduction", before ? 1.0 - static_cast<double>(after) / static_cast<double>(before) : 0.0}};
-        extra["decomposed_tensors"] = n_decomposed;
-        extra["rel_error"] = {{"min", cli::json_number(err_min)}, {"max", cli::json_number(err_max)},
-                              {"mean", cli::json_number(n_decomposed ? err_sum / static_cast<double>(n_decomposed) : NAN)}};
-        extra["seconds"] = cli::seconds_since(t0);
-    };
-
-    std::string written = out;
-    if (!a.fold) {
-        factorized_writer w(out);
-        for (std::size_t i = 0; i < tensors.size(); ++i) {
-            const tensor_entry& t = tensors[i];
-            if (rank_of[i] > 0) {
-                task_result r = take(i);
-                w.add_factored(t.name, t.shape, form, rank_of[i], r.a, r.core, r.b, t.dtype, record(i, r.info));
-            } else if (gguf) {
-                task_result r = take(i);
-                w.add_dense(t.name, safetensors_dtype::F32, t.shape, std::as_bytes(std::span<const float>(r.a)),
-                            record(i, json::object()), t.dtype);
-            } else {
-                const tensor_view v = m.safetensors()->view(t.name);
-                w.add_dense(t.name, v.dtype, t.shape, v.bytes, record(i, json::object()));
-            }
-        }
-        extra["output"] = {{"path", fs::absolute(out).string()}, {"kind", "factorized"}, {"format", "safetensors"}};
-        finish_extra();
-        w.commit(extra);
-        json man = w.manifest();
-        for (auto it = extra.begin(); it != extra.end(); ++it) man[it.key()] = it.value();
-        write_file_atomically(manifest_path(out, false), man.dump(2) + "\n");
-    } else if (gguf) {
-        const gguf_file& g = *m.gguf();
-        const ggml_type ft = a.fold_dtype == "f16" ? ggml_type::f16 : ggml_type::f32;
-        std::vector<gguf_write_tensor> ws;
-        for (std::size_t i = 0; i < tensors.size(); ++i) {
-            const gguf_tensor_info& t = g.tensors[i];  // model_source lists GGUF tensors in file order
-            if (rank_of[i] == 0) {
-                ws.push_back(gguf_copy_tensor(g, t));
-                continue;
-            }
-            gguf_write_tensor w;
-            w.name = t.name;
-            w.shape = t.shape;
-            w.type = ft;
-            w.permute_heads = llama_qk_heads(g, t);  // back to the converter's row order
-            w.produce = [&, i] {
-                task_result r = take(i);
-                record(i, r.info);
-                return std::move(r.a);
-            };
-            ws.push_back(std::move(w));
-        }
-        // Untouched tensors' records (in file order after the write; the manifest lists all).
-        write_gguf(out, g.metadata, ws);
-        for (std::size_t i = 0; i < tensors.size(); ++i)
-            if (rank_of[i] == 0) record(i, json::object());
-        extra["output"] = {{"path", fs::absolute(out).string()}, {"kind", "folded"}, {"format", "gguf"},
-                           {"reconstructed_type", a.fold_dtype}};
-        finish_extra();
-        json man = extra;
-        man["format"] = "lowrank.decompose.manifest";
-        man["tensors"] = records;
-        write_file_atomically(manifest_path(out, false), man.dump(2) + "\n");
-    } else {
-        std::optional<cli::output_dir> dir;
-        std::string st_path = out;
-        if (dir_out) {
-            dir.emplace(out);
-            st_path = dir->path("model.safetensors");
-        }
-        std::vector<safetensors_spec> specs;
-        for (const auto& t : tensors) {
-            const auto* e = m.safetensors()->find(t.name);
-            specs.push_back({t.name, e->dtype, t.shape});
-        }
-        std::map<std::string, std::string> md = m.safetensors()->metadata();
-        if (!md.count("format")) md["format"] = "pt";  // Hugging Face transformers expects it
-        md["lowrank.gamma_id"] = p.id;
-        md["lowrank.method"] = method;
-        safetensors_writer w(st_path, specs, md);
-        for (std::size_t i = 0; i < tensors.size(); ++i) {
-            const tensor_view v = m.safetensors()->view(tensors[i].name);
-            if (rank_of[i] == 0) {
-                w.write(v.bytes);
-                record(i, json::object());
-                continue;
-            }
-            task_result r = take(i);
-            w.write(std::span<const std::byte>(from_float(r.a, v.dtype)));
-            record(i, r.info);
-        }
-        w.commit();
-        extra["output"] = {{"path", fs::absolute(out).string()}, {"kind", "folded"}, {"format", "safetensors"}};
-        finish_extra();
-        json man = extra;
-        man["format"] = "lowrank.decompose.manifest";
-        man["tensors"] = records;
-        if (dir) {
-            for (const auto& e : fs::directory_iterator(m.directory())) {
-                const std::string n = e.path().filename().string();
-                if (!e.is_regular_file() || ends_with(n, ".safetensors") || ends_with(n, ".safetensors.index.json") ||
-                    n == "lowrank_manifest.json")
-                    continue;
-                fs::copy_file(e.path(), dir->path(n), fs::copy_options::overwrite_existing);
-            }
-            dir->write_json("lowrank_manifest.json", man);
-            dir->commit();
-        } else {
-            write_file_atomically(manifest_path(out, false), man.dump(2) + "\n");
-        }
-    }
+    man.extra["gamma"] = design::to_json(p.arch, p.gamma, 1);
+    man.extra["gamma_id"] = p.id;
+    man.extra["plan"] = {{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
+    man.extra["architecture"] = p.arch.name;
+    man.extra["method"] = method;
+    man.extra["form"] = to_string(form);
+    man.extra["source"] = {{"path", fs::absolute(a.model).string()}, {"format", gguf ? "gguf" : "safetensors"},
+                           {"files", sources}, {"sha256", sources.size() == 1 ? sources[0]["sha256"] : json(nullptr)}};
+    man.extra["layout"] = gguf ? "hugging_face (GGUF q/k rows un-permuted)" : "as stored (Hugging Face)";
+    man.extra["threads"] = threads;
+    man.extra["device"] = dev.info;
+    const cli::decompose::job job{m, rank_of, take, out, t0};
+    if (!a.fold) cli::decompose::write_factorized(job, form, man);
+    else if (gguf) cli::decompose::write_gguf_folded(job, a.fold_dtype, man);
+    else cli::decompose::write_safetensors_folded(job, dir_out, p.id, method, man);
     pool.stop();
 
-    std::printf("%s: %zu of %zu tensors decomposed (%s, %s form), %u threads\n", a.model.c_str(), n_decomposed,
+    std::printf("%s: %zu of %zu tensors decomposed (%s, %s form), %u threads\n", a.model.c_str(), man.decomposed,
                 tensors.size(), method.c_str(), to_string(form), threads);
     std::printf("gamma %s (plan %s)\n", p.id.c_str(), p.plan_id.c_str());
     std::printf("device: %s\n", dev.label.c_str());
-    std::printf("parameters: %llu -> %llu (%.2f%% reduction)\n", static_cast<unsigned long long>(before),
-                static_cast<unsigned long long>(after), 100.0 * extra["parameters"]["reduction"].get<double>());
-    if (n_decomposed)
-        std::printf("relative error per tensor: min %.4g, mean %.4g, max %.4g\n", err_min,
-                    err_sum / static_cast<double>(n_decomposed), err_max);
-    std::printf("seconds: %.2f\n", extra["seconds"].get<double>());
-    std::printf("wrote %s and %s\n", written.c_str(), manifest_path(out, dir_out).c_str());
+    std::printf("parameters: %llu -> %llu (%.2f%% reduction)\n", static_cast<unsigned long long>(man.before),
+                static_cast<unsigned long long>(man.after), 100.0 * man.reduction());
+    if (man.decomposed)
+        std::printf("relative error per tensor: min %.4g, mean %.4g, max %.4g\n", man.err_min, man.err_mean(), man.err_max);
+    std::printf("seconds: %.2f\n", man.extra["seconds"].get<double>());
+    std::printf("wrote %s and %s\n", out.c_str(), cli::decompose::manifest_path(out, dir_out).c_str());
     return 0;
 }
 

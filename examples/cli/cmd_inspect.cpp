@@ -8,8 +8,8 @@
 // before/after and error, and the savings.
 #include "cli/command.hpp"
 
-#include "lowrank/design/counting.hpp"
 #include "lowrank/io/factorized.hpp"
+#include "lowrank/model/plan.hpp"
 #include "lowrank/model/source.hpp"
 
 #include <nlohmann/json.hpp>
@@ -95,16 +95,6 @@ int run_factorized(const std::string& path, bool as_json) {
     return 0;
 }
 
-/// The design space of the file's own layers (lowrank/design/counting.hpp): the ranks are the
-/// smaller dimension of each decomposable weight of the first layer.
-lowrank::design::design_space_counts design_space_of(const model_source& m) {
-    std::vector<std::uint64_t> ranks;
-    if (!m.layout().weights.empty())
-        for (const auto& [role, name] : m.layout().weights.front())
-            if (const auto& t = m.tensor(name); t.shape.size() == 2) ranks.push_back(std::min(t.shape[0], t.shape[1]));
-    return lowrank::design::count_design_space(m.layout().layers, ranks);
-}
-
 int run(const std::string& path, bool as_json) {
     if (!fs::exists(path)) throw lowrank::cli::usage_error("inspect: " + path + ": no such file or directory");
     if (!fs::is_directory(path) && ends_with(path, ".safetensors") && lowrank::factorized_model::is_factorized(path))
@@ -118,13 +108,11 @@ int run(const std::string& path, bool as_json) {
         std::sort(tensors.begin(), tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
         std::sort(unknown.begin(), unknown.end());
     }
-    std::uint64_t total = 0, decomposable = 0;
+    const auto counts = lowrank::model::count_parameters(m);
+    const std::uint64_t total = counts.total, decomposable = counts.decomposable;
     std::map<std::string, std::uint64_t> by_kind;
-    for (const auto& t : tensors) {
-        total += lowrank::numel(t.shape);
-        if (t.cls.decomposable()) decomposable += lowrank::numel(t.shape);
-        by_kind[std::string(lowrank::model::to_string(t.cls.kind))] += lowrank::numel(t.shape);
-    }
+    for (const auto& [k, n] : counts.by_kind) by_kind[std::string(lowrank::model::to_string(k))] = n;
+    const auto ds = lowrank::model::design_space_of(m);
     if (as_json) {
         nlohmann::json j;
         j["path"] = m.path();
@@ -138,7 +126,6 @@ int run(const std::string& path, bool as_json) {
         j["parameters_by_kind"] = by_kind;
         j["unknown_tensors"] = unknown;
         j["missing_weights"] = m.layout().missing;
-        const auto ds = design_space_of(m);
         j["design_space"] = {{"layers", ds.layers},
                              {"tensors_per_layer", ds.tensors},
                              {"uniform_rank", ds.uniform_rank},
@@ -184,7 +171,6 @@ int run(const std::string& path, bool as_json) {
     for (const auto& [k, v] : by_kind) std::cout << "  " << k << ": " << v << "\n";
     if (!unknown.empty()) std::cout << "unknown tensors: " << unknown.size() << "\n";
     if (!m.layout().missing.empty()) std::cout << "missing decomposable weights: " << m.layout().missing.size() << "\n";
-    const auto ds = design_space_of(m);
     std::cout << "design space (docs/design-space.md): " << ds.layers << " layers x " << ds.tensors
               << " tensors, uniform rank " << ds.uniform_rank << "\n"
               << "  Theorem 3.1 |S_LR| = " << ds.theorem_3_1.to_string() << " (~2^" << ds.theorem_3_1_log2

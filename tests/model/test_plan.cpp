@@ -70,3 +70,15 @@ TEST_CASE("read_gamma: γ for a model file, by catalog name or the file's own de
     bad(R"({"layers": []})", "no \"model\" field");
     bad(dtest::gamma_json("minilm-l6", {0}, {{"q", 1}}), "bert family");
 }
+
+TEST_CASE("design_space_of: the file's own layers and ranks, as the design-space counts give them") {
+    dtest::temp_dir d("ds");
+    dtest::write_tiny_hf(d.path / "hf", dtest::tiny_llama());
+    const auto ds = lowrank::model::design_space_of(model_source::open((d.path / "hf").string()));
+    // 3 layers; ranks min(out, in) of q, k, v, o, gate, up, down = 16, 8, 8, 16, 16, 16, 16.
+    const auto ref = lowrank::design::count_design_space(3, {16, 8, 8, 16, 16, 16, 16});
+    CHECK(ds.layers == 3);
+    CHECK(ds.tensors == 7);
+    CHECK(ds.theorem_3_1.to_string() == ref.theorem_3_1.to_string());
+    CHECK(ds.per_tensor.to_string() == ref.per_tensor.to_string());
+}

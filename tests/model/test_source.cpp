@@ -54,6 +54,14 @@ TEST_CASE("model_source: a Hugging Face directory and the same model as GGUF rea
     CHECK(gg.layout().weights[2].at(R::down) == "blk.2.ffn_down.weight");
     CHECK(hf.layout().missing.empty());
     CHECK(hf.layout().tied_embeddings);
+    // Parameter counts by formula: embedding V·H, final norm H, per layer 2 norms + the 7 weights.
+    const std::uint64_t H = dtest::H, I = dtest::I, KV = dtest::NKV * dtest::H / dtest::NH;
+    const std::uint64_t weights = H * H * 2 + KV * H * 2 + I * H * 3;
+    const auto counts = lowrank::model::count_parameters(hf);
+    CHECK(counts.total == dtest::V * H + H + dtest::L * (2 * H + weights));
+    CHECK(counts.decomposable == dtest::L * weights);
+    CHECK(counts.by_kind.at(lowrank::model::tensor_kind::norm) == H + dtest::L * 2 * H);
+    CHECK(lowrank::model::count_parameters(gg).total == counts.total);
     // Both descriptions give the same design-space architecture.
     const auto a = hf.architecture("tiny"), b = gg.architecture("tiny");
     CHECK(a.name == "tiny");

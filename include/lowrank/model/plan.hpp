@@ -6,6 +6,7 @@
 //
 //   weights_of(arch, γ)            one planned_weight per PR triple, in (layer, block role) order
 //   weights_of(arch, γ, layout)    the same, each with its tensor name in the model file
+//   design_space_of(source)        the design space of the file's own layers (design/counting.hpp)
 //   read_gamma(json, source)       γ read for a model file: resolves γ's "model" (a catalog name,
 //                                  else the file's own config.json / GGUF description), checks the
 //                                  file is that model (family, layers, every weight's shape),
@@ -19,6 +20,7 @@
 #include "lowrank/decomp/parameters.hpp"
 #include "lowrank/design/architecture.hpp"
 #include "lowrank/design/configuration.hpp"
+#include "lowrank/design/counting.hpp"
 #include "lowrank/design/gamma_json.hpp"
 #include "lowrank/model/family.hpp"
 #include "lowrank/model/names.hpp"
@@ -76,6 +78,16 @@ inline std::vector<planned_weight> weights_of(const design::architecture& arch, 
                                std::string(to_string(w.role)) + ") but the model has no such tensor");
     }
     return out;
+}
+
+/// The design space (design/counting.hpp) of a model file's own blocks: its layer count and, as
+/// the ranks, the smaller dimension of each decomposable weight of the first block.
+inline design::design_space_counts design_space_of(const model_source& m) {
+    std::vector<std::uint64_t> ranks;
+    if (!m.layout().weights.empty())
+        for (const auto& [r, name] : m.layout().weights.front())
+            if (const auto& t = m.tensor(name); t.shape.size() == 2) ranks.push_back(std::min(t.shape[0], t.shape[1]));
+    return design::count_design_space(m.layout().layers, ranks);
 }
 
 /// γ read for a model file.

@@ -223,4 +223,21 @@ private:
     std::shared_ptr<const state> s_;
 };
 
+/// Parameter counts of a model file: all, the decomposable weights, and per tensor kind.
+struct parameter_counts {
+    std::uint64_t total = 0, decomposable = 0;
+    std::map<tensor_kind, std::uint64_t> by_kind;
+};
+
+inline parameter_counts count_parameters(const model_source& m) {
+    parameter_counts c;
+    for (const auto& t : m.tensors()) {
+        const std::uint64_t n = numel(t.shape);
+        c.total += n;
+        if (t.cls.decomposable()) c.decomposable += n;
+        c.by_kind[t.cls.kind] += n;
+    }
+    return c;
+}
+
 }  // namespace lowrank::model
