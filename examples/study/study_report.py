@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
+
 SCHEMA = "lowrank.eval.results"
 PPL_PREFIX = "ppl:"
-NOISE_Z = 2.0  # a difference counts as real when |diff| > 2 combined standard errors
+NOISE_Z = 2.0  # latency slopes and "at chance": a difference counts when |diff| > 2 standard errors
 
 STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/disagree lines
     "rank": "rank barely matters compared with which/how many layers (avg variation 1.5 %p across ranks)",
@@ -30,7 +32,8 @@ STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/
 # ----------------------------------------------------------------------------- loading
 def task_metric(name: str, t: dict) -> tuple[str, float | None, float | None]:
     m = t["metrics"]
-    for k in (("perplexity",) if name.startswith(PPL_PREFIX) else ("mean_cosine",) if name == "agreement" else ("acc_norm", "acc")):
+    prefer = ("acc_norm", "acc", "exact_match_strict")  # gsm8k: lm-eval's strict-match filter
+    for k in (("perplexity",) if name.startswith(PPL_PREFIX) else ("mean_cosine",) if name == "agreement" else prefer):
         if k in m:
             return k, m[k]["value"], m[k]["stderr"]
     k = next(iter(m))
@@ -66,6 +69,7 @@ def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
                                     "chance": num(t.get("chance"))}
             e = d.get("efficiency", {})
             sp = d.get("study_point", {})
+            r["units"] = sp.get("per_unit") or {}
             pa = sp.get("params_after")
             r["params_after"], r["params_total"] = pa, sp.get("params_total")
             r["eff"] = {"latency_ms": num(e.get("latency_ms")), "throughput_tok_s": num(e.get("throughput_tok_s")),
@@ -129,12 +133,24 @@ def write_csv(path: Path, header: list[str], data: list[list]) -> None:
             w.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
 
 
-def figure(out: Path, name: str, title: str, long: list[dict], xlabel: str, ylabels: dict, categorical=False, notes=None):
-    """long: dicts with panel, series, x, y, yerr. One subplot per panel, one line/bar set per series."""
-    figdir = out / "figures"
+def _errs(ds):
+    """matplotlib yerr: [below, above] from the interval [ylo, yhi] when given, else ± yerr."""
+    lo = [d["y"] - d["ylo"] if d.get("ylo") is not None else d.get("yerr") or 0 for d in ds]
+    hi = [d["yhi"] - d["y"] if d.get("yhi") is not None else d.get("yerr") or 0 for d in ds]
+    return [lo, hi]
+
+
+def figure(c: "Report", name: str, title: str, long: list[dict], xlabel: str, ylabels: dict, categorical=False, notes=None):
+    """long: dicts with panel, series, x, y and an error bar: yerr (± s.e.) or an interval ylo..yhi
+    (the paired interval of the difference from dense, placed around y). One subplot per panel,
+    one line/bar set per series; the CSV beside the PNG holds every number drawn (the PNG only
+    when c.draw and matplotlib is importable)."""
+    figdir = c.out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
-    write_csv(figdir / f"{name}.csv", ["panel", "series", "x", "y", "yerr"],
-              [[d["panel"], d["series"], d["x"], d["y"], d.get("yerr")] for d in long])
+    write_csv(figdir / f"{name}.csv", ["panel", "series", "x", "y", "yerr", "ylo", "yhi"],
+              [[d["panel"], d["series"], d["x"], d["y"], d.get("yerr"), d.get("ylo"), d.get("yhi")] for d in long])
+    if not c.draw:
+        return False
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -156,7 +172,7 @@ def figure(out: Path, name: str, title: str, long: list[dict], xlabel: str, ylab
                 sp = {str(d["x"]): d for d in pts if d["series"] == s}
                 xs = [j + i * wdt for j, c in enumerate(cats) if c in sp and sp[c]["y"] is not None]
                 ys = [sp[c]["y"] for c in cats if c in sp and sp[c]["y"] is not None]
-                es = [sp[c].get("yerr") or 0 for c in cats if c in sp and sp[c]["y"] is not None]
+                es = _errs([sp[c] for c in cats if c in sp and sp[c]["y"] is not None])
                 ax.bar(xs, ys, wdt, yerr=es, label=s, capsize=2)
             ax.set_xticks([j + 0.4 - wdt / 2 for j in range(len(cats))])
             ax.set_xticklabels(cats, rotation=45, ha="right", fontsize=7)
@@ -166,7 +182,7 @@ def figure(out: Path, name: str, title: str, long: list[dict], xlabel: str, ylab
                 if sp:
                     scatter = s.startswith("other") or s.startswith("chosen") or s in ("tensor", "position", "distance", "rank",
                                                                                          "design_goal", "tradeoff", "baseline")
-                    ax.errorbar([d["x"] for d in sp], [d["y"] for d in sp], yerr=[d.get("yerr") or 0 for d in sp],
+                    ax.errorbar([d["x"] for d in sp], [d["y"] for d in sp], yerr=_errs(sp),
                                 marker="o" if not s.startswith("chosen") else "*", ms=3 if not s.startswith("chosen") else 10,
                                 capsize=2, label=s, ls="none" if scatter else "-")
         ys = [d["y"] for d in pts if isinstance(d["y"], (int, float))]
@@ -190,18 +206,35 @@ def figure(out: Path, name: str, title: str, long: list[dict], xlabel: str, ylab
 
 
 def task_panels(rows, base, tasks=None):
-    """long entries per task (+ avg) for each row: (panel, value, stderr)."""
+    """Figure entries per task (+ average accuracy) for each row: dicts with panel, y, yerr (± 1 s.e.)
+    and, for a row compared with `base` on paired units, ylo/yhi: y's interval from the paired
+    interval of the difference (perplexity: on the ln scale)."""
     out = []
     for r in rows:
         ent = []
         for n, t in r["tasks"].items():
             if tasks and n not in tasks:
                 continue
-            ent.append((f"{n} ({t['metric']}, n={t['n']})", t["value"], t["stderr"]))
+            ent.append(_entry(f"{n} ({t['metric']}, n={t['n']})", r, base, n, t["value"], t["stderr"]))
         if "avg_acc" in r:
-            ent.append(("average accuracy", r["avg_acc"], r["avg_acc_se"]))
+            ent.append(_entry("average accuracy", r, base, "avg_acc", r["avg_acc"], r["avg_acc_se"]))
         out.append((r, ent))
     return out
+
+
+def _entry(panel, r, base, which, v, se):
+    e = {"panel": panel, "y": v, "yerr": se}
+    if base is None or r is base or v is None:
+        return e
+    c = vs_dense(base, r, which, f"figure {panel}")
+    if c is None or not c.paired:
+        return e
+    if which.startswith(PPL_PREFIX):
+        e["ylo"], e["yhi"] = v * math.exp(c.lo - c.value), v * math.exp(c.hi - c.value)
+    else:
+        e["ylo"], e["yhi"] = v + c.lo - c.value, v + c.hi - c.value
+    e["yerr"] = None
+    return e
 
 
 def ylab(panel):
@@ -240,18 +273,6 @@ def slope_through_origin(xs, ys):
     return b, se
 
 
-def metric_of(r, which):
-    if which == "lnppl":  # ln(perplexity) = mean NLL per token; s.e. by the delta method
-        v, se = r.get("ppl"), r.get("ppl_se")
-        return (math.log(v), (se / v if se is not None else None)) if v else (None, None)
-    if which == "avg_acc":
-        return r.get("avg_acc"), r.get("avg_acc_se")
-    if which == "ppl":
-        return r.get("ppl"), r.get("ppl_se")
-    t = r["tasks"].get(which)
-    return (t["value"], t["stderr"]) if t else (None, None)
-
-
 def primary(rows_m):
     """Primary accuracy-like metric for a model's rows: average accuracy if present, else perplexity."""
     return "avg_acc" if any("avg_acc" in r for r in rows_m) else "ppl"
@@ -275,17 +296,6 @@ def mean_se(rs, m):
     return sum(v for v, _ in vals) / len(vals), math.sqrt(sum(se * se for _, se in vals)) / len(vals)
 
 
-def verdict(diff, se):
-    """diff > 0 means the study's claim holds; noise-aware."""
-    if diff is None:
-        return "n/a"
-    if diff > NOISE_Z * se:
-        return "agree"
-    if diff < -NOISE_Z * se:
-        return "disagree"
-    return "inconclusive (within noise)"
-
-
 def cols(rs, pm_):
     """Metric columns for a table: the primary one, then perplexity / dense-agreement when measured."""
     c = [pm_]
@@ -304,10 +314,55 @@ def cvals(r, c):
     return " | ".join(pm(*metric_of(r, x), d=2 if x == "ppl" else 3) for x in c)
 
 
-def differs(a, sa, b, sb):
-    if a is None or b is None:
-        return None
-    return abs(a - b) > NOISE_Z * math.sqrt((sa or 0) ** 2 + (sb or 0) ** 2)
+def cmp_metric(which):
+    """The scale a table column is compared on: perplexity as ln(perplexity)."""
+    return "lnppl" if which == "ppl" else which
+
+
+def fmt_cmp(cm: Comparison | None, which: str) -> str:
+    """A difference with its interval: accuracy in points, perplexity as a ratio, cosine as is;
+    McNemar's p for one task; "unpaired" when it is not paired."""
+    if cm is None:
+        return "n/a"
+    if which in ("lnppl", "ppl") or which.startswith(PPL_PREFIX):
+        s = f"×{math.exp(cm.value):.3g} [{math.exp(cm.lo):.3g}, {math.exp(cm.hi):.3g}]"
+    elif which == "agreement":
+        s = f"{cm.value:+.3f} [{cm.lo:+.3f}, {cm.hi:+.3f}]"
+    else:
+        s = f"{100 * cm.value:+.1f} [{100 * cm.lo:+.1f}, {100 * cm.hi:+.1f}] %p"
+    if cm.mcnemar is not None:
+        s += f", p = {cm.mcnemar.p:.2g}"
+    return s + ("" if cm.paired else " (unpaired)")
+
+
+def dhead(which) -> str:
+    name = {"avg_acc": "avg accuracy", "ppl": "perplexity", "lnppl": "perplexity"}.get(which, which)
+    return f"{name} vs dense [95 % interval]"
+
+
+def dcell(base, r, which) -> str:
+    """Difference of r from the dense baseline on a table's column (— for the baseline itself)."""
+    if base is None:
+        return "n/a"
+    if r is base:
+        return "—"
+    return fmt_cmp(vs_dense(base, r, cmp_metric(which), f"table {r['experiment']} {r.get('label')}"), which)
+
+
+def better_sign(cm: Comparison | None, which: str) -> int:
+    """+1 / -1 when the compared quantity is resolved as better / worse (lower ln perplexity is
+    better), 0 when its interval includes 0 or nothing was compared."""
+    if cm is None:
+        return 0
+    return -cm.sign() if which in ("lnppl", "ppl") or which.startswith(PPL_PREFIX) else cm.sign()
+
+
+def verdict_of(cm: Comparison | None, which: str) -> str:
+    """The study's claim, stated as "this contrast is better": agree / disagree / within noise."""
+    if cm is None:
+        return "n/a"
+    s = better_sign(cm, which)
+    return "agree" if s > 0 else "disagree" if s < 0 else "inconclusive (within noise)"
 
 
 # ----------------------------------------------------------------------------- the report
@@ -323,6 +378,7 @@ class Report:
     rows: list
     md: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    draw: bool = True  # PNGs (the CSVs are always written)
 
     @property
     def models(self) -> dict:
@@ -343,8 +399,8 @@ def section_intro(c: Report) -> None:
     c.md.append("Reproduction of the founding study's experiments (thesis Chapters 3–4; LoRD) on the stand-in models, "
                 "generated by `examples/study/lowrank_study.py` from the results in `results/` "
                 "(one JSON per evaluation, `lowrank.eval.results` schema of docs/eval.md). "
-                "Regenerate figures and this report with `python3 examples/study/lowrank_study.py plot "
-                f"{c.runs[-1]['study_file'] if c.runs else ''}`.\n")
+                "Regenerate figures and this report from those results with `python3 examples/study/lowrank_study.py plot "
+                f"{c.runs[-1]['study_file'] if c.runs else 'STUDY.json'} --out DIR` (DIR: this directory).\n")
     if c.study.get("description"):
         c.md.append(c.study["description"] + "\n")
 
@@ -371,8 +427,10 @@ def section_how_run(c: Report) -> None:
                 "cmake --build build -j2 --target lowrank_cli\n"
                 "python3 scripts/fetch_assets.py --data            # models + evaluation data into ~/.cache/lowrank\n"
                 f"python3 examples/study/lowrank_study.py run {c.runs[-1]['study_file'] if c.runs else 'STUDY.json'} --lowrank build/examples/lowrank\n"
-                f"python3 examples/study/lowrank_study.py plot {c.runs[-1]['study_file'] if c.runs else 'STUDY.json'}   # figures + this report from results/\n"
-                "python3 examples/study/lowrank_study.py run --full   # complete grids (studies/full.json, hours) -> docs/study-full\n"
+                "#   -> report, figures, results in ~/.cache/lowrank/study/NAME (printed at the end), points cached in\n"
+                "#      ~/.cache/lowrank/study/cache; --publish also copies them to the study's committed directory\n"
+                f"python3 examples/study/lowrank_study.py plot {c.runs[-1]['study_file'] if c.runs else 'STUDY.json'}   # figures + report again from results/\n"
+                "python3 examples/study/lowrank_study.py run examples/study/studies/paper.json   # full power (many hours)\n"
                 "python3 examples/study/lowrank_study.py run --qwen   # + LoRD on Qwen2.5-Coder-1.5B (fetch_assets.py --qwen first)\n"
                 "```\n")
     c.md.append("Each point is one `lowrank eval` (or `lowrank decompose`) run, cached by sha256(model sha256, γ, tasks/limits/"
@@ -401,6 +459,7 @@ def section_setup(c: Report) -> None:
             ts = ", ".join(f"{n} ({t['metric']}, {t['n']} of {t['total']})" for n, t in r["tasks"].items())
             c.md.append(f"| {r['model']} | {r['profile']} | {ts} |")
     c.md.append("")
+    c.md.append(METHOD_TEXT + "\n")
     c.md.append("Dense baselines:\n")
     c.md.append("| model | profile | " + "metric | " * 1 + "value |\n|---|---|---|---|")
     for r in c.rows:
@@ -427,29 +486,29 @@ def section_rank(c: Report) -> None:
         base = baseline(c.rows, mid, rs[0]["profile"])
         long = []
         for r, ent in task_panels(rs, base):
-            for p, v, se in ent:
-                long.append({"panel": p, "series": r["label"], "x": round(100 * r["target"], 1), "y": v, "yerr": se})
+            for e in ent:
+                long.append({**e, "series": r["label"], "x": round(100 * r["target"], 1)})
             if r.get("ey"):
                 long.append({"panel": "mean relative reconstruction error", "series": r["label"],
                              "x": round(100 * r["target"], 1), "y": r["ey"]["mean_rel_error"], "yerr": None})
         if base:
             for r, ent in task_panels([base], None):
-                for p, v, se in ent:
+                for e in ent:
                     for t in sorted({x["target"] for x in rs}):
-                        long.append({"panel": p, "series": "dense", "x": round(100 * t, 1), "y": v, "yerr": se})
-        figure(c.out, f"fig3_2_rank_{mid}", f"Fig. 3.2 — pruned rank vs accuracy ({mid})", long,
+                        long.append({**e, "series": "dense", "x": round(100 * t, 1)})
+        figure(c, f"fig3_2_rank_{mid}", f"Fig. 3.2 — pruned rank vs accuracy ({mid})", long,
                "parameter-reduction target (%)", {"*": "accuracy", "mean relative reconstruction error": "‖W−Ŵ‖/‖W‖",
                                                    **{x["panel"]: ylab(x["panel"]) for x in long}})
         c.md.append(f"![rank {mid}](figures/fig3_2_rank_{mid}.png)\n")
         pm_ = primary(rs)
         cc = cols(rs + ([base] if base else []), pm_)
-        c.md.append(f"| {mid}: target | layers | rank | reduction | {chead(cc)} | mean rel. error |\n|---|---|---|---|" + "---|" * len(cc) + "---|")
+        c.md.append(f"| {mid}: target | layers | rank | reduction | {chead(cc)} | {dhead(pm_)} | mean rel. error |\n"
+                    "|---|---|---|---|" + "---|" * len(cc) + "---|---|")
         if base:
-            c.md.append(f"| dense | — | — | 0 | {cvals(base, cc)} | 0 |")
+            c.md.append(f"| dense | — | — | 0 | {cvals(base, cc)} | — | 0 |")
         for r in sorted(rs, key=lambda r: (r["target"], str(r["rank_spec"]))):
-            v, se = metric_of(r, pm_)
             c.md.append(f"| {pct(r['target'], 0)} | {','.join(map(str, r['gamma']['layers']))} | {r['label']} | {pct(r['reduction'])} | "
-                        f"{cvals(r, cc)} | {fnum(r['ey']['mean_rel_error'] if r.get('ey') else None)} |")
+                        f"{cvals(r, cc)} | {dcell(base, r, pm_)} | {fnum(r['ey']['mean_rel_error'] if r.get('ey') else None)} |")
         c.md.append("")
         # rule: rank effect = mean over layer sets of (max-min across ranks); reduction effect = mean over ranks
         # of the largest distance between layer sets or from dense. Perplexity is compared as ln(perplexity).
@@ -458,7 +517,7 @@ def section_rank(c: Report) -> None:
         errs = {s: [r["ey"]["mean_rel_error"] for r in rs if r["label"] == s and r.get("ey")] for s in specs}
         errs_txt = ", ".join(f"{s}: {sum(v) / len(v):.3f}" for s, v in errs.items() if v)
         parts, verdicts = [], []
-        for mname in [("lnppl" if c == "ppl" else c) for c in cols(rs + ([base] if base else []), pm_)]:
+        for mname in [cmp_metric(x) for x in cols(rs + ([base] if base else []), pm_)]:
             val = {(r["target"], r["label"]): metric_of(r, mname) for r in rs}
             if any(v[0] is None for v in val.values()):
                 continue
@@ -504,9 +563,9 @@ def section_tensor(c: Report) -> None:
         long = []
         for r in rs:
             if r["group"] in ("one layer", "all layers"):
-                for p, v, se in task_panels([r], None)[0][1]:
-                    long.append({"panel": p, "series": r["group"], "x": r["role"], "y": v, "yerr": se})
-        figure(c.out, f"fig3_4_tensor_{mid}", f"Fig. 3.4 — each tensor type decomposed alone ({mid}); dense {pm_} = {fnum(bv)}",
+                for e in task_panels([r], base)[0][1]:
+                    long.append({**e, "series": r["group"], "x": r["role"]})
+        figure(c, f"fig3_4_tensor_{mid}", f"Fig. 3.4 — each tensor type decomposed alone ({mid}); dense {pm_} = {fnum(bv)}",
                long, "decomposed tensor", {x["panel"]: ylab(x["panel"]) for x in long}, categorical=True)
         c.md.append(f"![tensor {mid}](figures/fig3_4_tensor_{mid}.png)\n")
         eq = [r for r in rs if r["group"] not in ("one layer", "all layers")]
@@ -516,16 +575,15 @@ def section_tensor(c: Report) -> None:
             long.append({"panel": f"{r['group']} reduction — {pm_}", "series": "one type, all layers" if r["role"] != "all" else "all tensors, fewer layers",
                          "x": f"{r['label']} ({pct(r['reduction'])})", "y": v, "yerr": se})
         if long:
-            figure(c.out, f"fig3_5_equal_reduction_{mid}", f"Fig. 3.5 — equal parameter reduction ({mid}); dense {pm_} = {fnum(bv)}",
+            figure(c, f"fig3_5_equal_reduction_{mid}", f"Fig. 3.5 — equal parameter reduction ({mid}); dense {pm_} = {fnum(bv)}",
                    long, "configuration", {"*": "average accuracy" if pm_ == "avg_acc" else "perplexity"}, categorical=True)
             c.md.append(f"![equal {mid}](figures/fig3_5_equal_reduction_{mid}.png)\n")
         cc = cols(rs, pm_)
-        c.md.append(f"| {mid}: configuration | reduction | {chead(cc)} |\n|---|---|" + "---|" * len(cc))
+        c.md.append(f"| {mid}: configuration | reduction | {chead(cc)} | {dhead(pm_)} |\n|---|---|" + "---|" * len(cc) + "---|")
         if base:
-            c.md.append(f"| dense | 0 | {cvals(base, cc)} |")
+            c.md.append(f"| dense | 0 | {cvals(base, cc)} | — |")
         for r in rs:
-            v, se = metric_of(r, pm_)
-            c.md.append(f"| {r['label']} ({r['group']}) | {pct(r['reduction'], 2)} | {cvals(r, cc)} |")
+            c.md.append(f"| {r['label']} ({r['group']}) | {pct(r['reduction'], 2)} | {cvals(r, cc)} | {dcell(base, r, pm_)} |")
         c.md.append("")
         # Observation 1: most sensitive role when all layers are hit (on the most sensitive metric)
         allr = [r for r in rs if r["group"] == "all layers"]
@@ -534,11 +592,11 @@ def section_tensor(c: Report) -> None:
         if allr:
             order = sorted(allr, key=lambda r: better(metric_of(r, cm)[0]))
             worst, best = order[0], order[-1]
-            sig = differs(*metric_of(worst, cm), *metric_of(best, cm))
+            gap = compare([worst, best], [-1.0, 1.0], cm, f"tensor obs1 {mid}")
             line = (f"**{mid}**, one type in all layers, from most to least damaging: "
                     + ", ".join(f"`{r['role']}`" for r in order)
-                    + f" (worst {show(worst)}, best {show(best)}; the gap is {'larger' if sig else 'not larger'} than "
-                    f"{NOISE_Z:g} standard errors). Study: {STUDY_REF['tensor1']}.")
+                    + f" (worst {show(worst)}, best {show(best)}; best vs worst {fmt_cmp(gap, cm)}: the gap is "
+                    f"{'resolved' if better_sign(gap, cm) > 0 else 'not resolved'}). Study: {STUDY_REF['tensor1']}.")
             c.md.append(line + "\n")
             c.findings.append(("2 tensor choice (obs. 1)", mid, f"most sensitive: {worst['role']}", line))
         # Observation 2
@@ -548,13 +606,14 @@ def section_tensor(c: Report) -> None:
             one = [r for r in g if r["role"] != "all"]
             if not allt or not one:
                 continue
-            av, ase = metric_of(allt[0], cm)
-            wins = [r for r in one if better(av) - better(metric_of(r, cm)[0]) > NOISE_Z * math.hypot(ase or 0, metric_of(r, cm)[1] or 0)]
-            loses = [r for r in one if better(metric_of(r, cm)[0]) - better(av) > NOISE_Z * math.hypot(ase or 0, metric_of(r, cm)[1] or 0)]
+            gain = {r["role"]: compare([r, allt[0]], [-1.0, 1.0], cm, f"tensor obs2 {mid} {grp} {r['role']}") for r in one}
+            wins = [r for r in one if better_sign(gain[r["role"]], cm) > 0]
+            loses = [r for r in one if better_sign(gain[r["role"]], cm) < 0]
             v = "agree" if len(wins) == len(one) else "disagree" if len(loses) == len(one) else "partly / within noise"
             line = (f"**{mid}**, {grp} reduction: all tensors in {len(allt[0]['gamma']['layers'])} layers gives {show(allt[0])} "
                     f"({pct(allt[0]['reduction'])}) vs one type in all layers: "
-                    + ", ".join(f"`{r['role']}` {show(r)} ({pct(r['reduction'])})" for r in one)
+                    + ", ".join(f"`{r['role']}` {show(r)} ({pct(r['reduction'])}; all-tensors vs it: "
+                                f"{fmt_cmp(gain[r['role']], cm)})" for r in one)
                     + f". All-tensors-in-fewer-layers is significantly better than {len(wins)} and significantly worse than "
                     f"{len(loses)} of {len(one)}: **{v}** with the study ({STUDY_REF['tensor2']}).")
             c.md.append(line + "\n")
@@ -574,37 +633,39 @@ def section_position(c: Report) -> None:
         base = baseline(c.rows, mid, rs[0]["profile"])
         long = []
         for r, ent in task_panels(rs, base):
-            for p, v, se in ent:
-                long.append({"panel": p, "series": "one layer decomposed", "x": r["layer"], "y": v, "yerr": se})
+            for e in ent:
+                long.append({**e, "series": "one layer decomposed", "x": r["layer"]})
         if base:
-            for p, v, se in task_panels([base], None)[0][1]:
+            for e in task_panels([base], None)[0][1]:
                 for r in rs:
-                    long.append({"panel": p, "series": "dense", "x": r["layer"], "y": v, "yerr": None})
-        figure(c.out, f"fig3_6_position_{mid}", f"Fig. 3.6 — accuracy vs position of the one decomposed layer ({mid})", long,
+                    long.append({**e, "series": "dense", "x": r["layer"], "yerr": None})
+        figure(c, f"fig3_6_position_{mid}", f"Fig. 3.6 — accuracy vs position of the one decomposed layer ({mid})", long,
                "decomposed layer (1-based)", {x["panel"]: ylab(x["panel"]) for x in long})
         c.md.append(f"![position {mid}](figures/fig3_6_position_{mid}.png)\n")
         pm_ = primary(rs)
         cc = cols(rs, pm_)
-        c.md.append(f"| {mid}: layer | {chead(cc)} |\n|---|" + "---|" * len(cc))
+        c.md.append(f"| {mid}: layer | {chead(cc)} | {dhead(pm_)} |\n|---|" + "---|" * len(cc) + "---|")
         if base:
-            c.md.append(f"| dense | {cvals(base, cc)} |")
+            c.md.append(f"| dense | {cvals(base, cc)} | — |")
         for r in rs:
-            c.md.append(f"| {r['layer']} | {cvals(r, cc)} |")
+            c.md.append(f"| {r['layer']} | {cvals(r, cc)} | {dcell(base, r, pm_)} |")
         c.md.append("")
         nl = c.models[mid]["layers"]
         edge = [r for r in rs if r["layer"] in (1, 2, nl)]
         mid_ = [r for r in rs if r["layer"] not in (1, 2, nl)]
         if edge and mid_:
             cm, better = sensitive(rs)
-            em, ese = mean_se(edge, cm)
-            mm, mse = mean_se(mid_, cm)
+            em, _ = mean_se(edge, cm)
+            mm, _ = mean_se(mid_, cm)
             worst = min(rs, key=lambda r: better(metric_of(r, cm)[0]))
-            v = verdict(better(mm) - better(em), math.sqrt(ese ** 2 + mse ** 2))
+            gap = compare(mid_ + edge, [1 / len(mid_)] * len(mid_) + [-1 / len(edge)] * len(edge), cm, f"position {mid}")
+            v = verdict_of(gap, cm)
             show = (lambda x: f"{math.exp(x):.2f}") if cm == "lnppl" else (lambda x: f"{x:.3f}")
             name = {"lnppl": "geometric-mean perplexity", "agreement": "mean cosine to the dense model",
                     "avg_acc": "mean average accuracy"}[cm]
             line = (f"**{mid}**: {name} with layer 1, 2 or {nl} decomposed {show(em)} vs {show(mm)} for the other layers "
-                    f"of the grid; the most damaging single layer is {worst['layer']}. Verdict on the study's claim "
+                    f"of the grid (middle vs edge {fmt_cmp(gap, cm)}); the most damaging single layer is {worst['layer']}. "
+                    "Verdict on the study's claim "
                     f"({STUDY_REF['position']}): **{v}**.")
             c.md.append(line + "\n")
             c.findings.append(("3 layer position", mid, v, line))
@@ -620,18 +681,19 @@ def section_distance(c: Report) -> None:
         rs = sorted(c.by("distance", mid), key=lambda r: r["spacing"])
         if not rs:
             continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
         long = []
-        for r, ent in task_panels(rs, None):
-            for p, v, se in ent:
-                long.append({"panel": p, "series": mid, "x": r["spacing"], "y": v, "yerr": se})
-        figure(c.out, f"fig3_7_distance_{mid}", f"Fig. 3.7 — spacing between decomposed layers ({mid})", long,
+        for r, ent in task_panels(rs, base):
+            for e in ent:
+                long.append({**e, "series": mid, "x": r["spacing"]})
+        figure(c, f"fig3_7_distance_{mid}", f"Fig. 3.7 — spacing between decomposed layers ({mid})", long,
                "spacing between decomposed layers", {x["panel"]: ylab(x["panel"]) for x in long})
         c.md.append(f"![distance {mid}](figures/fig3_7_distance_{mid}.png)\n")
         pm_ = primary(rs)
         cc = cols(rs, pm_)
-        c.md.append(f"| {mid}: layers | spacing | {chead(cc)} |\n|---|---|" + "---|" * len(cc))
+        c.md.append(f"| {mid}: layers | spacing | {chead(cc)} | {dhead(pm_)} |\n|---|---|" + "---|" * len(cc) + "---|")
         for r in rs:
-            c.md.append(f"| {','.join(map(str, r['gamma']['layers']))} | {r['spacing']} | {cvals(r, cc)} |")
+            c.md.append(f"| {','.join(map(str, r['gamma']['layers']))} | {r['spacing']} | {cvals(r, cc)} | {dcell(base, r, pm_)} |")
         c.md.append("")
         cm, better = sensitive(rs)
         xs = [r["spacing"] for r in rs]
@@ -641,12 +703,14 @@ def section_distance(c: Report) -> None:
             cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
             sx = math.sqrt(sum((x - mx) ** 2 for x in xs)); sy = math.sqrt(sum((y - my) ** 2 for y in ys))
             rho = cov / (sx * sy) if sx and sy else 0.0
-            (c0, cse), (f_, fse) = metric_of(rs[0], cm), metric_of(rs[-1], cm)
-            v = verdict(better(f_) - better(c0), math.sqrt((cse or 0) ** 2 + (fse or 0) ** 2))
+            c0, f_ = metric_of(rs[0], cm)[0], metric_of(rs[-1], cm)[0]
+            gap = compare([rs[0], rs[-1]], [-1.0, 1.0], cm, f"distance {mid}")
+            v = verdict_of(gap, cm)
             show = (lambda x: f"perplexity {math.exp(x):.2f}") if cm == "lnppl" else (lambda x: f"{cm} {x:.3f}")
             line = (f"**{mid}**: consecutive layers ({','.join(map(str, rs[0]['gamma']['layers']))}) {show(c0)} vs spacing "
                     f"{rs[-1]['spacing']} ({','.join(map(str, rs[-1]['gamma']['layers']))}) {show(f_)}; correlation of spacing with "
-                    f"{'−ln(perplexity)' if cm == 'lnppl' else cm} r = {rho:.2f} over {len(rs)} spacings. Verdict on the study's "
+                    f"{'−ln(perplexity)' if cm == 'lnppl' else cm} r = {rho:.2f} over {len(rs)} spacings; widest vs consecutive "
+                    f"{fmt_cmp(gap, cm)}. Verdict on the study's "
                     f"claim ({STUDY_REF['distance']}): **{v}**.")
             c.md.append(line + "\n")
             c.findings.append(("4 layer distance", mid, v, line))
@@ -670,9 +734,9 @@ def section_tradeoff(c: Report) -> None:
         base = baseline(c.rows, mid, rs[0]["profile"])
         allr = ([base] if base else []) + rs
         long = []
-        for r, ent in task_panels(allr, None):
-            for p, v, se in ent:
-                long.append({"panel": p, "series": mid, "x": round(100 * r["reduction"], 2), "y": v, "yerr": se})
+        for r, ent in task_panels(allr, base):
+            for e in ent:
+                long.append({**e, "series": mid, "x": round(100 * r["reduction"], 2)})
         for r in allr:  # chance level (uniform guessing / majority class), dashed reference
             for n, t in r["tasks"].items():
                 if t.get("chance") is not None:
@@ -681,7 +745,7 @@ def section_tradeoff(c: Report) -> None:
             if r.get("avg_chance") is not None:
                 long.append({"panel": "average accuracy", "series": "chance", "x": round(100 * r["reduction"], 2),
                              "y": r["avg_chance"], "yerr": None})
-        figure(c.out, f"fig4_1_accuracy_{mid}", f"Fig. 4.1 — parameter reduction vs accuracy ({mid})", long,
+        figure(c, f"fig4_1_accuracy_{mid}", f"Fig. 4.1 — parameter reduction vs accuracy ({mid})", long,
                "parameter reduction (% of total)", {x["panel"]: ylab(x["panel"]) for x in long})
         c.md.append(f"![accuracy {mid}](figures/fig4_1_accuracy_{mid}.png)\n")
         eff = {"latency_ms": "prefill latency (ms)", "throughput_tok_s": "decode throughput (tokens/s)"}
@@ -704,34 +768,36 @@ def section_tradeoff(c: Report) -> None:
                       "y": r["eff"].get(k), "yerr": None} for r in allr for k, lab in eff.items() if r["eff"].get(k) is not None]
             nt = max((r.get("eff_t") or {}).get("n", 0) for r in allr)
             lw = f"{lw}; median of {nt} back-to-back timing rounds (error bar: s.e.)" if lw else lw
-        figure(c.out, f"fig4_2_latency_{mid}", f"Fig. 4.2 — parameter reduction vs latency ({mid})", long,
+        figure(c, f"fig4_2_latency_{mid}", f"Fig. 4.2 — parameter reduction vs latency ({mid})", long,
                "parameter reduction (% of total)", {"*": ""}, notes=lw)
         c.md.append(f"![latency {mid}](figures/fig4_2_latency_{mid}.png)\n")
         long = [{"panel": "energy (J)", "series": mid, "x": round(100 * r["reduction"], 2), "y": r["eff"].get("energy_j"), "yerr": None}
                 for r in allr]
         en_avail = any(r["eff"].get("energy_j") is not None for r in allr)
-        figure(c.out, f"fig4_3_energy_{mid}", f"Fig. 4.3 — parameter reduction vs energy ({mid})"
+        figure(c, f"fig4_3_energy_{mid}", f"Fig. 4.3 — parameter reduction vs energy ({mid})"
                + ("" if en_avail else ": UNAVAILABLE (no RAPL/NVML counter on this machine)"), long,
                "parameter reduction (% of total)", {"*": "J"})
         c.md.append(f"![energy {mid}](figures/fig4_3_energy_{mid}.png)\n")
         long = [{"panel": lab, "series": mid, "x": round(100 * r["reduction"], 2), "y": r["eff"].get(k), "yerr": None}
                 for r in allr for k, lab in (("weights_mb", "weights held (MB, fp32)"), ("peak_rss_mb", "peak RSS (MB)"))
                 if r["eff"].get(k) is not None]
-        figure(c.out, f"fig4_4_memory_{mid}", f"Fig. 4.4 — parameter reduction vs memory ({mid})", long,
+        figure(c, f"fig4_4_memory_{mid}", f"Fig. 4.4 — parameter reduction vs memory ({mid})", long,
                "parameter reduction (% of total)", {"*": "MB"})
         c.md.append(f"![memory {mid}](figures/fig4_4_memory_{mid}.png)\n")
         pm_ = primary(allr)
         c.md.append(f"Table 4.2 for {mid} (1-based layers):\n")
         cc = cols(allr, pm_)
-        c.md.append(f"| target | layers | reduction | {chead(cc)} | prefill ms | decode tok/s | weights MB | peak RSS MB | energy |\n"
-                    "|---|---|---|" + "---|" * len(cc) + "---|---|---|---|---|")
+        c.md.append(f"| target | layers | reduction | {chead(cc)} | {dhead(pm_)} | prefill ms | decode tok/s | weights MB | "
+                    "peak RSS MB | energy |\n|---|---|---|" + "---|" * len(cc) + "---|---|---|---|---|---|")
         for r in allr:
             e = r["eff"]
             c.md.append(f"| {pct(r.get('target'), 0) if r.get('target') else 'dense'} | "
                         f"{','.join(map(str, r['gamma']['layers'])) if r['gamma'] else '—'} | {pct(r['reduction'])} | {cvals(r, cc)} | "
-                        f"{fnum(lat_of(r), 1)} | {fnum(thr_of(r), 1)} | {fnum(e.get('weights_mb'), 1)} | "
+                        f"{dcell(base, r, pm_)} | {fnum(lat_of(r), 1)} | {fnum(thr_of(r), 1)} | {fnum(e.get('weights_mb'), 1)} | "
                         f"{fnum(e.get('peak_rss_mb'), 0)} | {fnum(e.get('energy_j')) if e.get('energy_j') is not None else 'unavailable'} |")
         c.md.append("")
+        if base:
+            per_task_table(c, mid, base, rs)
         if base:
             b = base["eff"]
             red = [100 * r["reduction"] for r in rs]
@@ -754,14 +820,8 @@ def section_tradeoff(c: Report) -> None:
                         f"Energy: {'measured' if en_avail else 'unavailable'}.\n")
             # accuracy drop near 9 %
             near = min(rs, key=lambda r: abs(r["reduction"] - 0.09))
-            drops = []
-            for n, t in near["tasks"].items():
-                bt = base["tasks"].get(n)
-                if bt and t["value"] is not None and bt["value"] is not None:
-                    d = t["value"] - bt["value"]
-                    se = math.sqrt((t["stderr"] or 0) ** 2 + (bt["stderr"] or 0) ** 2)
-                    drops.append(f"{n} {'+' if d >= 0 else ''}{d * (1 if n.startswith(PPL_PREFIX) else 100):.2f}"
-                                 f"{'' if n.startswith(PPL_PREFIX) else '%p'} (± {se * (1 if n.startswith(PPL_PREFIX) else 100):.2f})")
+            drops = [f"{n} {fmt_cmp(vs_dense(base, near, n, f'tradeoff near {n}'), n)}"
+                     for n, t in near["tasks"].items() if t["value"] is not None and n in base["tasks"]]
             lat = sl.get("latency_ms", (None, None))[0]
             mem = sl.get("weights_mb", (None, None))[0]
             lse = sl.get("latency_ms", (None, None))[1] or 0
@@ -779,13 +839,33 @@ def section_tradeoff(c: Report) -> None:
                     f"verdict: **{lat_v}** (slope {fnum(lat, 2)} ± {fnum(lse, 2)}); energy cannot be compared (unavailable).")
             c.md.append(line + "\n")
             c.findings.append(("5 trade-off: latency slope", mid, lat_v, line))
-            if near.get("avg_acc") is not None and base.get("avg_acc") is not None:
-                d = 100 * (base["avg_acc"] - near["avg_acc"])
-                se = 100 * math.sqrt((base.get("avg_acc_se") or 0) ** 2 + (near.get("avg_acc_se") or 0) ** 2)
-                v = ("agree" if 4 <= d <= 10 else "consistent within noise" if 4 - NOISE_Z * se <= d <= 10 + NOISE_Z * se
-                     else "disagree (worse)" if d > 10 else "disagree (smaller loss)")
+            drop = compare([near, base], [-1.0, 1.0], "avg_acc", f"tradeoff drop {mid}")
+            if drop is not None:  # the drop in points, with its interval, against the study's 4-10 points
+                d, lo, hi = 100 * drop.value, 100 * drop.lo, 100 * drop.hi
+                v = ("agree" if 4 <= d <= 10 else "consistent within noise" if lo <= 10 and hi >= 4
+                     else "disagree (worse)" if lo > 10 else "disagree (smaller loss)")
                 c.findings.append((f"5 trade-off: accuracy at {pct(near['reduction'])}", mid, v,
-                                 f"average accuracy drop {d:.1f} ± {se:.1f} %p (study: 4-10 %p at 9 %)"))
+                                   f"average accuracy drop {d:.1f} [{lo:.1f}, {hi:.1f}] %p, {drop.how} "
+                                   "(study: 4-10 %p at 9 %)"))
+
+
+def per_task_table(c: Report, mid: str, base: dict, rs: list[dict]) -> None:
+    """Paired differences from the dense model per task (and the average) for the planner's
+    configurations: the headline comparison of the trade-off experiment."""
+    tasks = [n for n in base["tasks"] if all(n in r["tasks"] for r in rs)]
+    avg = "avg_acc" in base and all("avg_acc" in r for r in rs)
+    if not tasks:
+        return
+    heads = tasks + (["average accuracy"] if avg else [])
+    c.md.append(f"Differences from the dense model for {mid}, per task (accuracy in points, perplexity as a ratio; "
+                "95 % interval; p: exact McNemar):\n")
+    c.md.append("| reduction | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads))
+    for r in rs:
+        cells = [fmt_cmp(vs_dense(base, r, n, f"per-task {mid} {n}"), n) for n in tasks]
+        if avg:
+            cells.append(fmt_cmp(vs_dense(base, r, "avg_acc", f"per-task {mid} avg"), "avg_acc"))
+        c.md.append(f"| {pct(r['reduction'])} | " + " | ".join(cells) + " |")
+    c.md.append("")
 
 
 def section_design_goal(c: Report) -> None:
@@ -862,7 +942,7 @@ def section_design_goal(c: Report) -> None:
                     dv = "search = hand" if hb and best is hb else ("search better" if not hb or obj(best) < obj(hb) else "hand better")
                     c.findings.append((f"6 design goal ({pm_} < {tau})", mid, dv, line))
             c.md.append("")
-            figure(c.out, f"def3_1_design_goal_{mid}_{pm_}", f"Definition 3.1 — measured candidates ({mid}); x: {unit}", long,
+            figure(c, f"def3_1_design_goal_{mid}_{pm_}", f"Definition 3.1 — measured candidates ({mid}); x: {unit}", long,
                    unit, {"*": "latency × memory (dense = 1)"})
             c.md.append(f"![design goal {mid}](figures/def3_1_design_goal_{mid}_{pm_}.png)\n")
 
@@ -891,13 +971,14 @@ def section_lord(c: Report) -> None:
                          "yerr": 100 * r["ppl_se"] / base["ppl"] if r.get("ppl_se") else None})
             long.append({"panel": "parameter reduction (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]),
                          "y": 100 * r["reduction"], "yerr": None})
-        figure(c.out, f"lord_{mid}", f"LoRD-style: uniform rank reduction vs perplexity ({mid}, plain SVD)", long,
+        figure(c, f"lord_{mid}", f"LoRD-style: uniform rank reduction vs perplexity ({mid}, plain SVD)", long,
                "rank reduction per tensor (%)", {"*": "%"})
         c.md.append(f"![lord {mid}](figures/lord_{mid}.png)\n")
-        c.md.append(f"| {mid}: rank kept | parameter reduction | perplexity | increase |\n|---|---|---|---|")
-        c.md.append(f"| dense | 0 | {pm(base['ppl'], base['ppl_se'], 2)} | — |")
+        c.md.append(f"| {mid}: rank kept | parameter reduction | perplexity | increase | {dhead('ppl')} |\n|---|---|---|---|---|")
+        c.md.append(f"| dense | 0 | {pm(base['ppl'], base['ppl_se'], 2)} | — | — |")
         for r in rs:
-            c.md.append(f"| {r['label']} | {pct(r['reduction'])} | {pm(r['ppl'], r['ppl_se'], 2)} | {(r['ppl'] / base['ppl'] - 1) * 100:+.2f}% |")
+            c.md.append(f"| {r['label']} | {pct(r['reduction'])} | {pm(r['ppl'], r['ppl_se'], 2)} | {(r['ppl'] / base['ppl'] - 1) * 100:+.2f}% | "
+                        f"{dcell(base, r, 'ppl')} |")
         c.md.append("")
         ok = [r for r in rs if (r["ppl"] / base["ppl"] - 1) < 0.01 and r["reduction"] > 0]
         bestr = max(ok, key=lambda r: r["reduction"]) if ok else None
@@ -917,8 +998,8 @@ def summary_lines(c: Report) -> list[str]:
     for e, m, v, _ in c.findings:
         summ.append(f"| {e} | {m} | {v} |")
     summ.append("")
-    summ.append("Caveats: sample sizes are small (see the profiles table), so many accuracy differences are within two "
-                "standard errors; perplexity on the held-out text is the most sensitive signal. The stand-in models are "
+    summ.append("Caveats: sample sizes are in the profiles table; a verdict is only as sharp as its interval (see "
+                "**Statistics**), and perplexity on the held-out text is the most sensitive signal. The stand-in models are "
                 "~50× (SmolLM2-135M) and ~5× (MiniLM-L6) smaller than Llama-2-7B and BERT-base and start from quantized "
                 "(Q4_1) weights. Latency is CPU time on a shared 2-core machine (no GPU), so absolute numbers and noise differ "
                 "from the study's A100 measurements.\n")
@@ -933,11 +1014,12 @@ BODY_SECTIONS = (section_rank, section_tensor, section_position, section_distanc
                  section_design_goal, section_lord)
 
 
-def make_all(out: Path) -> None:
-    """Figures, README.md and findings.csv in `out` from its index.json, runs.json and results/."""
+def make_all(out: Path, draw: bool = True) -> None:
+    """Figures, README.md and findings.csv in `out` from its index.json, runs.json and results/
+    (draw=False: the figures' CSVs without their PNGs)."""
     out = Path(out)
     index, runs, rows = load(out)
-    c = Report(out, index, runs, rows)
+    c = Report(out, index, runs, rows, draw=draw)
     for s in HEAD_SECTIONS:
         s(c)
     head, c.md = c.md, []
