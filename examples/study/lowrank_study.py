@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """lowrank study driver: the founding study's experiments, run through the `lowrank` CLI.
 
-    python3 examples/study/lowrank_study.py run   [STUDY.json] [--full] [--lowrank BIN] [--out DIR]
-    python3 examples/study/lowrank_study.py plot  [STUDY.json] [--out DIR]   # figures + report from stored results
-    python3 examples/study/lowrank_study.py check [STUDY.json] [--out DIR]   # outputs well formed?
+    python3 examples/study/lowrank_study.py run   [STUDY.json | --paper] [--lowrank BIN] [--out DIR] [--publish]
+    python3 examples/study/lowrank_study.py plot  [STUDY.json | --paper] [--out DIR] [--publish]  # report from stored results
+    python3 examples/study/lowrank_study.py check [STUDY.json | --paper] [--out DIR]   # outputs well formed?
+
+Outputs (report, figures, results) go to the study's "output" directory, by default
+~/.cache/lowrank/study/NAME ($LOWRANK_CACHE/study/NAME), printed at the end; evaluations are
+cached in ~/.cache/lowrank/study/cache. `--publish` also copies the outputs to the study's
+"publish" directory (the committed docs/study) and regenerates the report there.
 
 A study description (examples/study/studies/*.json) names models, evaluation profiles (tasks,
 --limit, perplexity windows), and the experiments:
@@ -20,8 +25,10 @@ A study description (examples/study/studies/*.json) names models, evaluation pro
 
 Every evaluation is one `lowrank eval` run whose JSON (docs/eval.md schema) is cached under a key
 = sha256(model sha256, canonical gamma, tasks/limits/settings, data-file sha256s), so an
-interrupted study continues and a re-run computes only what changed. Standard library only for
-`run`; `plot` needs matplotlib (it writes the CSV data behind each figure regardless).
+interrupted study continues and a re-run computes only what changed. Each point keeps its
+per-document outputs (`--samples-out`), so the report compares configurations *paired* on the same
+documents (paired_stats.py, report_stats.py). Standard library only for `run`; `plot` needs
+matplotlib for the PNGs (it writes the CSV data behind each figure regardless).
 """
 from __future__ import annotations
 
@@ -253,7 +260,7 @@ class Runner:
     def __init__(self, study: dict, args):
         self.study, self.args = study, args
         self.out = output_dir(study, args)
-        self.cache = Path(expand(study.get("cache", DEFAULT_CACHE), name=study["name"]))
+        self.cache = Path(expand(getattr(args, "cache", None) or study.get("cache", DEFAULT_CACHE), name=study["name"]))
         self.cache.mkdir(parents=True, exist_ok=True)
         self.data_dir = expand(study.get("data", "{cache}/eval-data"))
         self.threads = int(study.get("threads", 2))
@@ -313,7 +320,17 @@ class Runner:
         args = {"tasks": tasks, "limit": int(p.get("limit", 0)), "ppl_windows": int(p.get("ppl_windows", 0)),
                 "context": int(p.get("context", 512)), "stride": int(p.get("stride", 256)), "threads": self.threads,
                 "efficiency": bool(p.get("efficiency", True))}
+        if "num_fewshot" in p:  # gsm8k exemplars (the founding study: 8); only in the key when set
+            args["num_fewshot"] = int(p["num_fewshot"])
+            if "--num-fewshot" not in self.eval_help():
+                raise SystemExit(f"model {model.id}, profile {name}: num_fewshot needs `lowrank eval --num-fewshot N` "
+                                 f"(GSM8K exemplars), which {self.lr} does not have; drop the field or update lowrank")
         return {"args": args, "files": sorted(set(files))}
+
+    def eval_help(self) -> str:
+        if not hasattr(self, "_eval_help"):
+            self._eval_help = subprocess.run([self.lr, "eval", "--help"], capture_output=True, text=True).stdout
+        return self._eval_help
 
     def eval_argv(self, pt: Point, gamma_path: Path | None, json_out: Path, samples_out: Path) -> list[str]:
         a = pt.prof["args"]
@@ -330,6 +347,8 @@ class Runner:
             argv += ["--context", str(a["context"]), "--stride", str(a["stride"])]
         if not a["efficiency"]:
             argv.append("--no-efficiency")
+        if "num_fewshot" in a and "gsm8k" in tasks:
+            argv += ["--num-fewshot", str(a["num_fewshot"])]
         return argv
 
     def compute(self, pt: Point) -> None:
@@ -508,6 +527,11 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 g = m.gamma(c["layers"], roles, ranks={ro: rank_for(m, ro, rs) for ro in roles if ro in m.roles})
                 add("design_goal", m, g, profile_of(e, mid),
                     label=f"{'+'.join(roles) if c.get('tensors') else 'all tensors'} in layer(s) {','.join(map(str, c['layers']))}, {rank_label(rs)}")
+            # the hand-pruned (planner, Table 4.2) choices measured with this profile too, when the
+            # trade-off experiment uses another (e.g. a larger-sample) profile
+            for red in e.get("planner_reductions", {}).get(mid, []):
+                g = m.gamma(m.plan_layers(red, e.get("skip_first", {}).get(mid, 2)))
+                add("design_goal", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red, hand_pruned=True)
 
     if want("timing"):
         # Latency again for every configuration measured with `source_profile`, all of them in a row and in
@@ -542,10 +566,10 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- run
-def load_study(path: str | None, full: bool) -> tuple[dict, Path]:
-    p = Path(path) if path else HERE / "studies" / ("full.json" if full else "default.json")
+def load_study(path: str | None, paper: bool) -> tuple[dict, Path]:
+    p = Path(path) if path else HERE / "studies" / ("paper.json" if paper else "default.json")
     st = json.loads(p.read_text())
-    if "extends" in st:  # shallow-merge over a base study (full.json extends default.json)
+    if "extends" in st:  # shallow-merge over a base study (fields of the extending study win)
         base = json.loads((p.parent / st["extends"]).read_text())
         for k, v in st.items():
             if k == "experiments":
@@ -566,7 +590,7 @@ QWEN = {"family": "llama", "arch": "qwen2.5-1.5b",
 
 
 def cmd_run(args) -> int:
-    study, spath = load_study(args.study, args.full)
+    study, spath = load_study(args.study, args.paper)
     if args.qwen:  # LoRD on Qwen2.5-Coder-1.5B (python3 scripts/fetch_assets.py --qwen first; large for 2 cores)
         study["models"].setdefault("qwen-coder", QWEN)
         lord = study["experiments"].setdefault("lord", {"profile": "ppl", "models": [], "rank_fractions": [0.74, 0.6, 0.5]})
@@ -680,7 +704,7 @@ def finish(study: dict, out: Path, args) -> None:
 
 
 def cmd_plot(args) -> int:
-    study, _ = load_study(args.study, args.full)
+    study, _ = load_study(args.study, args.paper)
     out = output_dir(study, args)
     from study_report import make_all
     make_all(out)
@@ -689,7 +713,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_check(args) -> int:
-    study, _ = load_study(args.study, args.full)
+    study, _ = load_study(args.study, args.paper)
     out = output_dir(study, args)
     from study_report import check_outputs
     problems = check_outputs(out)
@@ -705,8 +729,9 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("run", "plot", "check"):
         s = sub.add_parser(name)
-        s.add_argument("study", nargs="?", help="study JSON (default: studies/default.json, or full.json with --full)")
-        s.add_argument("--full", action="store_true", help="the complete grids (studies/full.json)")
+        s.add_argument("study", nargs="?", help="study JSON (default: studies/default.json, or paper.json with --paper)")
+        s.add_argument("--paper", "--full", dest="paper", action="store_true",
+                       help="full power and complete grids (studies/paper.json; --full is the old name)")
         s.add_argument("--out", help=f"output directory (default: the study's 'output', else {DEFAULT_OUTPUT}; "
                                      "{cache} = $LOWRANK_CACHE or ~/.cache/lowrank)")
         if name in ("run", "plot"):
@@ -715,6 +740,8 @@ def main(argv=None) -> int:
                                 "for studies/default.json) and regenerate the report there")
         if name == "run":
             s.add_argument("--lowrank", help="lowrank binary (default $LOWRANK_CLI or build/examples/lowrank)")
+            s.add_argument("--cache", help=f"evaluation cache directory (default: the study's 'cache', else {DEFAULT_CACHE}); "
+                                           "a new directory measures a run from an empty cache")
             s.add_argument("--only", help="comma-separated experiments to run (default: all)")
             s.add_argument("--no-plot", action="store_true", help="skip figures and report")
             s.add_argument("--qwen", action="store_true", help="add Qwen2.5-Coder-1.5B to the LoRD experiment")

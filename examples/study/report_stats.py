@@ -122,13 +122,29 @@ def _strata(rows: list[dict], which: str):
     return strata
 
 
-def compare(rows: list[dict], coef: list[float], which: str, label: str, reps: int = ps.DEFAULT_REPS) -> Comparison | None:
-    """Contrast sum_j coef_j * which(rows_j); None when a row lacks the metric."""
+_memo: dict = {}  # comparisons of one report (make_all calls reset())
+
+
+def reset() -> None:
+    _memo.clear()
+
+
+def compare(rows: list[dict], coef: list[float], which: str, label: str = "", reps: int = ps.DEFAULT_REPS) -> Comparison | None:
+    """Contrast sum_j coef_j * which(rows_j); None when a row lacks the metric. The bootstrap seed
+    comes from the metric, the coefficients and the rows' cache keys only, so the same comparison
+    gives the same interval wherever the report shows it (`label` is for the reader of the code)."""
+    keys = tuple(r["results"][0]["key"] if r.get("results") else f"row{id(r)}" for r in rows)
+    memo_key = (which, tuple(coef), keys, reps)
+    if memo_key in _memo:
+        return _memo[memo_key]
+    _memo[memo_key] = got = _compare(rows, coef, which, keys, reps)
+    return got
+
+
+def _compare(rows, coef, which, keys, reps) -> Comparison | None:
     strata = _strata(rows, which) if rows else None
     if strata:
-        e = ps.stratified(strata, coef, reps=reps, seed=ps.seed_for(label, which, *[r["results"][0]["key"] if r.get("results")
-                                                                                       else "" for r in rows]),
-                          level=LEVEL)
+        e = ps.stratified(strata, coef, reps=reps, seed=ps.seed_for(which, *coef, *keys), level=LEVEL)
         mc = None
         if len(rows) == 2 and sorted(coef) == [-1, 1] and which not in ("lnppl", "agreement") and len(strata) == 1:
             s = strata[0][0]

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import report_stats
 from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
 
 SCHEMA = "lowrank.eval.results"
@@ -881,13 +882,13 @@ def section_design_goal(c: Report) -> None:
                 "The hand-pruned choices are the planner's Table 4.2 configurations (experiment 5). τ is in accuracy points "
                 "of the average accuracy; feasibility uses the point estimate (its standard error is listed).\n")
     for mid in dg["models"]:
-        prof = dg["profile"][mid] if isinstance(dg["profile"], dict) else dg["profile"]
+        prof = dg.get("profile_by_model", {}).get(mid) or (dg["profile"][mid] if isinstance(dg["profile"], dict) else dg["profile"])
         cands = [r for r in c.rows if r["model"] == mid and r["profile"] == prof and "result" in r]
         base = baseline(c.rows, mid, prof)
         if not base or not cands:
             continue
         seen, uniq = set(), []
-        for r in sorted(cands, key=lambda r: 0 if r["experiment"] in ("baseline", "tradeoff") else 1):
+        for r in sorted(cands, key=lambda r: 0 if r["experiment"] in ("baseline", "tradeoff") or r.get("hand_pruned") else 1):
             k = r["results"][0]["key"] if r["results"] else id(r)
             if k not in seen:
                 seen.add(k)
@@ -921,13 +922,13 @@ def section_design_goal(c: Report) -> None:
 
             unit = "accuracy points (avg accuracy)" if pm_ == "avg_acc" else "% perplexity increase"
             c.md.append(f"Constraint: drop < τ {unit}.\n")
-            long = [{"panel": f"constraint on {pm_}", "series": r["experiment"], "x": drop(r), "y": obj(r) / obj(base), "yerr": None}
+            long = [{"panel": f"constraint on {pm_}", "series": "tradeoff" if r.get("hand_pruned") else r["experiment"], "x": drop(r), "y": obj(r) / obj(base), "yerr": None}
                     for r in cands if obj(r)]
             c.md.append(f"| {mid}: τ | chosen γ (search) | reduction | drop | latency×memory vs dense | best hand-pruned | its reduction | its drop | its objective |\n"
                         "|---|---|---|---|---|---|---|---|---|")
             for tau in dg["taus"]:
                 feas = [r for r in cands if obj(r) and max(drop(r), 0) < tau]
-                hand = [r for r in feas if r["experiment"] == "tradeoff"]
+                hand = [r for r in feas if r["experiment"] == "tradeoff" or r.get("hand_pruned")]
                 best = min(feas, key=obj) if feas else None
                 hb = min(hand, key=obj) if hand else None
                 c.md.append(f"| {tau} | {desc(best)} | {pct(best['reduction']) if best else '—'} | {fnum(drop(best), 2) if best else '—'} | "
@@ -1018,6 +1019,7 @@ def make_all(out: Path, draw: bool = True) -> None:
     """Figures, README.md and findings.csv in `out` from its index.json, runs.json and results/
     (draw=False: the figures' CSVs without their PNGs)."""
     out = Path(out)
+    report_stats.reset()
     index, runs, rows = load(out)
     c = Report(out, index, runs, rows, draw=draw)
     for s in HEAD_SECTIONS:

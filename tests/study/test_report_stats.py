@@ -13,6 +13,11 @@ import paired_stats as ps  # noqa: E402
 import report_stats as rs  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def fresh_comparisons():
+    rs.reset()  # the rows of these tests reuse their keys with other data
+
+
 def row(key, acc_bits, value=None, se=0.05, gamma=True, ids="docs-v1", ppl=None):
     """A study row as study_report.load() builds it, with per-unit outputs for arc_easy."""
     v = sum(c == "1" for c in acc_bits) / len(acc_bits) if value is None else value
