@@ -315,6 +315,14 @@ def cvals(r, c):
     return " | ".join(pm(*metric_of(r, x), d=2 if x == "ppl" else 3) for x in c)
 
 
+def series(r: dict, name: str) -> str:
+    """A row's series in figures and its label in tables: `name`, plus the row's variant when it
+    has one. Variants are how the method axis (a better compressor at the same layer sets) and the
+    "skip the layer" baseline enter a report: rows of the same experiment, model and profile with
+    "variant": "…", compared paired with the same dense baseline, one more series each."""
+    return f"{name} ({r['variant']})" if r.get("variant") else name
+
+
 def cmp_metric(which):
     """The scale a table column is compared on: perplexity as ln(perplexity)."""
     return "lnppl" if which == "ppl" else which
@@ -488,7 +496,7 @@ def section_rank(c: Report) -> None:
         long = []
         for r, ent in task_panels(rs, base):
             for e in ent:
-                long.append({**e, "series": r["label"], "x": round(100 * r["target"], 1)})
+                long.append({**e, "series": series(r, r["label"]), "x": round(100 * r["target"], 1)})
             if r.get("ey"):
                 long.append({"panel": "mean relative reconstruction error", "series": r["label"],
                              "x": round(100 * r["target"], 1), "y": r["ey"]["mean_rel_error"], "yerr": None})
@@ -635,7 +643,7 @@ def section_position(c: Report) -> None:
         long = []
         for r, ent in task_panels(rs, base):
             for e in ent:
-                long.append({**e, "series": "one layer decomposed", "x": r["layer"]})
+                long.append({**e, "series": series(r, "one layer decomposed"), "x": r["layer"]})
         if base:
             for e in task_panels([base], None)[0][1]:
                 for r in rs:
@@ -686,7 +694,7 @@ def section_distance(c: Report) -> None:
         long = []
         for r, ent in task_panels(rs, base):
             for e in ent:
-                long.append({**e, "series": mid, "x": r["spacing"]})
+                long.append({**e, "series": series(r, mid), "x": r["spacing"]})
         figure(c, f"fig3_7_distance_{mid}", f"Fig. 3.7 — spacing between decomposed layers ({mid})", long,
                "spacing between decomposed layers", {x["panel"]: ylab(x["panel"]) for x in long})
         c.md.append(f"![distance {mid}](figures/fig3_7_distance_{mid}.png)\n")
@@ -737,7 +745,7 @@ def section_tradeoff(c: Report) -> None:
         long = []
         for r, ent in task_panels(allr, base):
             for e in ent:
-                long.append({**e, "series": mid, "x": round(100 * r["reduction"], 2)})
+                long.append({**e, "series": series(r, mid), "x": round(100 * r["reduction"], 2)})
         for r in allr:  # chance level (uniform guessing / majority class), dashed reference
             for n, t in r["tasks"].items():
                 if t.get("chance") is not None:
@@ -792,7 +800,7 @@ def section_tradeoff(c: Report) -> None:
                     "peak RSS MB | energy |\n|---|---|---|" + "---|" * len(cc) + "---|---|---|---|---|---|")
         for r in allr:
             e = r["eff"]
-            c.md.append(f"| {pct(r.get('target'), 0) if r.get('target') else 'dense'} | "
+            c.md.append(f"| {series(r, pct(r.get('target'), 0)) if r.get('target') else 'dense'} | "
                         f"{','.join(map(str, r['gamma']['layers'])) if r['gamma'] else '—'} | {pct(r['reduction'])} | {cvals(r, cc)} | "
                         f"{dcell(base, r, pm_)} | {fnum(lat_of(r), 1)} | {fnum(thr_of(r), 1)} | {fnum(e.get('weights_mb'), 1)} | "
                         f"{fnum(e.get('peak_rss_mb'), 0)} | {fnum(e.get('energy_j')) if e.get('energy_j') is not None else 'unavailable'} |")
@@ -865,7 +873,7 @@ def per_task_table(c: Report, mid: str, base: dict, rs: list[dict]) -> None:
         cells = [fmt_cmp(vs_dense(base, r, n, f"per-task {mid} {n}"), n) for n in tasks]
         if avg:
             cells.append(fmt_cmp(vs_dense(base, r, "avg_acc", f"per-task {mid} avg"), "avg_acc"))
-        c.md.append(f"| {pct(r['reduction'])} | " + " | ".join(cells) + " |")
+        c.md.append(f"| {series(r, pct(r['reduction']))} | " + " | ".join(cells) + " |")
     c.md.append("")
 
 
