@@ -715,7 +715,7 @@ def cmd_plot(args) -> int:
 def cmd_check(args) -> int:
     study, _ = load_study(args.study, args.paper)
     out = output_dir(study, args)
-    from study_report import check_outputs
+    from study_results import check_outputs
     problems = check_outputs(out)
     for p in problems:
         print("problem:", p)

@@ -1,22 +1,21 @@
-"""Figures (PNG + the CSV behind each), the Markdown report and the output checks of a study.
+"""The Markdown report of a study (README.md), its figures and findings.csv: one function per
+report section, each appending to a shared Report.
 
 Everything here reads only what `lowrank_study.py run` stored in the output directory
-(index.json, runs.json, results/*.json), so `lowrank_study.py plot` regenerates it all.
-Conclusions in the report are computed from the numbers by the rules stated next to them.
+(index.json, runs.json, results/*.json; study_results.load), so `lowrank_study.py plot`
+regenerates it all. Conclusions in the report are computed from the numbers by the rules stated
+next to them; comparisons are paired where the results kept per-unit outputs (report_stats).
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import report_stats
 from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
-
-SCHEMA = "lowrank.eval.results"
-PPL_PREFIX = "ppl:"
+from study_figures import figure, write_csv
+from study_results import PPL_PREFIX, baseline, lat_of, load, thr_of
 NOISE_Z = 2.0  # latency slopes and "at chance": a difference counts when |diff| > 2 standard errors
 
 STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/disagree lines
@@ -30,182 +29,7 @@ STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/
 }
 
 
-# ----------------------------------------------------------------------------- loading
-def task_metric(name: str, t: dict) -> tuple[str, float | None, float | None]:
-    m = t["metrics"]
-    prefer = ("acc_norm", "acc", "exact_match_strict")  # gsm8k: lm-eval's strict-match filter
-    for k in (("perplexity",) if name.startswith(PPL_PREFIX) else ("mean_cosine",) if name == "agreement" else prefer):
-        if k in m:
-            return k, m[k]["value"], m[k]["stderr"]
-    k = next(iter(m))
-    return k, m[k]["value"], m[k]["stderr"]
-
-
-def num(v):
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
-def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
-    index = json.loads((out / "index.json").read_text())
-    runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
-    rows = []
-    for row in index["rows"]:
-        r = dict(row)
-        r["tasks"], r["eff"], r["ey"] = {}, {}, None
-        for f in row["results"]:
-            d = json.loads((out / f["file"]).read_text())
-            if f["kind"] == "decompose":
-                errs = [t for t in d["manifest"].get("tensors", []) if isinstance(t, dict) and t.get("rel_error") is not None
-                        and t.get("decomposed", True) and t.get("rank") is not None]
-                vals = [t["rel_error"] for t in errs]
-                ey = [t.get("eckart_young") for t in errs if num(t.get("eckart_young")) is not None]
-                r["ey"] = {"mean_rel_error": sum(vals) / len(vals) if vals else None,
-                           "max_rel_error": max(vals) if vals else None,
-                           "mean_eckart_young": sum(ey) / len(ey) if ey else None, "tensors": len(vals)}
-                continue
-            r["result"] = d
-            for name, t in d["tasks"].items():
-                k, v, se = task_metric(name, t)
-                r["tasks"][name] = {"metric": k, "value": v, "stderr": se, "n": t["samples"], "total": t.get("total"),
-                                    "chance": num(t.get("chance"))}
-            e = d.get("efficiency", {})
-            sp = d.get("study_point", {})
-            r["units"] = sp.get("per_unit") or {}
-            pa = sp.get("params_after")
-            r["params_after"], r["params_total"] = pa, sp.get("params_total")
-            r["eff"] = {"latency_ms": num(e.get("latency_ms")), "throughput_tok_s": num(e.get("throughput_tok_s")),
-                        "energy_j": num(e.get("energy_j")), "peak_rss_mb": num(e.get("peak_rss_mb")),
-                        "weights_mb": num(e.get("weights_mb")) or (pa * 4 / 2 ** 20 if pa else None),
-                        "latency_what": e.get("latency_what"), "energy_what": e.get("energy_what")}
-        if "result" in r:
-            acc = [(t["value"], t["stderr"]) for n, t in r["tasks"].items()
-                   if not n.startswith(PPL_PREFIX) and n != "agreement" and t["value"] is not None]
-            ch = [t["chance"] for n, t in r["tasks"].items() if not n.startswith(PPL_PREFIX) and n != "agreement" and t["chance"] is not None]
-            if ch:
-                r["avg_chance"] = sum(ch) / len(ch)
-            if acc:
-                r["avg_acc"] = sum(a for a, _ in acc) / len(acc)
-                r["avg_acc_se"] = math.sqrt(sum((s or 0) ** 2 for _, s in acc)) / len(acc)
-            ppl = [t for n, t in r["tasks"].items() if n.startswith(PPL_PREFIX)]
-            if ppl:
-                r["ppl"], r["ppl_se"] = ppl[0]["value"], ppl[0]["stderr"]
-        rows.append(r)
-    # repeated timing runs (experiment "timing"): median latency per configuration, attached to every row
-    # with the same model and γ as r["eff_t"]
-    timing = {}
-    for r in rows:
-        if r["experiment"] == "timing" and "result" in r and r["eff"].get("latency_ms") is not None:
-            timing.setdefault((r["model"], json.dumps(r["gamma"], sort_keys=True)), []).append(r["eff"])
-    for r in rows:
-        t = timing.get((r["model"], json.dumps(r["gamma"], sort_keys=True)))
-        if t:
-            lat = sorted(e["latency_ms"] for e in t)
-            thr = sorted(e["throughput_tok_s"] for e in t if e.get("throughput_tok_s") is not None)
-            med = lambda v: (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else None
-            n = len(lat)
-            sd = math.sqrt(sum((x - sum(lat) / n) ** 2 for x in lat) / (n - 1)) if n > 1 else None
-            r["eff_t"] = {"latency_ms": med(lat), "latency_se": sd / math.sqrt(n) if sd is not None else None,
-                          "throughput_tok_s": med(thr), "n": n}
-    return index, runs, rows
-
-
-def lat_of(r):
-    """Latency for comparisons: the median of the back-to-back timing rounds when measured, else the probe."""
-    return (r.get("eff_t") or {}).get("latency_ms") or r["eff"].get("latency_ms")
-
-
-def thr_of(r):
-    return (r.get("eff_t") or {}).get("throughput_tok_s") or r["eff"].get("throughput_tok_s")
-
-
-def baseline(rows, model, profile):
-    for r in rows:
-        if r["experiment"] == "baseline" and r["model"] == model and r["profile"] == profile and "result" in r:
-            return r
-    return None
-
-
-# ----------------------------------------------------------------------------- figures
-def write_csv(path: Path, header: list[str], data: list[list]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for row in data:
-            w.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
-
-
-def _errs(ds):
-    """matplotlib yerr: [below, above] from the interval [ylo, yhi] when given, else ± yerr."""
-    lo = [d["y"] - d["ylo"] if d.get("ylo") is not None else d.get("yerr") or 0 for d in ds]
-    hi = [d["yhi"] - d["y"] if d.get("yhi") is not None else d.get("yerr") or 0 for d in ds]
-    return [lo, hi]
-
-
-def figure(c: "Report", name: str, title: str, long: list[dict], xlabel: str, ylabels: dict, categorical=False, notes=None):
-    """long: dicts with panel, series, x, y and an error bar: yerr (± s.e.) or an interval ylo..yhi
-    (the paired interval of the difference from dense, placed around y). One subplot per panel,
-    one line/bar set per series; the CSV beside the PNG holds every number drawn (the PNG only
-    when c.draw and matplotlib is importable)."""
-    figdir = c.out / "figures"
-    figdir.mkdir(parents=True, exist_ok=True)
-    write_csv(figdir / f"{name}.csv", ["panel", "series", "x", "y", "yerr", "ylo", "yhi"],
-              [[d["panel"], d["series"], d["x"], d["y"], d.get("yerr"), d.get("ylo"), d.get("yhi")] for d in long])
-    if not c.draw:
-        return False
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    panels = list(dict.fromkeys(d["panel"] for d in long)) or ["(no data)"]
-    n = len(panels)
-    cols = min(3, n)
-    rows_ = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(max(7.5, 5.2 * cols), 3.6 * rows_ + 0.6), squeeze=False)
-    for ax, p in zip(axes.flat, panels):
-        pts = [d for d in long if d["panel"] == p]
-        series = list(dict.fromkeys(d["series"] for d in pts))
-        if categorical:
-            cats = list(dict.fromkeys(str(d["x"]) for d in pts))
-            wdt = 0.8 / max(1, len(series))
-            for i, s in enumerate(series):
-                sp = {str(d["x"]): d for d in pts if d["series"] == s}
-                xs = [j + i * wdt for j, c in enumerate(cats) if c in sp and sp[c]["y"] is not None]
-                ys = [sp[c]["y"] for c in cats if c in sp and sp[c]["y"] is not None]
-                es = _errs([sp[c] for c in cats if c in sp and sp[c]["y"] is not None])
-                ax.bar(xs, ys, wdt, yerr=es, label=s, capsize=2)
-            ax.set_xticks([j + 0.4 - wdt / 2 for j in range(len(cats))])
-            ax.set_xticklabels(cats, rotation=45, ha="right", fontsize=7)
-        else:
-            for s in series:
-                sp = sorted([d for d in pts if d["series"] == s and d["y"] is not None], key=lambda d: d["x"])
-                if sp:
-                    scatter = s.startswith("other") or s.startswith("chosen") or s in ("tensor", "position", "distance", "rank",
-                                                                                         "design_goal", "tradeoff", "baseline")
-                    ax.errorbar([d["x"] for d in sp], [d["y"] for d in sp], yerr=_errs(sp),
-                                marker="o" if not s.startswith("chosen") else "*", ms=3 if not s.startswith("chosen") else 10,
-                                capsize=2, label=s, ls="none" if scatter else "-")
-        ys = [d["y"] for d in pts if isinstance(d["y"], (int, float))]
-        if ys and min(ys) > 0 and max(ys) / min(ys) > 30:
-            ax.set_yscale("log")  # perplexities of broken configurations span orders of magnitude
-        ax.set_title(p, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabels.get(p, ylabels.get("*", "")), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if len(series) > 1 or categorical:
-            ax.legend(fontsize=6)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    import textwrap
-    fig.suptitle("\n".join(textwrap.wrap(title, 110 if cols > 1 else 80)) + (f"\n{notes}" if notes else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(figdir / f"{name}.png", dpi=110)
-    plt.close(fig)
-    return True
-
-
+# ----------------------------------------------------------------------------- figure entries
 def task_panels(rows, base, tasks=None):
     """Figure entries per task (+ average accuracy) for each row: dicts with panel, y, yerr (± 1 s.e.)
     and, for a row compared with `base` on paired units, ylo/yhi: y's interval from the paired
@@ -1037,59 +861,3 @@ def make_all(out: Path, draw: bool = True) -> None:
         s(c)
     (out / "README.md").write_text("\n".join(head + summary_lines(c) + c.md) + "\n")
     write_csv(out / "findings.csv", ["experiment", "model", "verdict", "text"], [list(f) for f in c.findings])
-
-
-# ----------------------------------------------------------------------------- checks
-def check_outputs(out: Path) -> list[str]:
-    out = Path(out)
-    p = []
-    for f in ("index.json", "runs.json", "README.md"):
-        if not (out / f).exists():
-            p.append(f"missing {f}")
-    if p:
-        return p
-    index = json.loads((out / "index.json").read_text())
-    for row in index["rows"]:
-        if not row["results"]:
-            p.append(f"row {row['experiment']} {row['model']} {row.get('label')}: no result")
-        for f in row["results"]:
-            d = json.loads((out / f["file"]).read_text())
-            if f["kind"] == "decompose":
-                if "manifest" not in d:
-                    p.append(f"{f['file']}: no manifest")
-                continue
-            for k in ("schema", "schema_version", "model", "gamma", "method", "tasks", "efficiency", "machine", "software", "wall_time_s"):
-                if k not in d:
-                    p.append(f"{f['file']}: missing {k}")
-            if d.get("schema") != SCHEMA or d.get("schema_version") != 1:
-                p.append(f"{f['file']}: not {SCHEMA} v1")
-            if len(d.get("model", {}).get("sha256", "")) != 64:
-                p.append(f"{f['file']}: model.sha256")
-            for n, t in d.get("tasks", {}).items():
-                if not t.get("metrics"):
-                    p.append(f"{f['file']}: task {n} has no metrics")
-                for m, v in t.get("metrics", {}).items():
-                    if "value" not in v or "stderr" not in v:
-                        p.append(f"{f['file']}: {n}.{m} lacks value/stderr")
-                if len(t.get("dataset", {}).get("sha256", "")) != 64:
-                    p.append(f"{f['file']}: {n} dataset sha256")
-            for k in ("latency_ms", "throughput_tok_s", "peak_rss_mb", "energy_j"):
-                v = d.get("efficiency", {}).get(k)
-                if not (isinstance(v, (int, float)) or v == "unavailable"):
-                    p.append(f"{f['file']}: efficiency.{k} = {v!r}")
-    figs = list((out / "figures").glob("*.csv")) if (out / "figures").exists() else []
-    if not figs:
-        p.append("no figure data (figures/*.csv)")
-    try:
-        import matplotlib  # noqa: F401
-        have_mpl = True
-    except ImportError:
-        have_mpl = False
-        print("check: matplotlib not importable here, PNG files not required")
-    for c in figs:
-        if have_mpl and not c.with_suffix(".png").exists():
-            p.append(f"{c.name}: no PNG beside it")
-    text = (out / "README.md").read_text()
-    if "## Summary" not in text:
-        p.append("README.md: no summary")
-    return p
