@@ -185,10 +185,16 @@ TEST_CASE("allocation: SmolLM2-shaped problem — exact and Lagrangian agree wit
     for (double keep : {0.5, 0.8, 0.95}) {
         CAPTURE(keep);
         const std::uint64_t budget = std::uint64_t(keep * double(dense));
-        const auto ex = allocate_ranks(items, budget);
+        allocation_options eo;
+        eo.method = allocation_method::exact;
+        const auto ex = allocate_ranks(items, budget, eo);
         CHECK(ex.method == allocation_method::exact);
-        CHECK(ex.quantum == 192);
+        CHECK(ex.optimal);
+        CHECK(ex.quantum % 192 == 0);  // every cost difference is a multiple of 192
         check_consistent(items, ex, budget);
+        const auto au = allocate_ranks(items, budget);  // automatic: exact or a proven-optimal Lagrangian
+        CHECK(au.optimal);
+        CHECK(au.loss == doctest::Approx(ex.loss).epsilon(1e-12));
         allocation_options lo;
         lo.method = allocation_method::lagrangian;
         const auto lg = allocate_ranks(items, budget, lo);
@@ -203,7 +209,7 @@ TEST_CASE("allocation: SmolLM2-shaped problem — exact and Lagrangian agree wit
     }
     allocation_options tiny;
     tiny.method = allocation_method::exact;
-    tiny.max_cells = 1000;
+    tiny.max_cells = 1;
     CHECK_THROWS_AS(allocate_ranks(items, dense / 2, tiny), lowrank::invalid_argument);
     tiny.method = allocation_method::automatic;
     CHECK(allocate_ranks(items, dense / 2, tiny).method == allocation_method::lagrangian);

@@ -10,19 +10,24 @@
 // allocate_ranks minimises Σ loss subject to Σ cost ≤ budget.
 //
 // Methods and guarantees.
-//   exact       multiple-choice knapsack DP over the budget in cells of q = gcd of every
-//               choice's cost (so costs are represented exactly): the result is a global
-//               optimum (up to floating-point rounding of the loss sums). Time O(M·G·log G) for
-//               items whose rank losses are convex in r — every tail-energy curve of a sorted
-//               spectrum is — (monotone-argmin divide and conquer), O(M·G·K) otherwise, with
-//               G = budget / q cells; memory O(√M·G). G must not exceed options.max_cells.
 //   lagrangian  convex-hull greedy (Lagrangian relaxation, O(N log N) for N choices in all)
 //               plus a repair that spends the leftover budget on the best single-item
 //               improvements. Guarantee: never exceeds the budget, and
 //               lower_bound ≤ optimum ≤ loss with the (weak-duality) lower_bound reported, so
 //               loss − lower_bound bounds the sub-optimality; optimal is set when they meet.
-//   automatic   exact when G ≤ max_cells, else lagrangian (e.g. a 7B model at rank step 1:
-//               q = 256 gives G ≈ 2·10⁷ cells; with rank_multiple 16, G ≈ 1.3·10⁶).
+//   exact       the Lagrangian solution, then a Lagrangian reduction and a DP: with the
+//               multiplier μ, Δ_i(k) = loss_ik + μ·cost_ik − min_k′(loss_ik′ + μ·cost_ik′) and
+//               every allocation z satisfies loss(z) ≥ lower_bound + Σ_i Δ_i(z_i), so choices with
+//               Δ_i(k) > loss_lagrangian − lower_bound cannot be part of an optimum and are dropped.
+//               The remaining choices go to a multiple-choice knapsack DP over the budget in cells
+//               of q = gcd of their costs (each item's cheapest remaining cost moved into an
+//               offset), so costs are exact and the result is a global optimum (up to
+//               floating-point rounding of the loss sums). A DP stage is O(G log G) for items whose
+//               rank losses are convex in r — every tail-energy curve of a sorted spectrum is —
+//               (monotone-argmin divide and conquer) and O(G·K) otherwise, for G cells; memory
+//               O(√M·G). G must not exceed options.max_cells (else invalid_argument).
+//   automatic   the Lagrangian result when it is proven optimal, else exact when its grid fits
+//               max_cells, else the Lagrangian result with its bound.
 // An infeasible budget (below the cheapest choice of every item) throws infeasible_budget.
 //
 // Also: allocate_uniform (SVD-LLM's r = ⌊k·m·n/(m+n)⌋ for one keep ratio k) and
@@ -206,37 +211,51 @@ inline allocation_result allocate_ranks(const std::vector<allocation_item>& item
     da::validate(items, opt, true);
     std::vector<da::item_choices> ch;
     ch.reserve(items.size());
-    std::uint64_t least = 0, q = 0;
+    std::uint64_t least = 0;
     for (const auto& it : items) {
         ch.push_back(da::build_choices(it, opt));
         least += ch.back().cost.front();
-        for (std::uint64_t c : ch.back().cost) q = std::gcd(q, c);
     }
     if (least > budget)
         throw infeasible_budget("rank allocation: the budget of " + std::to_string(budget) +
                                 " parameters is below the least any allocation needs (" + std::to_string(least) +
                                 ": every matrix at its smallest rank or dense)");
-    const std::uint64_t grid = budget / q + 1;
-    allocation_method method = opt.method;
-    if (method == allocation_method::automatic)
-        method = grid <= opt.max_cells ? allocation_method::exact : allocation_method::lagrangian;
-    if (method == allocation_method::exact && grid > opt.max_cells)
+    // Lagrangian first: a feasible allocation (upper bound) and the multiplier for the bound.
+    const da::solution lg = da::solve_lagrangian(ch, budget);
+    allocation_result res = da::fill(items, ch, lg.pick, budget);
+    res.method = allocation_method::lagrangian;
+    res.lower_bound = lg.lower_bound;
+    res.optimal = lg.optimal || res.loss <= lg.lower_bound + 1e-12 * std::max(1.0, std::abs(res.loss));
+    if (opt.method == allocation_method::lagrangian || (res.optimal && opt.method == allocation_method::automatic))
+        return res;
+    // Exact: DP over the choices the Lagrangian bound cannot exclude.
+    const da::reduction red = da::reduce(ch, lg.mu, res.loss, budget);
+    std::uint64_t q = 0, reach = 0;
+    for (const auto& it : red.items) {
+        for (std::uint64_t c : it.cost) q = std::gcd(q, c);
+        reach += it.cost.back();
+    }
+    const std::uint64_t span = std::min(budget - red.base, reach);
+    const std::uint64_t grid = q == 0 ? 1 : span / q + 1;
+    if (grid > opt.max_cells) {
+        if (opt.method == allocation_method::automatic) return res;
         throw invalid_argument("rank allocation: the exact DP needs " + std::to_string(grid) + " cells of " +
                                std::to_string(q) + " parameters, above max_cells = " + std::to_string(opt.max_cells) +
                                " (raise max_cells or rank_multiple, or use the lagrangian method)");
-    da::solution sol = method == allocation_method::exact ? da::solve_exact(ch, q, static_cast<std::size_t>(grid))
-                                                           : da::solve_lagrangian(ch, budget);
-    allocation_result res = da::fill(items, ch, sol.pick, budget);
-    res.method = method;
-    if (method == allocation_method::exact) {
-        res.quantum = q;
-        res.cells = static_cast<std::size_t>(grid);
-        res.lower_bound = res.loss;
-        res.optimal = true;
-    } else {
-        res.lower_bound = sol.lower_bound;
-        res.optimal = sol.optimal || res.loss <= sol.lower_bound + 1e-12 * std::max(1.0, std::abs(res.loss));
     }
+    da::solution ex;
+    if (q == 0)
+        ex.pick.assign(ch.size(), 0);  // one choice left per item
+    else
+        ex = da::solve_exact(red.items, q, static_cast<std::size_t>(grid));
+    std::vector<std::size_t> pick(ch.size());
+    for (std::size_t i = 0; i < ch.size(); ++i) pick[i] = red.index[i][ex.pick[i]];
+    res = da::fill(items, ch, pick, budget);
+    res.method = allocation_method::exact;
+    res.quantum = q;
+    res.cells = static_cast<std::size_t>(grid);
+    res.lower_bound = res.loss;  // proven optimal
+    res.optimal = true;
     return res;
 }
 

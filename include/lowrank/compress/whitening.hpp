@@ -119,23 +119,28 @@ whitener<backend_of<Ctx>> make_whitener(Ctx& ctx, std::span<const double> gram, 
         s.status = status::nonfinite_input;
         return s;
     }
-    std::vector<double> h = detail::compress::symmetrized(gram, n);
+    // One host copy (H_reg, built from (H + Hᵀ)/2) besides the caller's Gram; the diagonal is
+    // kept aside so each Cholesky attempt can add its ridge and restore it exactly.
     double trace = 0, norm2 = 0;
-    for (std::size_t i = 0; i < n; ++i) trace += h[i * n + i];
-    for (double v : h) norm2 += v * v;
+    for (std::size_t i = 0; i < n; ++i) trace += gram[i * n + i];
     if (!(trace > 0)) return s;  // no activation energy: identity (documented)
     const double mu = trace / static_cast<double>(n), alpha = opt.shrinkage;
-    std::vector<double> reg(h);
-    for (double& v : reg) v *= 1 - alpha;
-    for (std::size_t i = 0; i < n; ++i) reg[i * n + i] += (alpha + opt.ridge) * mu;
+    std::vector<double> reg(n * n);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            const double h = i == j ? gram[i * n + i] : 0.5 * (gram[i * n + j] + gram[j * n + i]);
+            norm2 += h * h;
+            reg[i * n + j] = (1 - alpha) * h;
+        }
+    std::vector<double> diag(n);
+    for (std::size_t i = 0; i < n; ++i) diag[i] = reg[i * n + i] += (alpha + opt.ridge) * mu;
     s.shrinkage = alpha;
 
     if (opt.method == whitening_method::cholesky) {
         double extra = 0;  // escalated ridge on top of λ₀
         for (;;) {
-            std::vector<double> a(reg);
-            for (std::size_t i = 0; i < n; ++i) a[i * n + i] += extra;
-            auto t = B::template upload<double>(ctx, a.data(), {n, n});
+            for (std::size_t i = 0; i < n; ++i) reg[i * n + i] = diag[i] + extra;
+            auto t = B::template upload<double>(ctx, reg.data(), {n, n});
             ++s.cholesky_attempts;
             if (B::potrf(ctx, n, B::data(t)) == 0) {
                 s.kind = whitener_kind::cholesky;
@@ -150,12 +155,14 @@ whitener<backend_of<Ctx>> make_whitener(Ctx& ctx, std::span<const double> gram, 
             if (next > opt.ridge_max * mu) break;
             extra = next;
         }
+        for (std::size_t i = 0; i < n; ++i) reg[i * n + i] = diag[i];
     }
 
     // Eigen path: H_reg = U Λ Uᵀ, clamp, S = U Λ′^{1/2}, S⁻¹ = Λ′^{-1/2} Uᵀ.
     s.kind = whitener_kind::eigen;
     s.ridge = opt.ridge * mu;
     auto e = B::template upload<double>(ctx, reg.data(), {n, n});
+    std::vector<double>().swap(reg);
     std::vector<double> w(n);
     if (B::syevd(ctx, n, B::data(e), w.data()) > 0) {
         s.status = status::no_convergence;

@@ -27,6 +27,7 @@ struct item_choices {
 struct solution {
     std::vector<std::size_t> pick;  ///< choice index per item
     double lower_bound = -inf;
+    double mu = 0;                  ///< Lagrangian: the multiplier of the lower bound
     bool optimal = false;
 };
 
@@ -39,12 +40,15 @@ struct solution {
 /// none when infeasible). Rank choices with convex losses use a monotone-argmin divide and
 /// conquer per residue class of b modulo the rank step (the matrix a[j] + l(row − j) is Monge
 /// when l is convex — extended by +∞ outside the rank range — so the leftmost row minima move
-/// right monotonically); otherwise plain loops.
+/// right monotonically); otherwise plain loops. Only the first `active` cells are computed;
+/// the rest repeat cell active − 1 (with "cost ≤ b" semantics D is constant once every choice
+/// of every item so far fits), so active = Σ max cells + 1 loses nothing.
 inline void dp_stage(const item_choices& it, std::uint64_t q, const std::vector<double>& prev, std::vector<double>& cur,
-                     std::uint32_t* arg) {
-    const std::size_t cells = prev.size();
+                     std::uint32_t* arg, std::size_t active = 0) {
+    const std::size_t total = prev.size();
+    const std::size_t cells = active == 0 ? total : std::min(active, total);
     constexpr std::uint32_t none = ~std::uint32_t{0};
-    std::fill(cur.begin(), cur.end(), inf);
+    std::fill(cur.begin(), cur.begin() + static_cast<std::ptrdiff_t>(cells), inf);
     if (arg) std::fill(arg, arg + cells, none);
     auto relax = [&](std::size_t b, double v, std::uint32_t k) {
         if (v < cur[b]) {
@@ -114,6 +118,10 @@ inline void dp_stage(const item_choices& it, std::uint64_t q, const std::vector<
         const double l = it.loss[k];
         for (std::size_t b = c; b < cells; ++b) relax(b, prev[b - c] + l, static_cast<std::uint32_t>(k));
     }
+    for (std::size_t b = cells; b < total; ++b) {
+        cur[b] = cur[cells - 1];
+        if (arg) arg[b] = arg[cells - 1];
+    }
 }
 
 /// Exact DP over G + 1 cells of size q. Memory is kept to O(√M·G): DP rows are checkpointed
@@ -121,11 +129,17 @@ inline void dp_stage(const item_choices& it, std::uint64_t q, const std::vector<
 inline solution solve_exact(const std::vector<item_choices>& items, std::uint64_t q, std::size_t cells) {
     const std::size_t M = items.size();
     const std::size_t block = std::max<std::size_t>(1, static_cast<std::size_t>(std::ceil(std::sqrt(double(M)))));
+    std::vector<std::size_t> active(M);  // Σ_{k ≤ i} max cells + 1: beyond it D_i is constant
+    std::size_t reach = 0;
+    for (std::size_t i = 0; i < M; ++i) {
+        reach += static_cast<std::size_t>(items[i].cost.back() / q);
+        active[i] = std::min(cells, reach + 1);
+    }
     std::vector<std::vector<double>> checkpoints;
     std::vector<double> prev(cells, 0.0), cur(cells);
     for (std::size_t i = 0; i < M; ++i) {
         if (i % block == 0) checkpoints.push_back(prev);
-        dp_stage(items[i], q, prev, cur, nullptr);
+        dp_stage(items[i], q, prev, cur, nullptr, active[i]);
         prev.swap(cur);
     }
     solution sol;
@@ -137,7 +151,7 @@ inline solution solve_exact(const std::vector<item_choices>& items, std::uint64_
         args.assign((i1 - i0) * cells, 0);
         prev = checkpoints[blk];
         for (std::size_t i = i0; i < i1; ++i) {
-            dp_stage(items[i], q, prev, cur, args.data() + (i - i0) * cells);
+            dp_stage(items[i], q, prev, cur, args.data() + (i - i0) * cells, active[i]);
             prev.swap(cur);
         }
         for (std::size_t i = i1; i-- > i0;) {
@@ -220,6 +234,7 @@ inline solution solve_lagrangian(const std::vector<item_choices>& items, std::ui
         sol.pick[sg.item] = sg.to;
     }
     sol.lower_bound = stopped ? loss - mu * double(budget - spent) : loss;
+    sol.mu = mu;
     if (!stopped) {  // every item at its least-loss choice: optimal
         sol.optimal = true;
         return sol;
@@ -247,6 +262,61 @@ inline solution solve_lagrangian(const std::vector<item_choices>& items, std::ui
         sol.pick[bi] = bk;
     }
     return sol;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lagrangian reduction (exact). For any μ ≥ 0 let m_i = min_k (loss_ik + μ·cost_ik) and
+// Δ_i(k) = loss_ik + μ·cost_ik − m_i ≥ 0. Every allocation z within the budget has
+//     loss(z) ≥ Σ_i (loss_i(z_i) + μ·cost_i(z_i)) − μ·budget = LB + Σ_i Δ_i(z_i),  LB = Σ m_i − μ·budget,
+// so an optimal allocation (loss ≤ UB, the loss of any feasible one) uses only choices with
+// Δ_i(k) ≤ UB − LB. Dropping the others keeps every optimum; the DP then runs over the few
+// remaining choices, with each item's cheapest remaining cost moved into a base offset.
+// ---------------------------------------------------------------------------------------------
+
+struct reduction {
+    std::vector<item_choices> items;               ///< kept choices, costs minus the item's base
+    std::vector<std::vector<std::size_t>> index;   ///< kept choice → original choice index
+    std::uint64_t base = 0;                        ///< Σ of the items' cheapest kept costs
+    double lower_bound = -inf;                     ///< LB above
+};
+
+inline reduction reduce(const std::vector<item_choices>& items, double mu, double upper, std::uint64_t budget) {
+    reduction red;
+    std::vector<double> f;
+    double sum_m = 0;
+    std::vector<double> m(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        m[i] = inf;
+        for (std::size_t k = 0; k < items[i].cost.size(); ++k)
+            m[i] = std::min(m[i], items[i].loss[k] + mu * double(items[i].cost[k]));
+        sum_m += m[i];
+    }
+    red.lower_bound = sum_m - mu * double(budget);
+    const double slack = std::max(0.0, upper - red.lower_bound) +
+                         1e-9 * (std::abs(upper) + std::abs(red.lower_bound) + mu * double(budget)) + 1e-300;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto& it = items[i];
+        item_choices r;
+        std::vector<std::size_t> idx;
+        for (std::size_t k = 0; k < it.cost.size(); ++k)
+            if (it.loss[k] + mu * double(it.cost[k]) - m[i] <= slack) {
+                idx.push_back(k);
+                r.cost.push_back(it.cost[k]);
+                r.loss.push_back(it.loss[k]);
+                r.rank.push_back(it.rank[k]);
+                if (k < it.ranked) ++r.ranked;
+            }
+        const std::uint64_t b = r.cost.front();  // sorted by cost; never empty (the minimiser stays)
+        for (auto& c : r.cost) c -= b;
+        red.base += b;
+        // The convex fast path needs consecutive ranks (an arithmetic progression of costs).
+        r.convex = it.convex && r.ranked > 2;
+        for (std::size_t k = 1; r.convex && k < r.ranked; ++k)
+            if (idx[k] != idx[k - 1] + 1) r.convex = false;
+        red.items.push_back(std::move(r));
+        red.index.push_back(std::move(idx));
+    }
+    return red;
 }
 
 }  // namespace lowrank::detail::alloc

@@ -67,12 +67,4 @@ inline void require_square(std::span<const double> gram, std::size_t n, const ch
                           std::to_string(n * n) + " values, got " + std::to_string(gram.size()));
 }
 
-/// (G + Gᵀ)/2 of a host n×n matrix.
-inline std::vector<double> symmetrized(std::span<const double> g, std::size_t n) {
-    std::vector<double> s(n * n);
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < n; ++j) s[i * n + j] = 0.5 * (g[i * n + j] + g[j * n + i]);
-    return s;
-}
-
 }  // namespace lowrank::detail::compress
