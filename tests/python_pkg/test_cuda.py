@@ -8,10 +8,6 @@ import pytest
 import lowrank
 
 INFO = lowrank.cuda_info()
-if not INFO["built"]:
-    pytest.skip(f"no CUDA tests: {INFO['reason']}", allow_module_level=True)
-if INFO["devices"] == 0:
-    pytest.skip(f"no CUDA device: {INFO['reason']}", allow_module_level=True)
 
 
 def frameworks():
@@ -32,9 +28,19 @@ def frameworks():
     return out
 
 
-FRAMEWORKS = frameworks()
-if not FRAMEWORKS:
-    pytest.skip("no CUDA array library (torch with CUDA, or cupy) in this interpreter", allow_module_level=True)
+def skip_reason():
+    if not INFO["built"]:
+        return f"no CUDA tests: {INFO['reason']}"
+    if INFO["devices"] == 0:
+        return f"no CUDA device: {INFO['reason']}"
+    if not frameworks():
+        return "no CUDA array library (torch with CUDA, or cupy) in this interpreter"
+    return ""
+
+
+# Every test is collected and reported as skipped with the reason (pytest -rs prints it).
+pytestmark = pytest.mark.skipif(bool(skip_reason()), reason=skip_reason())
+FRAMEWORKS = frameworks() or ["none"]
 
 
 def to_device(fw, a):
