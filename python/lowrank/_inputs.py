@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Tuple
 
 from ._errors import InvalidArgumentError, ModeError, RankError, ShapeError
 
@@ -84,7 +84,7 @@ def tucker_ranks(ranks: Any, shape: Optional[Tuple[int, ...]]) -> list:
     if isinstance(ranks, numbers.Integral) and not isinstance(ranks, bool):
         limit = min(shape) if shape else None
         return [rank_value(ranks, limit, "rank (for every mode, at most the smallest dimension)")]
-    if not isinstance(ranks, Sequence) or isinstance(ranks, (str, bytes)):
+    if isinstance(ranks, (str, bytes)) or not isinstance(ranks, Iterable):
         raise TypeError(f"ranks must be an int or a sequence of ints, got {type(ranks).__name__}")
     ranks = list(ranks)
     if shape is not None and len(ranks) != len(shape):

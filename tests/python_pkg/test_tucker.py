@@ -63,6 +63,8 @@ def test_rel_error_target_is_met(rng):
     assert res.ranks == (3, 4, 5)
     one = lowrank.tucker(x, ranks=2, method="sthosvd")          # one int: every mode
     assert one.ranks == (2, 2, 2)
+    arr = lowrank.tucker(x, ranks=np.array([3, 4, 5]), method="sthosvd")   # any iterable of ints
+    assert arr.ranks == (3, 4, 5)
 
 
 def test_unpacks_like_tensorly_and_reconstructs(rng):
