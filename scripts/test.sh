@@ -47,16 +47,21 @@ cmake --build build/consumer -j"$JOBS"
 ctest --test-dir build/consumer --output-on-failure
 
 step "Python package: pip install . (extension + CLI in one wheel), tests against the installed wheel"
-# scikit-build-core reuses the release tree built above (nothing is recompiled: it configures,
-# installs the component "python" into the wheel and pip installs it), so the same defines as
-# above; then the entries it added to the cache (SKBUILD_*, a temporary install prefix) are
-# dropped again. A from-scratch `pip install .` (build isolation, its own build-pip/ tree) is the
-# same wheel; docs/python.md gives its build time.
+# scikit-build-core reuses the release tree built above, so nothing is recompiled: it configures
+# with the same defines, installs the component "python" into the wheel, and pip installs it.
+# Its configure adds entries to the cache (SKBUILD_*, a temporary install prefix, its FindPython
+# backport in CMAKE_MODULE_PATH, Python hints), so the cache is restored afterwards. A
+# from-scratch `pip install .` (build isolation, its own build-pip/ tree) makes the same wheel;
+# docs/python.md gives its build time.
+cp build/CMakeCache.txt build/CMakeCache.txt.before-pip
+pip_rc=0
 CMAKE_GENERATOR="$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' build/CMakeCache.txt)" \
 CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
   --no-build-isolation -Cbuild-dir=build -Ccmake.define.LOWRANK_BUILD_TESTS=ON \
-  -Ccmake.define.LOWRANK_BUILD_BENCH=ON -Ccmake.define.LOWRANK_BUILD_EXAMPLES=ON .
-cmake -S . -B build -U 'SKBUILD*' -U CMAKE_INSTALL_PREFIX >/dev/null
+  -Ccmake.define.LOWRANK_BUILD_BENCH=ON -Ccmake.define.LOWRANK_BUILD_EXAMPLES=ON . || pip_rc=$?
+mv build/CMakeCache.txt.before-pip build/CMakeCache.txt
+cmake -S . -B build >/dev/null
+[ "$pip_rc" = 0 ] || { echo "test.sh: pip install . failed ($pip_rc)"; exit "$pip_rc"; }
 env -u PYTHONPATH -u LOWRANK_CLI PATH="$VENV/bin:$PATH" \
   "$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider tests/python_pkg
 
