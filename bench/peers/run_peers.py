@@ -863,6 +863,7 @@ def main():
                          "worker's PYTHONPATH for the 'lowrank via Python' column; then a failing import is an "
                          "error. Default: BUILD/python of a build found like lowrank_peer, else whatever the "
                          "worker's interpreter imports, else the column is dropped")
+    ap.add_argument("--no-lowrank-python", action="store_true", help="leave out the 'lowrank via Python' column")
     args = ap.parse_args()
     if args.quick:
         args.rounds = 1
@@ -874,7 +875,7 @@ def main():
     env = dict(os.environ)
     for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[v] = str(args.threads)
-    py_dir = args.lowrank_python or find_lowrank_python(exe)
+    py_dir = None if args.no_lowrank_python else (args.lowrank_python or find_lowrank_python(exe))
     if py_dir:
         env_py = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(py_dir), env.get("PYTHONPATH")])))
     else:
@@ -889,7 +890,7 @@ def main():
     try:
         winfo = worker.call({"workload": "info"})
         lr = winfo.get("lowrank") or {}
-        PY["enabled"] = "error" not in lr and bool(lr)
+        PY["enabled"] = "error" not in lr and bool(lr) and not args.no_lowrank_python
         if PY["enabled"]:
             log(f"lowrank via Python: {lr.get('version')} from {lr.get('path')}")
         elif args.lowrank_python:
