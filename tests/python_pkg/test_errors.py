@@ -140,3 +140,15 @@ def test_hierarchy():
                          (lowrank.BackendError, RuntimeError), (lowrank.FileError, OSError)]:
         assert issubclass(cls, lowrank.Error) and issubclass(cls, builtin), cls
         assert cls.__module__ == "lowrank" and cls.__doc__
+
+
+def test_empty_arrays():
+    # Decompositions of empty arrays are misuse (the library's shape_error); products of empty
+    # arrays are empty arrays.
+    with pytest.raises(lowrank.ShapeError, match="empty"):
+        lowrank.svd(np.ones((0, 5)))
+    with pytest.raises(lowrank.ShapeError, match="empty"):
+        lowrank.tucker(np.ones((0, 3)))
+    assert lowrank.mode_product(np.ones((0, 3, 4)), np.ones((2, 3)), 1).shape == (0, 2, 4)
+    assert lowrank.mode_product(np.ones((2, 3, 4)), np.ones((0, 3)), 1).shape == (2, 0, 4)
+    assert lowrank.unfold(np.ones((0, 3)), 1).shape == (3, 0)
