@@ -5,7 +5,7 @@
 // Where new bindings go: one bind_<area>.cpp with a bind_<area>(module&) declared here and called
 // from module.cpp, plus its public wrapper in python/lowrank/. The [compress] API
 // (whitened_svd, rank allocation, lowrank.compress over the model layer) is planned as
-// bind_compress.cpp + python/lowrank/compress.py once include/lowrank/compress/ has landed
+// bind_compress.cpp + python/lowrank/compress.py over include/lowrank/compress/
 // (docs/python.md, "Planned: the compress API").
 #pragma once
 
