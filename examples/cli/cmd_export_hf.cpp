@@ -90,8 +90,8 @@ int run_export(const export_args& a) {
         return 0;
     }
     std::printf("wrote %s (%s, %s)\n", j["out"].get<std::string>().c_str(), r.family.c_str(), r.model_class.c_str());
-    std::printf("tensors: %zu in %zu shard(s), %.1f MB; factorised linears: %zu (tucker2 core %s)\n", r.tensors, r.shards,
-                r.bytes / 1e6, r.factorised, a.keep_core ? "kept" : "folded into u");
+    std::printf("tensors: %zu in %zu shard(s), %.1f MB; factorised linears: %zu%s\n", r.tensors, r.shards, r.bytes / 1e6,
+                r.factorised, r.folded_core_parameters ? " (tucker2 cores folded into u)" : a.keep_core ? " (tucker2 cores kept)" : "");
     std::printf("parameters: %llu (factorised file %llu", static_cast<unsigned long long>(r.parameters),
                 static_cast<unsigned long long>(r.file_parameters));
     if (r.folded_core_parameters) std::printf(" - %llu folded core", static_cast<unsigned long long>(r.folded_core_parameters));

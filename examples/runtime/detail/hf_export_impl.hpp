@@ -7,6 +7,7 @@
 #include <optional>
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 namespace lowrank::runtime {
 
@@ -67,6 +68,9 @@ struct staging_dir {
         std::string tmpl = (target.parent_path() / ("." + target.filename().string() + ".lowrank-export-XXXXXX")).string();
         if (!::mkdtemp(tmpl.data())) throw io_error(target.string(), "cannot create a staging directory beside it");
         path = tmpl;
+        const mode_t mask = ::umask(0);  // mkdtemp makes 0700: give the directory the usual permissions
+        ::umask(mask);
+        ::chmod(tmpl.c_str(), 0777 & ~mask);
     }
     staging_dir(const staging_dir&) = delete;
     staging_dir& operator=(const staging_dir&) = delete;
