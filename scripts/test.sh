@@ -9,6 +9,11 @@
 #   5. the unit suites again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   6. a bounded libFuzzer run of every parser fuzzer.
 # Environment: LOWRANK_TEST_QUICK=1 skips steps 5 and 6; FUZZ_SECONDS (default 20).
+# The transformers interop tests (tests/interop, docs/interop.md) run in a second venv with torch,
+# transformers and lm_eval from PyPI (LOWRANK_TORCH_VENV, default ~/.cache/lowrank/venv-torch, kept
+# between runs: PyPI's torch wheel carries the CUDA libraries, ≈ 5 GB installed; no CPU-only wheel
+# is reachable from the registries these machines use). LOWRANK_TEST_TORCH=0 skips it; if the
+# install fails the interop tests are not registered and CMake says so.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -22,6 +27,21 @@ VENV="${LOWRANK_TEST_VENV:-$ROOT/.venv-test}"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
   numpy scipy scikit-learn tensorly threadpoolctl gguf pytest matplotlib
 
+step "torch venv (transformers interop tests)"
+TORCH_PY=""
+if [ "${LOWRANK_TEST_TORCH:-1}" = "1" ]; then
+  TORCH_VENV="${LOWRANK_TORCH_VENV:-${LOWRANK_CACHE:-$HOME/.cache/lowrank}/venv-torch}"
+  t_torch=$(date +%s)
+  [ -x "$TORCH_VENV/bin/python" ] || python3 -m venv "$TORCH_VENV"
+  if "$TORCH_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+       torch transformers safetensors tokenizers gguf numpy pytest pydantic "lm_eval==0.4.13"; then
+    TORCH_PY="$TORCH_VENV/bin/python"
+  else
+    echo "test.sh: WARNING: torch/transformers could not be installed; the transformers interop tests are off"
+  fi
+  echo "torch venv: $(( $(date +%s) - t_torch )) s"
+fi
+
 step "real model assets"
 if ! "$VENV/bin/python" scripts/fetch_assets.py; then
   echo "test.sh: WARNING: assets could not be fetched; real-model tests will report SKIPPED"
@@ -32,7 +52,7 @@ fi
 
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_PYTHON="$VENV/bin/python" \
-      -DLOWRANK_GGUF_PYTHON="$VENV/bin/python" >/dev/null
+      -DLOWRANK_GGUF_PYTHON="$VENV/bin/python" -DLOWRANK_TORCH_PYTHON="$TORCH_PY" >/dev/null
 cmake --build build -j"$JOBS"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 

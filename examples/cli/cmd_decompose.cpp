@@ -38,6 +38,8 @@
 #include "lowrank/decomp/matrix_tucker.hpp"
 #include "lowrank/design/architecture.hpp"
 #include "lowrank/design/gamma_json.hpp"
+#include "cli/recipe_plan.hpp"
+#include "runtime/hf_names.hpp"
 #include "lowrank/io/architecture.hpp"
 #include "lowrank/io/factorized.hpp"
 #include "lowrank/io/gguf.hpp"
@@ -80,7 +82,7 @@ struct interrupted_error : lowrank::error {
 };
 
 struct decompose_args {
-    std::string model, plan, method, out, fold_dtype = "f32", device = "cpu";
+    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu";
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
@@ -482,12 +484,36 @@ void refuse_overwriting_input(const std::string& out, const model_source& m) {
         if (same(p)) throw usage_error("decompose: --out " + out + " is the input " + p.string() + "; refusing to overwrite it");
 }
 
-int run(const decompose_args& a) {
+/// The model's decomposable weights as recipe modules (Hugging Face module names).
+std::vector<cli::recipe_module> recipe_modules(const model_source& m) {
+    std::vector<cli::recipe_module> out;
+    for (const auto& t : m.tensors)
+        if (t.cls.decomposable() && t.shape.size() == 2)
+            out.push_back({t.name, runtime::detail::hf_module_name(t.name, std::string(to_string(m.family))),
+                           design_role(t.cls.role), static_cast<std::size_t>(t.cls.layer), t.shape[0], t.shape[1]});
+    return out;
+}
+
+int run(const decompose_args& a0) {
     const auto t0 = std::chrono::steady_clock::now();
+    decompose_args a = a0;
+    if (a.plan.empty() == a.recipe.empty()) throw usage_error("decompose: give exactly one of --plan and --recipe");
     if (!a.method.empty() && a.method != "svd" && a.method != "tucker2" && a.method != "hooi")
         throw usage_error("decompose: --method must be svd, tucker2 or hooi");
     cli::device_selection dev = cli::select_device(a.device);  // before anything is read or written
     model_source m = open_model(a.model);
+    // --recipe: the γ it selects on this model, through a temporary γ file (recipe_plan.hpp).
+    std::optional<design::recipe> rec;
+    std::optional<cli::temp_text_file> recipe_gamma;
+    if (!a.recipe.empty()) {
+        rec = cli::read_recipe(a.recipe);
+        if (rec->method != "svd" && rec->method != "tucker2" && rec->method != "hooi")
+            throw usage_error("decompose: --recipe method '" + rec->method + "' is not svd, tucker2 or hooi");
+        if (a.method.empty()) a.method = rec->method;
+        const json g = cli::gamma_from_recipe(*rec, recipe_modules(m), fs::path(a.model).stem().string(), a.recipe);
+        recipe_gamma.emplace(g.dump(1));
+        a.plan = recipe_gamma->path;
+    }
     const plan_info p = load_plan(a, m);
     const std::string out = a.out.empty() ? default_out(a, m) : a.out;
     const bool dir_out = a.fold && m.hf_dir;
@@ -579,7 +605,17 @@ int run(const decompose_args& a) {
     json extra;
     extra["gamma"] = design::to_json(p.arch, p.gamma, 1);
     extra["gamma_id"] = p.id;
-    extra["plan"] = {{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
+    extra["plan"] = rec ? json{{"recipe", fs::absolute(a.recipe).string()}, {"id", p.plan_id}}
+                        : json{{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
+    {  // the recipe that reproduces this output (saved beside it and in the manifest)
+        std::vector<std::pair<std::string, std::uint64_t>> ranks;
+        for (const auto& t : m.tensors)
+            if (t.rank > 0) ranks.push_back({runtime::detail::hf_module_name(t.name, std::string(to_string(m.family))), t.rank});
+        json r = rec ? design::to_json(*rec) : cli::recipe_of_output(p.method, ranks, nullptr);
+        r["method"] = p.method;
+        r["source"] = {{"path", fs::absolute(a.model).string()}, {"format", m.format}};
+        extra["recipe"] = r;
+    }
     extra["architecture"] = p.arch.name;
     extra["method"] = p.method;
     extra["form"] = to_string(form);
@@ -713,7 +749,10 @@ int run(const decompose_args& a) {
         std::printf("relative error per tensor: min %.4g, mean %.4g, max %.4g\n", err_min,
                     err_sum / static_cast<double>(n_decomposed), err_max);
     std::printf("seconds: %.2f\n", extra["seconds"].get<double>());
-    std::printf("wrote %s and %s\n", written.c_str(), manifest_path(out, dir_out).c_str());
+    const std::string recipe_path = dir_out ? (fs::path(out) / "lowrank_recipe.json").string()
+                                            : manifest_path(out, false).substr(0, manifest_path(out, false).size() - 14) + ".recipe.json";
+    write_text_atomically(recipe_path, extra["recipe"].dump(2) + "\n");
+    std::printf("wrote %s and %s (recipe: %s)\n", written.c_str(), manifest_path(out, dir_out).c_str(), recipe_path.c_str());
     return 0;
 }
 
@@ -721,7 +760,9 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
     auto* sub = app.add_subcommand("decompose", "Apply a configuration gamma to a model's weights (factorised or folded output)");
     auto a = std::make_shared<decompose_args>();
     sub->add_option("MODEL", a->model, ".gguf, .safetensors, index .json, or a Hugging Face model directory")->required();
-    sub->add_option("--plan", a->plan, "gamma JSON (from `lowrank plan`)")->required();
+    sub->add_option("--plan", a->plan, "gamma JSON (from `lowrank plan`)");
+    sub->add_option("--recipe", a->recipe, "recipe JSON (targets/ignore regexes over module names, method, rank or keep_ratio; "
+                                           "docs/interop.md) instead of --plan");
     sub->add_option("--method", a->method, "svd, tucker2 or hooi (default: the plan's method)")
         ->check(CLI::IsMember({"svd", "tucker2", "hooi"}));
     sub->add_option("--out", a->out, "output file (directory for --fold of a HF directory)");

@@ -18,6 +18,7 @@
 //   tokenizer files     copied from an HF source (allow-list below); for a GGUF source written
 //                       from its vocabulary (runtime/hf_tokenizer_json.hpp)
 //   lowrank_manifest.json  the factorised file's manifest (provenance)
+//   lowrank_recipe.json the recipe that reproduces the factorised file (when its manifest has one)
 //
 // Folding the core: y = u (core (vᵀx)) and y = (u·core)(vᵀx) cost the same per token when the
 // core is square (r·in + r·out multiply-adds either way, plus r² for the kept core), and the
@@ -38,6 +39,7 @@
 #pragma once
 
 #include "runtime/factorized_loader.hpp"
+#include "runtime/hf_names.hpp"
 #include "runtime/hf_tokenizer_json.hpp"
 #include "runtime/ops.hpp"
 
@@ -81,27 +83,6 @@ struct hf_export_result {
 };
 
 namespace detail {
-
-/// Hugging Face name of a GGUF Llama/Qwen2 tensor; empty when the name is not one.
-inline std::string hf_name_of_gguf(const std::string& g) {
-    if (g == "token_embd.weight") return "model.embed_tokens.weight";
-    if (g == "output_norm.weight") return "model.norm.weight";
-    if (g == "output.weight") return "lm_head.weight";
-    static const std::pair<const char*, const char*> block[] = {
-        {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"}, {"attn_q", "self_attn.q_proj"},
-        {"attn_k", "self_attn.k_proj"},   {"attn_v", "self_attn.v_proj"},           {"attn_output", "self_attn.o_proj"},
-        {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},               {"ffn_down", "mlp.down_proj"}};
-    if (g.rfind("blk.", 0) != 0) return {};
-    const auto dot = g.find('.', 4);
-    if (dot == std::string::npos || dot == 4) return {};
-    const std::string layer = g.substr(4, dot - 4);
-    if (layer.find_first_not_of("0123456789") != std::string::npos) return {};
-    const std::string rest = g.substr(dot + 1);
-    for (const auto& [gg, hh] : block)
-        for (const char* suffix : {".weight", ".bias"})
-            if (rest == std::string(gg) + suffix) return "model.layers." + layer + "." + hh + suffix;
-    return {};
-}
 
 /// A shape-only weight source over a factorised file: the runtime's model builders run on it to
 /// check names and shapes; every name they touch is recorded in `used`. No tensor data is read.

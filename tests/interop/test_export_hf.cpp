@@ -431,3 +431,61 @@ TEST_CASE("tokenizer.json from the real GGUF vocabularies gives Hugging Face tok
     if (const auto spm = rt_test::asset("llama.cpp-vocab/ggml-vocab-llama-spm.gguf", "export-hf: SentencePiece refused"); !spm.empty())
         CHECK(contains(rt_test::error_of([&] { tokenizer_json_from_gguf(read_gguf(spm)); }), "ggml-vocab-llama-spm.gguf"));
 }
+
+TEST_CASE("decompose --recipe: same output as the equivalent γ; the recipe saved beside any output reproduces it") {
+    dtest::temp_dir d("xhf-recipe");
+    const tiny_gguf m(d);
+    auto tensors_equal = [](const std::string& a, const std::string& b) {
+        const safetensors_file fa(a), fb(b);
+        if (fa.entries().size() != fb.entries().size()) return false;
+        for (const auto& e : fa.entries()) {
+            const auto x = fa.view(e).bytes;
+            const auto y = fb.view(e.name).bytes;
+            if (x.size() != y.size() || !std::equal(x.begin(), x.end(), y.begin())) return false;
+        }
+        return true;
+    };
+    std::string log;
+    dtest::write_text(d / "r.json", R"({"format": "lowrank.recipe", "version": 1, "method": "svd",
+        "targets": ["model\\.layers\\.\\d+\\.mlp\\..*"], "ignore": ["model\\.layers\\.0\\..*"], "rank": 4,
+        "calibration": {"note": "recorded, not used by decompose"}})");
+    REQUIRE_MESSAGE(run("decompose " + m.path + " --recipe " + d / "r.json" + " --threads 1 --quiet --out " + d / "a.safetensors", d, &log) == 0, log);
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {1, 2}, {{"gate", 4}, {"up", 4}, {"down", 4}}, "svd"));
+    REQUIRE(run("decompose " + m.path + " --plan " + d / "g.json" + " --threads 1 --quiet --out " + d / "b.safetensors", d) == 0);
+    CHECK(tensors_equal(d / "a.safetensors", d / "b.safetensors"));
+    // The recipes written beside both outputs reproduce them (rank per module, literal names for the γ one).
+    REQUIRE(fs::is_regular_file(d.path / "a.recipe.json"));
+    REQUIRE(fs::is_regular_file(d.path / "b.recipe.json"));
+    const auto ra = read_json(d.path / "a.recipe.json");
+    CHECK(ra["calibration"]["note"] == "recorded, not used by decompose");
+    CHECK(ra["source"]["path"] == fs::absolute(m.path).string());
+    REQUIRE(run("decompose " + m.path + " --recipe " + d / "a.recipe.json" + " --threads 1 --quiet --out " + d / "a2.safetensors", d, &log) == 0);
+    REQUIRE_MESSAGE(run("decompose " + m.path + " --recipe " + d / "b.recipe.json" + " --threads 1 --quiet --out " + d / "b2.safetensors", d, &log) == 0, log);
+    CHECK(tensors_equal(d / "a.safetensors", d / "a2.safetensors"));
+    CHECK(tensors_equal(d / "b.safetensors", d / "b2.safetensors"));
+    // keep_ratio: the largest rank whose factors hold at most ρ of each weight's parameters
+    dtest::write_text(d / "k.json", R"({"format": "lowrank.recipe", "version": 1, "method": "tucker2",
+        "targets": ["model\\.layers\\.1\\.self_attn\\.[qo]_proj"], "keep_ratio": 0.5})");
+    REQUIRE(run("decompose " + m.path + " --recipe " + d / "k.json" + " --threads 1 --quiet --out " + d / "k.safetensors", d) == 0);
+    const factorized_model fk(d / "k.safetensors");
+    CHECK(fk.at("blk.1.attn_q.weight").rank == 3);  // 16×16, tucker2: r·32 + r² ≤ 128 → r = 3
+    CHECK(fk.at("blk.1.attn_output.weight").rank == 3);
+    CHECK(!fk.at("blk.1.attn_k.weight").factored);
+    // export-hf copies the recipe.
+    REQUIRE(run("export-hf " + d / "a.safetensors" + " --out " + d / "a-hf --quiet", d) == 0);
+    CHECK(read_json(d.path / "a-hf/lowrank_recipe.json") == ra);
+    // Refusals: not layers × tensors; a compressor's method; nothing selected; both --plan and --recipe.
+    dtest::write_text(d / "bad1.json", R"({"format": "lowrank.recipe", "version": 1,
+        "targets": ["model\\.layers\\.1\\.mlp\\.up_proj", "model\\.layers\\.2\\.mlp\\.gate_proj"], "rank": 2})");
+    CHECK(run("decompose " + m.path + " --recipe " + d / "bad1.json" + " --quiet --out " + d / "x.safetensors", d, &log) == 2);
+    CHECK(contains(log, "whole layers × tensors"));
+    dtest::write_text(d / "bad2.json", R"({"format": "lowrank.recipe", "version": 1, "method": "whitened_svd", "targets": [".*"], "rank": 2})");
+    CHECK(run("decompose " + m.path + " --recipe " + d / "bad2.json" + " --quiet --out " + d / "x.safetensors", d, &log) == 2);
+    CHECK(contains(log, "whitened_svd"));
+    dtest::write_text(d / "bad3.json", R"({"format": "lowrank.recipe", "version": 1, "targets": ["blk\\..*"], "rank": 2})");
+    CHECK(run("decompose " + m.path + " --recipe " + d / "bad3.json" + " --quiet --out " + d / "x.safetensors", d, &log) == 2);
+    CHECK(contains(log, "selects no module"));
+    CHECK(run("decompose " + m.path + " --recipe " + d / "r.json" + " --plan " + d / "g.json" + " --quiet --out " + d / "x.safetensors", d, &log) == 2);
+    CHECK(contains(log, "exactly one of --plan and --recipe"));
+    CHECK(!fs::exists(d.path / "x.safetensors"));
+}

@@ -243,6 +243,8 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
     detail::write_text_file(stage.path / "config.json", config.dump(2) + "\n");
     detail::write_text_file(stage.path / "modeling_lowrank.py", opt.modeling_py);
     detail::write_text_file(stage.path / "lowrank_manifest.json", fm.manifest().dump(2) + "\n");
+    if (fm.manifest().contains("recipe") && fm.manifest()["recipe"].is_object())  // decompose's recipe (design/recipe.hpp)
+        detail::write_text_file(stage.path / "lowrank_recipe.json", fm.manifest()["recipe"].dump(2) + "\n");
     if (g) {
         detail::write_text_file(stage.path / "tokenizer.json", tokenizer_json_from_gguf(*g).dump() + "\n");
         detail::write_text_file(stage.path / "tokenizer_config.json", tokenizer_config_from_gguf(*g, context).dump(2) + "\n");
