@@ -4,6 +4,8 @@
 
 #include "lowrank/design/recipe.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 using namespace lowrank;
@@ -82,7 +84,9 @@ TEST_CASE("recipe: ranks from keep_ratio are the largest within ρ·m·n (closed
     for (std::uint64_t m : {16u, 576u, 1536u})
         for (std::uint64_t n : {16u, 576u, 4096u})
             for (double rho : {0.01, 0.1, 0.25, 0.5, 0.99, 1.0}) {
-                CAPTURE(m), CAPTURE(n), CAPTURE(rho);
+                CAPTURE(m);
+                CAPTURE(n);
+                CAPTURE(rho);
                 recipe_rule rule{{}, {}, rho};
                 // svd form: r(m + n) ≤ ρ m n  ⇔  r ≤ ρ m n / (m + n); at least 1, at most min(m, n)
                 const auto bound = static_cast<std::uint64_t>(std::floor(rho * double(m) * double(n) / double(m + n)));

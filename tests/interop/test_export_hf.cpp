@@ -80,7 +80,7 @@ struct tiny_gguf {
     }
 };
 
-std::string file_sha(const std::string& p) { return cli::sha256_file(p); }
+std::string file_sha(const std::string& p) { return lowrank::sha256_file(p); }
 
 /// Runs the CLI; exit status, output in `log` (read back into `text`).
 int run(const std::string& args, const dtest::temp_dir& d, std::string* text = nullptr) {

@@ -223,7 +223,7 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
                {"method", fm.manifest().value("method", json())},
                {"gamma_id", fm.manifest().value("gamma_id", json())},
                {"source", fm.manifest().value("source", json())},
-               {"factorized_file", {{"path", fs::absolute(path).string()}, {"sha256", cli::sha256_file(path)}}},
+               {"factorized_file", {{"path", fs::absolute(path).string()}, {"sha256", sha256_file(path)}}},
                {"parameters",
                 {{"dense", fm.parameters_before()},
                  {"factorized_file", r.file_parameters},

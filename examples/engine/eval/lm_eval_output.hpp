@@ -22,7 +22,7 @@
 #pragma once
 
 #include "lowrank/io/detail/file.hpp"
-#include "cli/sha256.hpp"
+#include "lowrank/io/checksum.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -39,11 +39,7 @@
 namespace lowrank::eval {
 
 /// Lower-case hex sha256 of a string (lm-eval's hash_string).
-inline std::string sha256_text(const std::string& s) {
-    cli::sha256 h;
-    h.update(reinterpret_cast<const unsigned char*>(s.data()), s.size());
-    return h.hex();
-}
+inline std::string sha256_text(const std::string& s) { return sha256_hex(s); }
 
 /// lm-eval's name of one of our tasks, its version, output type and metrics (higher is better).
 struct lm_eval_task_info {
