@@ -14,9 +14,11 @@
 # Environment: LOWRANK_TEST_QUICK=1 skips steps 5 and 6; FUZZ_SECONDS (default 20).
 # The transformers interop tests (tests/interop, docs/interop.md) run in a second venv with torch,
 # transformers and lm_eval from PyPI (LOWRANK_TORCH_VENV, default ~/.cache/lowrank/venv-torch, kept
-# between runs: PyPI's torch wheel carries the CUDA libraries, ≈ 5 GB installed; no CPU-only wheel
-# is reachable from the registries these machines use). LOWRANK_TEST_TORCH=0 skips it; if the
-# install fails the interop tests are not registered and CMake says so.
+# between runs: PyPI's torch wheel carries the CUDA libraries, ≈ 6 GB installed; no CPU-only wheel
+# is reachable from the registries these machines use). Measured on the shared 2-core machine: a cold
+# install 31 min, a satisfied re-run 38 s. The install is bounded by LOWRANK_TORCH_INSTALL_TIMEOUT
+# (default 900 s); LOWRANK_TEST_TORCH=0 skips it; if it fails or times out the interop Python tests
+# are not registered (CMake says so) and the next run resumes the install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -36,8 +38,10 @@ if [ "${LOWRANK_TEST_TORCH:-1}" = "1" ]; then
   TORCH_VENV="${LOWRANK_TORCH_VENV:-${LOWRANK_CACHE:-$HOME/.cache/lowrank}/venv-torch}"
   t_torch=$(date +%s)
   [ -x "$TORCH_VENV/bin/python" ] || python3 -m venv "$TORCH_VENV"
-  if "$TORCH_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-       torch transformers safetensors tokenizers gguf numpy pytest pydantic "lm_eval==0.4.13"; then
+  # bounded: a cold install (≈ 3 GB of wheels) that does not finish in time is resumed by the next run
+  if timeout "${LOWRANK_TORCH_INSTALL_TIMEOUT:-900}" "$TORCH_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+       torch transformers safetensors tokenizers gguf numpy pytest pydantic "lm_eval==0.4.13" &&
+     "$TORCH_VENV/bin/python" -c "import torch, transformers, tokenizers, safetensors, gguf, pytest"; then
     TORCH_PY="$TORCH_VENV/bin/python"
   else
     echo "test.sh: WARNING: torch/transformers could not be installed; the transformers interop tests are off"
