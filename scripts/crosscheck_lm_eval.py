@@ -37,6 +37,13 @@ Run with that interpreter (it needs lm_eval, torch, transformers and gguf):
 
 No network: the model and the data are local; HF_DATASETS_OFFLINE / HF_HUB_OFFLINE are set.
 
+A factorised model (docs/interop.md): --model FILE is what `lowrank eval` scores (a factorised file
+from `lowrank decompose`), --hf-dir DIR its `lowrank export-hf` directory, which lm_eval loads with
+--trust-remote-code (pretrained=DIR,trust_remote_code=True):
+
+    python scripts/crosscheck_lm_eval.py --lowrank build/examples/lowrank --model smol.safetensors \
+        --hf-dir smol-hf --trust-remote-code --limit 30
+
 --strings-only compares only the formatted requests (lowrank eval --format-only against the
 requests lm_eval's task objects build), no model on either side; with --limit 0
 --mmlu-subjects all it covers every document of every task.
@@ -135,9 +142,11 @@ def prepare(args, work):
 
 
 def dequantised_model(args):
-    """float32 HF directory dequantised from the GGUF by transformers (made once)."""
+    """float32 HF directory dequantised from the GGUF by transformers (made once), or the
+    directory given with --hf-dir when it already holds a model (e.g. a lowrank export)."""
     out = args.hf_dir
-    if os.path.isfile(os.path.join(out, "model.safetensors")):
+    if os.path.isfile(os.path.join(out, "model.safetensors")) or os.path.isfile(
+            os.path.join(out, "model.safetensors.index.json")):
         return out
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -294,6 +303,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lowrank", required=True, help="the lowrank CLI binary")
     ap.add_argument("--gguf", default=DEFAULT_GGUF)
+    ap.add_argument("--model", default=None, help="what lowrank eval scores (default: --gguf), e.g. a factorised file")
+    ap.add_argument("--trust-remote-code", action="store_true",
+                    help="lm_eval: pretrained=...,trust_remote_code=True (a lowrank export-hf directory)")
     ap.add_argument("--data", default=os.path.join(CACHE, "eval-data"))
     ap.add_argument("--work", default="/tmp/lowrank-xc", help="work directory (subset data, YAMLs, outputs)")
     ap.add_argument("--hf-dir", default=None, help="dequantised HF model directory (default <work>/<gguf stem>-f32)")
@@ -330,14 +342,15 @@ def main():
     ours_samples = os.path.join(args.work, "ours-samples.jsonl")
     lm_out = os.path.join(args.work, "lm-out")
     commands, seconds = {}, {}
-    ours_cmd = [args.lowrank, "eval", args.gguf, "--data", ours_dir, "--tasks", ",".join(args.tasks),
+    ours_cmd = [args.lowrank, "eval", args.model or args.gguf, "--data", ours_dir, "--tasks", ",".join(args.tasks),
                 "--samples-out", ours_samples, "--json", os.path.join(args.work, "ours.json"),
                 "--threads", str(args.threads), "--no-efficiency", "--no-progress"]
     commands["lowrank"] = " ".join(ours_cmd)
     if not args.skip_ours:
         seconds["lowrank"] = run(ours_cmd, env, os.path.join(args.work, "ours.log"))
     lm_cmd = [sys.executable, "-m", "lm_eval", "--model", "hf",
-              "--model_args", "pretrained=%s,dtype=float32" % hf, "--device", "cpu",
+              "--model_args", "pretrained=%s,dtype=float32%s" % (hf, ",trust_remote_code=True" if args.trust_remote_code else ""),
+              "--device", "cpu",
               "--batch_size", args.batch_size, "--num_fewshot", "0", "--include_path", lm_dir,
               "--tasks", ",".join(n for t in args.tasks for n in names[t]),
               "--log_samples", "--output_path", lm_out]

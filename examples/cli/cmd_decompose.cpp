@@ -37,6 +37,9 @@
 
 #include "lowrank/backend/xtensor_backend.hpp"
 #include "lowrank/design/gamma_json.hpp"
+#include "cli/recipe_plan.hpp"
+#include "runtime/hf_names.hpp"
+#include "lowrank/io/atomic_file.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "lowrank/model/factorise.hpp"
 #include "lowrank/model/plan.hpp"
@@ -77,21 +80,24 @@ struct interrupted_error : lowrank::error {
 };
 
 struct decompose_args {
-    std::string model, plan, method, out, fold_dtype = "f32", device = "cpu";
+    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu";
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
 
 /// --plan read for the model (lowrank/model/plan.hpp), with decompose's own refusals: a plan
 /// that decomposes nothing, and ranks past the break-even rank unless --allow-no-savings.
-model::model_plan load_plan(const decompose_args& a, const model_source& m) {
-    std::ifstream in(a.plan);
-    if (!in) throw usage_error("decompose: --plan: cannot open '" + a.plan + "'");
-    json j;
-    try {
-        j = json::parse(in);
-    } catch (const json::exception& e) {
-        throw usage_error("decompose: --plan '" + a.plan + "': not valid JSON: " + e.what());
+/// `gamma`: the γ a --recipe selected (recipe_plan.hpp); null: read --plan.
+model::model_plan load_plan(const decompose_args& a, const model_source& m, const json& gamma = nullptr) {
+    json j = gamma;
+    if (j.is_null()) {
+        std::ifstream in(a.plan);
+        if (!in) throw usage_error("decompose: --plan: cannot open '" + a.plan + "'");
+        try {
+            j = json::parse(in);
+        } catch (const json::exception& e) {
+            throw usage_error("decompose: --plan '" + a.plan + "': not valid JSON: " + e.what());
+        }
     }
     std::optional<factor_form> form;
     if (!a.method.empty()) form = a.method == "svd" ? factor_form::svd : factor_form::tucker2;
@@ -175,8 +181,21 @@ task_result decompose_tensor(const model_source& m, const tensor_entry& t, std::
     return with_ctx([&](auto& ctx) { return factorise_tensor(ctx, t, rank, std::move(w), method, fold, load_seconds); });
 }
 
-int run(const decompose_args& a) {
+/// The model's decomposable weights as recipe modules (Hugging Face module names).
+std::vector<cli::recipe_module> recipe_modules(const model_source& m) {
+    std::vector<cli::recipe_module> out;
+    for (const auto& t : m.tensors())
+        if (t.cls.decomposable() && t.shape.size() == 2)
+            out.push_back({t.name, runtime::detail::hf_module_name(t.name, std::string(model::to_string(m.family()))),
+                           std::string(model::to_string(t.cls.role)), static_cast<std::size_t>(t.cls.layer), t.shape[0],
+                           t.shape[1]});
+    return out;
+}
+
+int run(const decompose_args& a0) {
     const auto t0 = std::chrono::steady_clock::now();
+    decompose_args a = a0;
+    if (a.plan.empty() == a.recipe.empty()) throw usage_error("decompose: give exactly one of --plan and --recipe");
     if (!a.method.empty() && a.method != "svd" && a.method != "tucker2" && a.method != "hooi")
         throw usage_error("decompose: --method must be svd, tucker2 or hooi");
     cli::device_selection dev = cli::select_device(a.device);  // before anything is read or written
@@ -185,7 +204,18 @@ int run(const decompose_args& a) {
     const model_source m = model_source::open(a.model);
     if (m.format() == model::source_format::factorized)
         throw usage_error("decompose: " + a.model + " is a lowrank factorised file; decompose its source model instead");
-    const model::model_plan p = load_plan(a, m);
+    // --recipe: the γ it selects on this model (recipe_plan.hpp).
+    std::optional<design::recipe> rec;
+    json recipe_gamma;
+    if (!a.recipe.empty()) {
+        rec = cli::read_recipe(a.recipe);
+        if (rec->method != "svd" && rec->method != "tucker2" && rec->method != "hooi")
+            throw usage_error("decompose: --recipe method '" + rec->method + "' is not svd, tucker2 or hooi");
+        if (a.method.empty()) a.method = rec->method;
+        recipe_gamma = cli::gamma_from_recipe(*rec, recipe_modules(m), fs::path(a.model).stem().string(), a.recipe);
+        a.plan = a.recipe;  // named in load_plan's messages
+    }
+    const model::model_plan p = load_plan(a, m, recipe_gamma);
     const std::string method = a.method.empty() ? to_string(p.gamma.method) : a.method;
     const std::string out = a.out.empty() ? cli::decompose::default_out(a.model, a.fold, m) : a.out;
     const bool dir_out = a.fold && m.is_directory();
@@ -261,7 +291,19 @@ int run(const decompose_args& a) {
     const factor_form form = p.gamma.method;
     man.extra["gamma"] = design::to_json(p.arch, p.gamma, 1);
     man.extra["gamma_id"] = p.id;
-    man.extra["plan"] = {{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
+    man.extra["plan"] = rec ? json{{"recipe", fs::absolute(a.recipe).string()}, {"id", p.plan_id}}
+                            : json{{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
+    {  // the recipe that reproduces this output (saved beside it and in the manifest)
+        std::vector<std::pair<std::string, std::uint64_t>> ranks;
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            if (rank_of[i] > 0)
+                ranks.push_back({runtime::detail::hf_module_name(tensors[i].name, std::string(model::to_string(m.family()))),
+                                 rank_of[i]});
+        json r = rec ? design::to_json(*rec) : cli::recipe_of_output(method, ranks, nullptr);
+        r["method"] = method;
+        r["source"] = {{"path", fs::absolute(a.model).string()}, {"format", gguf ? "gguf" : "safetensors"}};
+        man.extra["recipe"] = r;
+    }
     man.extra["architecture"] = p.arch.name;
     man.extra["method"] = method;
     man.extra["form"] = to_string(form);
@@ -285,7 +327,11 @@ int run(const decompose_args& a) {
     if (man.decomposed)
         std::printf("relative error per tensor: min %.4g, mean %.4g, max %.4g\n", man.err_min, man.err_mean(), man.err_max);
     std::printf("seconds: %.2f\n", man.extra["seconds"].get<double>());
-    std::printf("wrote %s and %s\n", out.c_str(), cli::decompose::manifest_path(out, dir_out).c_str());
+    const std::string man_path = cli::decompose::manifest_path(out, dir_out);
+    const std::string recipe_path = dir_out ? (fs::path(out) / "lowrank_recipe.json").string()
+                                            : man_path.substr(0, man_path.size() - std::string(".manifest.json").size()) + ".recipe.json";
+    write_file_atomically(recipe_path, man.extra["recipe"].dump(2) + "\n");
+    std::printf("wrote %s and %s (recipe: %s)\n", out.c_str(), man_path.c_str(), recipe_path.c_str());
     return 0;
 }
 
@@ -293,7 +339,9 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
     auto* sub = app.add_subcommand("decompose", "Apply a configuration gamma to a model's weights (factorised or folded output)");
     auto a = std::make_shared<decompose_args>();
     sub->add_option("MODEL", a->model, ".gguf, .safetensors, index .json, or a Hugging Face model directory")->required();
-    sub->add_option("--plan", a->plan, "gamma JSON (from `lowrank plan`)")->required();
+    sub->add_option("--plan", a->plan, "gamma JSON (from `lowrank plan`)");
+    sub->add_option("--recipe", a->recipe, "recipe JSON (targets/ignore regexes over module names, method, rank or keep_ratio; "
+                                           "docs/interop.md) instead of --plan");
     sub->add_option("--method", a->method, "svd, tucker2 or hooi (default: the plan's method)")
         ->check(CLI::IsMember({"svd", "tucker2", "hooi"}));
     sub->add_option("--out", a->out, "output file (directory for --fold of a HF directory)");

@@ -12,12 +12,18 @@
 // Results follow the schema in eval/results.hpp; progress on stderr.
 // --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods);
 // with --format-only the requests alone, nothing scored (prompt-format cross-check).
+// --output-path DIR [--log-samples]: the results (and per-document samples) also in the layout
+// lm-evaluation-harness writes (eval/lm_eval_output.hpp). Perplexity tasks print llama-perplexity's
+// "Final estimate: PPL = x +/- y" line; --kl-divergence-base DENSE compares with a base model on the
+// same windows (eval/kl_divergence.hpp: mean KL, top-1 agreement, PPL ratio; llama-perplexity's lines).
 #include "cli/command.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "eval/bert_eval.hpp"
 #include "eval/bert_plan.hpp"
 #include "eval/gsm8k.hpp"
+#include "eval/kl_divergence.hpp"
 #include "eval/llama_scorer.hpp"
+#include "eval/lm_eval_output.hpp"
 #include "eval/results.hpp"
 #include "eval/scoring.hpp"
 #include "eval/tasks.hpp"
@@ -36,7 +42,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -54,7 +62,8 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 struct eval_args {
-    std::string model, plan, source, tasks, json_out, data, samples_out;
+    std::string model, plan, source, tasks, json_out, data, samples_out, output_path, kl_base;
+    bool log_samples = false;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0, gen_tokens = eval::gsm8k::max_gen_toks;
     int threads = 2;
     std::string weights = "f32";
@@ -242,7 +251,49 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::g
     return e;
 }
 
-void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res) {
+/// Per-document rows for --log-samples, by task.
+using sample_log = std::map<std::string, std::vector<json>>;
+
+/// --kl-divergence-base: KL, top-1 agreement and PPL ratio of `model` against the base model on
+/// the windows of perplexity task `name`; prints llama-perplexity's statistics lines.
+void kl_against_base(const eval_args& a, const std::string& name, const std::vector<int>& ids, std::size_t context,
+                     runtime::llama_model& model, runtime::llama_model& base, json& e) {
+    const std::size_t V = model.config().vocab;
+    if (base.config().vocab != V)
+        throw cli::usage_error("--kl-divergence-base " + a.kl_base + ": vocabulary of " + std::to_string(base.config().vocab) +
+                               " tokens, the model has " + std::to_string(V));
+    auto logits_of = [](runtime::llama_model& m) {
+        return [&m](const std::vector<int>& w) {
+            auto c = m.make_cache(1, w.size());
+            return m.forward(w.data(), w.size() - 1, c, true);
+        };
+    };
+    progress_bar bar(name + " KL", !a.no_progress);
+    const auto r = eval::evaluate_kl_divergence(ids, context, std::min(a.stride, context - 1), V, logits_of(base),
+                                                logits_of(model), a.ppl_limit ? a.ppl_limit : a.limit,
+                                                [&](std::size_t d, std::size_t t) { bar(d, t); });
+    e["metrics"]["kl_divergence"] = eval::metric(r.kl_mean, r.kl_stderr);
+    e["metrics"]["top1_agreement"] = eval::metric(r.same_top, r.same_top_stderr);
+    e["metrics"]["ppl_ratio"] = eval::metric(r.ppl_ratio, r.ppl_ratio_stderr);
+    e["metrics"]["perplexity_base"] = eval::metric(r.ppl_base, std::nan(""));
+    e["kl_divergence"] = {{"base", fs::absolute(a.kl_base).string()}, {"tokens", r.tokens}, {"windows", r.windows},
+                          {"kl_max", r.kl_max}, {"kl_median", r.kl_median}, {"kl_p99", r.kl_p99},
+                          {"what", "KL(base || model) in nats per scored token, same windows as the perplexity"}};
+    std::printf("====== Perplexity statistics (%s, %zu tokens) ======\n", name.c_str(), r.tokens);
+    std::printf("Mean PPL(Q)                   : %10.6lf\n", r.ppl_q);
+    std::printf("Mean PPL(base)                : %10.6lf\n", r.ppl_base);
+    std::printf("Mean PPL(Q)/PPL(base)         : %10.6lf ± %10.6lf\n", r.ppl_ratio, r.ppl_ratio_stderr);
+    std::printf("====== KL divergence statistics ======\n");
+    std::printf("Mean    KLD: %10.6lf ± %10.6lf\n", r.kl_mean, r.kl_stderr);
+    std::printf("Maximum KLD: %10.6lf\n", r.kl_max);
+    std::printf("99.0%%   KLD: %10.6lf\n", r.kl_p99);
+    std::printf("Median  KLD: %10.6lf\n", r.kl_median);
+    std::printf("====== Token probability statistics ======\n");
+    std::printf("Same top p: %6.3lf ± %5.3lf %%\n", 100 * r.same_top, 100 * r.same_top_stderr);
+    std::fflush(stdout);
+}
+
+void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res, sample_log& logged) {
     auto t0 = clock_type::now();
     runtime::opened_llama o = runtime::open_llama(a.model, a.source);
     // GGUF metadata (BPE or SentencePiece), or the HF directory's tokenizer.json / tokenizer.model
@@ -291,6 +342,13 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
     if (a.weights == "bf16") model.weights().to_bf16();
     res["model"]["weights"] = a.weights;
     eval::llama_scorer scorer(model, tok);
+    std::optional<runtime::llama_model> base;  // --kl-divergence-base
+    if (!a.kl_base.empty()) {
+        if (!fs::exists(a.kl_base)) throw cli::usage_error("--kl-divergence-base " + a.kl_base + ": no such file or directory");
+        runtime::opened_llama ob = runtime::open_llama(a.kl_base);
+        base.emplace(std::move(ob.weights), a.threads);
+        res["kl_divergence_base"] = {{"path", fs::absolute(a.kl_base).string()}, {"parameters", base->weights().parameters()}};
+    }
     // --samples-out: one JSON line per evaluated document (for scripts/crosscheck_lm_eval.py).
     std::ofstream samples;
     if (!a.samples_out.empty()) {
@@ -332,6 +390,9 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
             e["metrics"]["bits_per_byte"] = eval::metric(r.bits_per_byte, r.bits_per_byte_stderr);
             e["settings"] = {{"context", r.context}, {"stride", r.stride}, {"tokens_scored", r.tokens},
                              {"bytes_scored", r.bytes}, {"text_tokens", ids.size() - 1}, {"unit", "windows"}};
+            std::printf("Final estimate: PPL = %.4lf +/- %.5lf\n", r.perplexity, r.perplexity * r.nll_stderr);  // llama-perplexity's line
+            std::fflush(stdout);
+            if (base) kl_against_base(a, name, ids, context, model, *base, e);
             e["seconds"] = since(tt);
             res["tasks"][name] = e;
             continue;
@@ -358,19 +419,32 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         }
         progress_bar bar(name, !a.no_progress);
         json e = task_entry(file, docs.size(), all.size(), a.limit);
+        auto log_doc = [&](std::size_t i, json row) {  // --log-samples: lm-eval's per-document record
+            if (!a.log_samples) return;
+            json req = json::array();
+            for (const auto& q : docs[i].requests) req.push_back({q.context, q.continuation});
+            row["doc_index"] = chosen[i], row["gold"] = docs[i].gold, row["requests"] = req, row["doc"] = rows[chosen[i]];
+            row["acc_norm_task"] = info.acc_norm;
+            logged[name].push_back(std::move(row));
+        };
         if (name == "lambada") {
             const auto r = eval::evaluate_lambada(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             e["metrics"]["perplexity"] = eval::metric(r.perplexity, r.perplexity * r.logprob_stderr);
-            for (std::size_t i = 0; i < docs.size(); ++i)
+            for (std::size_t i = 0; i < docs.size(); ++i) {
                 write_sample(name, chosen[i], docs[i], {{"loglik", {r.logprob[i]}}, {"greedy", bool(r.greedy[i])}});
+                log_doc(i, {{"loglik", {r.logprob[i]}}, {"greedy", bool(r.greedy[i])}, {"greedy_per_request", {bool(r.greedy[i])}}});
+            }
         } else {
             const auto r = eval::evaluate_multiple_choice(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             if (info.acc_norm) e["metrics"]["acc_norm"] = eval::metric(r.acc_norm, r.acc_norm_stderr);
             e["chance"] = docs.empty() ? 0.0 : chance / double(docs.size());
-            for (std::size_t i = 0; i < docs.size(); ++i)
+            for (std::size_t i = 0; i < docs.size(); ++i) {
                 write_sample(name, chosen[i], docs[i], {{"loglik", r.loglik[i]}, {"pred", r.pred[i]}, {"pred_norm", r.pred_norm[i]}});
+                log_doc(i, {{"loglik", r.loglik[i]}, {"pred", r.pred[i]}, {"pred_norm", r.pred_norm[i]},
+                            {"greedy_per_request", r.greedy[i]}});
+            }
         }
         e["settings"] = {{"num_fewshot", 0}, {"semantics", "lm-evaluation-harness v0.4"}, {"unit", "documents"}};
         e["seconds"] = since(tt);
@@ -575,8 +649,13 @@ int run(const eval_args& a0) {
                                                       : sha256_file(a.model);
     if (a.format_only && (bert || a.samples_out.empty()))
         throw cli::usage_error("--format-only needs a Llama-family GGUF model and --samples-out");
+    if ((a.log_samples || !a.kl_base.empty()) && bert)
+        throw cli::usage_error("--log-samples and --kl-divergence-base are for Llama-family models");
+    if (a.log_samples && a.output_path.empty()) throw cli::usage_error("--log-samples needs --output-path");
+    const double start_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    sample_log logged;
     if (bert) run_bert(a, tasks, res);
-    else run_llama(a, tasks, res);
+    else run_llama(a, tasks, res, logged);
     if (a.format_only) return 0;  // nothing was scored: no results document
     res["efficiency"]["peak_rss_mb"] = double(runtime::measure::peak_rss_bytes()) / (1024.0 * 1024.0);
     res["wall_time_s"] = since(start);
@@ -591,6 +670,11 @@ int run(const eval_args& a0) {
             if (!o) throw io_error(tmp, "could not write");
         }
         fs::rename(tmp, a.json_out);
+    }
+    if (!a.output_path.empty()) {  // lm-evaluation-harness's layout
+        const double end_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        const auto w = eval::write_lm_eval_outputs(a.output_path, eval::lm_eval_results(res, a.model, a.limit, start_unix, end_unix), logged);
+        std::cerr << "lm-eval layout: " << w.results << (w.samples.empty() ? "" : " (+ " + std::to_string(w.samples.size()) + " samples files)") << "\n";
     }
     // Summary on stdout: one line per metric.
     for (const auto& [t, e] : res["tasks"].items())
@@ -629,6 +713,11 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_flag("--format-only", a->format_only,
                   "write the formatted requests of every selected document to --samples-out without scoring (no --json)");
     sub->add_flag("--no-efficiency", a->no_efficiency, "skip the latency/throughput probe");
+    sub->add_option("--output-path", a->output_path,
+                    "also write lm-evaluation-harness-shaped results: DIR/<model>/results_<date>.json (or NAME.json → NAME_<date>.json)");
+    sub->add_flag("--log-samples", a->log_samples, "with --output-path: per-document samples_<task>_<date>.jsonl (lm-eval's form)");
+    sub->add_option("--kl-divergence-base", a->kl_base,
+                    "perplexity tasks: also KL divergence, top-1 agreement and PPL ratio against this (dense) model, same windows");
     sub->callback([a, exit_code] {
         auto& c = a->command;
         c = "lowrank eval " + a->model + (a->plan.empty() ? "" : " --plan " + a->plan) +
@@ -639,6 +728,7 @@ void install(CLI::App& app, int* exit_code) {
         c += " --context " + std::to_string(a->context) + " --stride " + std::to_string(a->stride) +
              " --threads " + std::to_string(a->threads);
         if (a->weights != "f32") c += " --weights " + a->weights;
+        if (!a->kl_base.empty()) c += " --kl-divergence-base " + a->kl_base;
         *exit_code = run(*a);
     });
 }

@@ -2,7 +2,9 @@
 // Token ids of each text with the tokenizer MODEL describes, and the text decoded back:
 //   *.gguf            tokenizer.ggml.* metadata (byte-level BPE or SentencePiece);
 //   tokenizer.model   a SentencePiece model via libsentencepiece (when built with it);
-//   a directory       its tokenizer.model (Hugging Face Llama-2 layout) or vocab.txt (BERT).
+//   a directory       its tokenizer.json (byte-level BPE, e.g. a `lowrank export-hf` directory; via
+//                     gguf_tokenizer::from_hf_dir), else tokenizer.model (Hugging Face Llama-2 layout),
+//                     else vocab.txt (BERT).
 // Prints one JSON object: {"tokenizer": ..., "texts": [{"text", "ids", "pieces", "decoded"}]}.
 #include "cli/command.hpp"
 #include "lowrank/io/gguf.hpp"
@@ -48,10 +50,17 @@ int run(const tokenize_args& a) {
     fs::path p(a.model);
     if (!fs::exists(p)) throw cli::usage_error(a.model + ": no such file or directory");
     json out;
+    if (fs::is_directory(p) && fs::exists(p / "tokenizer.json") && !fs::exists(p / "vocab.txt")) {
+        const auto tok = runtime::gguf_tokenizer::from_hf_dir(p.string());
+        out = run_with(tok, std::string(tok.kind()), a.texts, [&](const std::string& t) { return tok.encode(t, !a.no_special); });
+        out["path"] = (p / "tokenizer.json").string();
+        std::cout << out.dump() << "\n";
+        return 0;
+    }
     if (fs::is_directory(p)) {
         if (fs::exists(p / "tokenizer.model")) p /= "tokenizer.model";
         else if (fs::exists(p / "vocab.txt")) p /= "vocab.txt";
-        else throw cli::usage_error(a.model + ": no tokenizer.model or vocab.txt in this directory");
+        else throw cli::usage_error(a.model + ": no tokenizer.json, tokenizer.model or vocab.txt in this directory");
     }
     if (p.extension() == ".gguf") {
         const auto tok = runtime::gguf_tokenizer::from_gguf(read_gguf(p.string()));

@@ -45,7 +45,8 @@ struct tiny_tensor {
     std::vector<float> data;
 };
 
-inline std::vector<tiny_tensor> tiny_llama(unsigned seed = 7) {
+/// The tiny Llama's tensors (vocabulary `vocab`, default V), standard normal.
+inline std::vector<tiny_tensor> tiny_llama(unsigned seed = 7, std::size_t vocab = V) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> nd(0.f, 1.f);
     std::vector<tiny_tensor> ts;
@@ -56,7 +57,7 @@ inline std::vector<tiny_tensor> tiny_llama(unsigned seed = 7) {
         for (auto& x : v) x = nd(rng);
         ts.push_back({std::move(hf), std::move(gg), std::move(shape), std::move(v)});
     };
-    add("model.embed_tokens.weight", "token_embd.weight", {V, H});
+    add("model.embed_tokens.weight", "token_embd.weight", {vocab, H});
     for (std::size_t l = 0; l < L; ++l) {
         const std::string p = "model.layers." + std::to_string(l) + ".", g = "blk." + std::to_string(l) + ".";
         add(p + "input_layernorm.weight", g + "attn_norm.weight", {H});
@@ -104,8 +105,10 @@ inline void write_tiny_hf(const fs::path& dir, const std::vector<tiny_tensor>& t
     std::ofstream(dir / "config.json") << tiny_config().dump(2);
 }
 
-/// Writes a GGUF (F32 tensors; q/k rows permuted as llama.cpp's converter does).
-inline void write_tiny_gguf(const std::string& path, const std::vector<tiny_tensor>& ts) {
+/// Writes a GGUF (F32 tensors; q/k rows permuted as llama.cpp's converter does) with the tiny
+/// Llama's hyperparameters plus `extra` metadata (e.g. a tokenizer).
+inline void write_tiny_gguf(const std::string& path, const std::vector<tiny_tensor>& ts,
+                            const std::vector<lowrank::gguf_kv>& extra = {}) {
     using lowrank::gguf_kv;
     using lowrank::gguf_value;
     std::vector<gguf_kv> md = {
@@ -117,6 +120,7 @@ inline void write_tiny_gguf(const std::string& path, const std::vector<tiny_tens
         {"llama.attention.head_count", gguf_value::scalar<std::uint32_t>(NH), 0},
         {"llama.attention.head_count_kv", gguf_value::scalar<std::uint32_t>(NKV), 0},
     };
+    md.insert(md.end(), extra.begin(), extra.end());
     std::vector<lowrank::gguf_write_tensor> ws;
     for (const auto& t : ts) {
         lowrank::gguf_write_tensor w;

@@ -36,6 +36,7 @@ struct mc_result {
     double acc = 0, acc_stderr = 0, acc_norm = 0, acc_norm_stderr = 0;
     std::vector<std::size_t> pred, pred_norm;  ///< per document
     std::vector<std::vector<double>> loglik;   ///< per document, per choice: log p(continuation | context)
+    std::vector<std::vector<bool>> greedy;     ///< per document, per choice: every continuation token is the argmax
 };
 
 /// Scores docs with lm-eval's multiple-choice rule (tasks.hpp). Requests that share a context are
@@ -46,6 +47,7 @@ inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, lm_sc
     for (std::size_t i = 0; i < docs.size(); ++i) {
         const mc_doc& d = docs[i];
         std::vector<double> ll(d.requests.size());
+        std::vector<bool> gr(d.requests.size());
         std::size_t j = 0;
         while (j < d.requests.size()) {  // group consecutive requests with the same context
             std::size_t k = j;
@@ -53,13 +55,14 @@ inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, lm_sc
             while (k < d.requests.size() && d.requests[k].context == d.requests[j].context)
                 conts.push_back(d.requests[k++].continuation);
             const auto s = lm.score(d.requests[j].context, conts);
-            for (std::size_t m = 0; m < s.size(); ++m) ll[j + m] = s[m].logprob;
+            for (std::size_t m = 0; m < s.size(); ++m) ll[j + m] = s[m].logprob, gr[j + m] = s[m].greedy;
             j = k;
         }
         std::vector<double> norm(ll.size());
         for (std::size_t c = 0; c < ll.size(); ++c)
             norm[c] = ll[c] / double(std::max<std::size_t>(1, utf8_length(d.choices[c])));
         r.loglik.push_back(ll);
+        r.greedy.push_back(gr);
         r.pred.push_back(argmax(ll));
         r.pred_norm.push_back(argmax(norm));
         acc.push_back(r.pred.back() == d.gold ? 1.0 : 0.0);
