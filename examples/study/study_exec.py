@@ -23,7 +23,9 @@ worker; it
      never writes where another one does;
   4. publishes the samples, then the point, each by os.replace: a file under a final name is
      always complete, and the point file (the "done" mark) appears last;
-  5. returns only small metadata ({"key", "status": "computed"|"cached", "seconds", "host"}).
+  5. runs `lowrank` with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = the point's CPUs, the same on
+     every executor, so results do not depend on where a point ran;
+  6. returns only small metadata ({"key", "status": "computed"|"cached", "seconds", "host"}).
 
 Workers never write indexes, reports or anything else shared: the driver does, after gathering.
 
@@ -101,6 +103,14 @@ def _pdeathsig():
 _PREEXEC = _pdeathsig() if sys.platform.startswith("linux") else None
 
 
+def point_env(spec: dict) -> dict:
+    """The child's environment: BLAS threads pinned to the point's CPUs (Ray sets OMP_NUM_THREADS
+    to a task's num_cpus; a bare shell leaves OpenBLAS at all cores), so a point computes the same
+    floating-point sums on any executor and node."""
+    n = str(spec.get("cpus", 1))
+    return dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n)
+
+
 def _publish_json(path: Path, obj: dict, tag: str) -> None:
     tmp = path.with_name(f"{path.name}.partial.{tag}")
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
@@ -139,7 +149,7 @@ def run_point(spec: dict) -> dict:
             lf.write("$ " + " ".join([spec["lowrank"], *argv]) + "\n")
             lf.flush()
             r = subprocess.run([spec["lowrank"], *argv], stdout=lf, stderr=subprocess.STDOUT,
-                               cwd=spec.get("cwd"), preexec_fn=_PREEXEC)
+                               cwd=spec.get("cwd"), env=point_env(spec), preexec_fn=_PREEXEC)
         os.replace(log_tmp, log)
         if r.returncode != 0:
             raise PointError(f"{spec['label']}: lowrank {argv[0]} exited {r.returncode}; see {log}")

@@ -22,6 +22,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -119,6 +120,7 @@ class Cluster:
                     os.kill(int(proc.name), signal.SIGKILL)
             except (OSError, ProcessLookupError):
                 pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Watcher(threading.Thread):
