@@ -433,7 +433,7 @@ TEST_CASE("bf16 at load (load_options::bf16) equals float32 load + to_bf16(); fl
     dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {1}, llama_low, "tucker2"));
     const std::string file = d / "f.safetensors";
     REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --quiet --out " + file, d / "log") == 0);
-    for (const std::string path : {src, file}) {
+    for (const std::string& path : {src, file}) {
         CAPTURE(path);
         opened_llama a = open_llama(path);
         a.weights.to_bf16();
