@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generates examples/runtime/unicode_tables.hpp from Python's unicodedata.
+"""Generates examples/engine/runtime/unicode_tables.hpp from Python's unicodedata.
 
 The runtime's tokenizers need a few Unicode character classes (GPT-2 pre-tokenizer: \\p{L},
 \\p{N}; BERT normaliser: P*, Mn, C*, lower-case + accent stripping). Rather than depend on ICU,
 the ranges are generated once from the Unicode database bundled with CPython and committed.
-Usage: python3 scripts/make_unicode_tables.py > examples/runtime/unicode_tables.hpp
+Usage: python3 scripts/make_unicode_tables.py > examples/engine/runtime/unicode_tables.hpp
 """
 import sys
 import unicodedata

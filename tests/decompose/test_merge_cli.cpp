@@ -1,66 +1,58 @@
-// `lowrank merge` (prototype, docs/scale.md §3) on parts cut here from an unsharded factorised
-// file, in the part layout `decompose --layers` is to write (a "shard" block in the manifest).
-// Reference: the unsharded `lowrank decompose` output itself — the merged directory must hold
-// the same stored tensors byte for byte and the same per-tensor manifest records, in the same
-// order; each output file must open as a factorised file; bad tilings are refused by name with
-// no output left behind.
+// `lowrank decompose --layers I..J` parts merged by `lowrank merge` (docs/scale.md §3).
+// Reference: the unsharded `lowrank decompose` output of the same γ — the merged directory must
+// hold the same stored tensors byte for byte and the same per-tensor manifest records (wall-clock
+// seconds aside), in the same order; each output file must open as a factorised file; overlapping
+// or missing layer ranges, whole models and non-factorised files are refused by name with no
+// output left behind. BLAS runs on one thread in both runs so the factors are bit-identical.
 #include <doctest/doctest.h>
 
 #include "decompose/decompose_test_util.hpp"
 
 #include "lowrank/io/factorized.hpp"
 
-#include <regex>
+#include <cstdlib>
 
 using namespace lowrank;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// 1-based block of a tensor name (blk.N. / layers.N.), 0 for tensors outside the blocks.
-std::size_t block_of(const std::string& name) {
-    static const std::regex re(R"((?:^|\.)(?:blk|layers)\.(\d+)\.)");
-    std::smatch m;
-    return std::regex_search(name, m, re) ? std::stoul(m[1]) + 1 : 0;
-}
-
-/// Writes the part of `whole` holding blocks first..last (plus the non-block tensors when first == 1).
-void write_part(const factorized_model& whole, std::size_t first, std::size_t last, const std::string& path) {
-    factorized_writer w(path);
-    nlohmann::json order = nlohmann::json::array();
-    for (std::size_t k = 0; k < whole.tensors().size(); ++k) {
-        const factorized_tensor& t = whole.tensors()[k];
-        const std::size_t b = block_of(t.name);
-        if (!(b == 0 ? first == 1 : (b >= first && b <= last))) continue;
-        order.push_back(k);
-        if (t.factored) {
-            auto f = [](const tensor_view& v) { return std::span<const float>(reinterpret_cast<const float*>(v.bytes.data()), v.size()); };
-            w.add_factored(t.name, t.shape, t.form, t.rank, f(t.u), t.core ? f(*t.core) : std::span<const float>{}, f(t.v),
-                           t.dtype, t.info);
-        } else {
-            w.add_dense(t.name, t.dense.dtype, t.shape, t.dense.bytes, t.info, t.dtype);
-        }
-    }
-    nlohmann::json extra = whole.manifest();
-    extra.erase("tensors");
-    extra["shard"] = {{"layers", {first, last}}, {"model_layers", dtest::L}, {"source_order", order}};
-    w.commit(extra);
+/// The manifest's per-tensor records without wall-clock fields.
+nlohmann::json records(nlohmann::json tensors) {
+    for (auto& t : tensors) t.erase("seconds");
+    return tensors;
 }
 
 }  // namespace
 
-TEST_CASE("merge: parts of a decomposition merge into the unsharded model, byte for byte; bad tilings refused") {
+TEST_CASE("decompose --layers + merge: the parts merge into the unsharded model, byte for byte; bad tilings refused") {
     dtest::temp_dir d("merge");
     const std::string src = d / "tiny.gguf";
     dtest::write_tiny_gguf(src, dtest::tiny_llama(5));
     dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0, 2}, {{"q", 2}, {"up", 3}, {"down", 3}}, "tucker2"));
+    ::setenv("OPENBLAS_NUM_THREADS", "1", 1);
     const std::string whole_path = d / "whole.safetensors";
-    REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --quiet --out " + whole_path, d / "log") == 0);
+    REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --threads 1 --quiet --out " + whole_path,
+                           d / "log") == 0);
     const factorized_model whole(whole_path);
-    write_part(whole, 1, 1, d / "p1.safetensors");
-    write_part(whole, 2, 3, d / "p23.safetensors");
-    write_part(whole, 2, 2, d / "p2.safetensors");
-    write_part(whole, 3, 3, d / "p3.safetensors");
+    auto part = [&](const std::string& range, const std::string& name) {
+        REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --threads 1 --quiet --layers " + range +
+                                   " --out " + (d / name), d / "log") == 0);
+    };
+    part("1..1", "p1.safetensors");
+    part("2..3", "p23.safetensors");
+    part("2..2", "p2.safetensors");
+    part("3..3", "p3.safetensors");
+    const factorized_model p1(d / "p1.safetensors");
+    CHECK(p1.manifest()["shard"]["layers"] == nlohmann::json({1, 1}));
+    CHECK(p1.contains("token_embd.weight"));  // the tensors outside the blocks travel with layer 1
+    CHECK(!factorized_model(d / "p3.safetensors").contains("token_embd.weight"));
+    CHECK(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --layers 2..4 --out " + (d / "x.safetensors"),
+                         d / "log") == 2);
+    CHECK(dtest::read_text(d / "log").find("the model has layers 1..3") != std::string::npos);
+    CHECK(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --layers 2-3 --out " + (d / "x.safetensors"),
+                         d / "log") == 2);
+    CHECK(!fs::exists(d / "x.safetensors"));
 
     // Parts in any order; a small --max-shard-size forces several output files.
     const std::string out = d / "merged";
@@ -80,7 +72,7 @@ TEST_CASE("merge: parts of a decomposition merge into the unsharded model, byte 
         CHECK(std::equal(a.bytes.begin(), a.bytes.end(), b.bytes.begin(), b.bytes.end()));
     }
     const auto man = nlohmann::json::parse(dtest::read_text((fs::path(out) / "lowrank_manifest.json").string()));
-    CHECK(man["tensors"] == whole.manifest()["tensors"]);
+    CHECK(records(man["tensors"]) == records(whole.manifest()["tensors"]));
     CHECK(man["parameters"]["after"] == whole.manifest()["parameters"]["after"]);
     CHECK(man["gamma_id"] == whole.manifest()["gamma_id"]);
     for (const auto* f : merged.files()) CHECK_NOTHROW(factorized_model(f->path()));
