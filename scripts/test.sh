@@ -33,6 +33,11 @@ VENV="${LOWRANK_TEST_VENV:-$ROOT/.venv-test}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
   numpy scipy scikit-learn tensorly threadpoolctl gguf pytest matplotlib nanobind scikit-build-core
+# Ray (optional extra of the study driver, ~80 MB wheel): the study_ray test runs the tiny study on a
+# local Ray cluster; without it that test reports SKIPPED with the reason.
+if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check ray; then
+  echo "test.sh: WARNING: ray could not be installed; study_ray will report SKIPPED"
+fi
 
 step "torch venv (transformers interop tests)"
 TORCH_PY=""

@@ -33,7 +33,9 @@ struct bench_args {
 
 int run(const bench_args& a) {
     if (!std::filesystem::exists(a.model)) throw cli::usage_error(a.model + ": no such file");
-    opened_llama o = open_llama(a.model, a.source, a.prompt_tokens + a.decode_tokens + 8);
+    // bf16 without a plan: each tensor rounded as it is read (no float32 copy of the whole model)
+    const load_options lo{a.weights == "bf16" && a.plan.empty()};
+    opened_llama o = open_llama(a.model, a.source, a.prompt_tokens + a.decode_tokens + 8, lo);
     if (o.source && !a.plan.empty())
         throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
     llama_model model(std::move(o.weights), a.threads);

@@ -1,6 +1,11 @@
 // `lowrank decompose MODEL --plan gamma.json [--method svd|tucker2|hooi] [--out OUT] [--fold]
 //                    [--fold-dtype f32|f16] [--threads N] [--device cpu|cuda]
-//                    [--allow-no-savings] [--quiet]`
+//                    [--allow-no-savings] [--layers I..J] [--quiet]`
+//
+// --layers I..J writes a *part*: blocks I..J only (1-based, inclusive; with I = 1 also every
+// tensor outside the blocks), its manifest carrying "shard": {"layers", "model_layers",
+// "source_order"}; `lowrank merge` combines the parts of one γ into the sharded model directory
+// (docs/scale.md §3). Factorised output only.
 //
 // Applies γ to the real weights of MODEL (a .gguf file, a .safetensors file, an index .json or a
 // Hugging Face model directory). Every weight is read as float32 (GGUF tensors dequantised, Llama
@@ -80,7 +85,7 @@ struct interrupted_error : lowrank::error {
 };
 
 struct decompose_args {
-    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu";
+    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu", layers;
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
@@ -231,6 +236,32 @@ int run(const decompose_args& a0) {
     for (const auto& w : p.weights)
         for (std::size_t i = 0; i < tensors.size(); ++i)
             if (tensors[i].name == w.name) rank_of[i] = w.rank;
+    // --layers I..J: this part holds blocks I..J (1-based) and, when I = 1, every tensor outside
+    // the blocks; `lowrank merge` combines the parts (docs/scale.md §3).
+    std::vector<char> in_part(tensors.size(), 1);
+    std::size_t first = 0, last = 0;
+    const std::size_t model_layers = m.layout().layers;
+    if (!a.layers.empty()) {
+        if (a.fold) throw usage_error("decompose: --layers writes a factorised part for `lowrank merge`; not with --fold");
+        const auto dots = a.layers.find("..");
+        try {
+            if (dots == std::string::npos) throw std::invalid_argument("no ..");
+            std::size_t used = 0;
+            first = std::stoul(a.layers.substr(0, dots), &used);
+            if (used != dots) throw std::invalid_argument("junk");
+            last = std::stoul(a.layers.substr(dots + 2), &used);
+            if (used != a.layers.size() - dots - 2) throw std::invalid_argument("junk");
+        } catch (const std::exception&) {
+            throw usage_error("decompose: --layers '" + a.layers + "': expected I..J (1-based, inclusive), e.g. 1..8");
+        }
+        if (first < 1 || last < first || last > model_layers)
+            throw usage_error("decompose: --layers " + a.layers + ": the model has layers 1.." + std::to_string(model_layers));
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            const int l = tensors[i].cls.layer;
+            in_part[i] = l < 0 ? first == 1 : (static_cast<std::size_t>(l) + 1 >= first && static_cast<std::size_t>(l) + 1 <= last);
+            if (!in_part[i]) rank_of[i] = 0;
+        }
+    }
 
     // Provenance first: hashing reads the input once more, before anything is written.
     json sources = json::array();
@@ -240,7 +271,7 @@ int run(const decompose_args& a0) {
     // Work list: decomposed weights, plus (factorised output of a GGUF) tensors to dequantise.
     std::vector<std::size_t> task_of(tensors.size(), SIZE_MAX), tensor_of;
     for (std::size_t i = 0; i < tensors.size(); ++i)
-        if (rank_of[i] > 0 || (!a.fold && gguf)) {
+        if (in_part[i] && (rank_of[i] > 0 || (!a.fold && gguf))) {
             task_of[i] = tensor_of.size();
             tensor_of.push_back(i);
         }
@@ -312,7 +343,8 @@ int run(const decompose_args& a0) {
     man.extra["layout"] = gguf ? "hugging_face (GGUF q/k rows un-permuted)" : "as stored (Hugging Face)";
     man.extra["threads"] = threads;
     man.extra["device"] = dev.info;
-    const cli::decompose::job job{m, rank_of, take, out, t0};
+    if (!a.layers.empty()) man.extra["shard"] = {{"layers", {first, last}}, {"model_layers", model_layers}};
+    const cli::decompose::job job{m, rank_of, take, out, t0, in_part};
     if (!a.fold) cli::decompose::write_factorized(job, form, man);
     else if (gguf) cli::decompose::write_gguf_folded(job, a.fold_dtype, man);
     else cli::decompose::write_safetensors_folded(job, dir_out, p.id, method, man);
@@ -348,6 +380,8 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
     sub->add_flag("--fold", a->fold, "write the dense reconstruction in the input's own format");
     sub->add_option("--fold-dtype", a->fold_dtype, "GGUF --fold: type of reconstructed tensors, f32 (default) or f16")
         ->check(CLI::IsMember({"f32", "f16"}));
+    sub->add_option("--layers", a->layers, "I..J: write only blocks I..J (1-based; with I = 1 also the tensors outside "
+                                           "the blocks) as a part for `lowrank merge`");
     sub->add_option("--threads", a->threads, "worker threads (default: all cores; with --device cuda they read/dequantise while the GPU factorises)");
     lowrank::cli::add_device_option(sub, a->device);
     sub->add_flag("--allow-no-savings", a->allow_no_savings, "accept ranks past the break-even rank (e.g. full rank)");

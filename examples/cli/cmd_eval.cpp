@@ -295,7 +295,8 @@ void kl_against_base(const eval_args& a, const std::string& name, const std::vec
 
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res, sample_log& logged) {
     auto t0 = clock_type::now();
-    runtime::opened_llama o = runtime::open_llama(a.model, a.source);
+    runtime::opened_llama o =
+        runtime::open_llama(a.model, a.source, 4096, runtime::load_options{a.weights == "bf16" && a.plan.empty()});
     // GGUF metadata (BPE or SentencePiece), or the HF directory's tokenizer.json / tokenizer.model
     const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
     runtime::llama_model model(std::move(o.weights), a.threads);

@@ -43,7 +43,7 @@ double since(std::chrono::steady_clock::time_point t) {
 int run(const generate_args& a) {
     if (!std::filesystem::exists(a.model)) throw cli::usage_error(a.model + ": no such file or directory");
     auto t0 = std::chrono::steady_clock::now();
-    opened_llama o = open_llama(a.model, a.source);
+    opened_llama o = open_llama(a.model, a.source, 4096, load_options{a.weights == "bf16" && a.plan.empty()});
     if (o.source && !a.plan.empty())
         throw cli::usage_error("--plan: " + a.model + " is already a factorised file; give --plan with the dense model");
     // GGUF metadata, or the HF directory's tokenizer.json / tokenizer.model

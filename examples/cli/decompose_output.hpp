@@ -129,6 +129,9 @@ struct job {
     std::function<task_result(std::size_t)> take;  ///< the result of tensor i (blocks until it is ready)
     std::string out;
     std::chrono::steady_clock::time_point t0;
+    /// --layers I..J: tensor i is written only when in_part[i] (empty: every tensor). When
+    /// man.extra has a "shard" block, its "source_order" lists the written tensors' indices.
+    std::vector<char> in_part = {};
 };
 
 /// Factorised safetensors file (+ its manifest beside it): decomposed weights as factors,
@@ -137,8 +140,11 @@ inline void write_factorized(const job& j, factor_form form, manifest& man) {
     const auto& ts = j.m.tensors();
     const bool gguf = j.m.format() == model::source_format::gguf;
     factorized_writer w(j.out);
+    json source_order = json::array();
     for (std::size_t i = 0; i < ts.size(); ++i) {
         const auto& t = ts[i];
+        if (!j.in_part.empty() && !j.in_part[i]) continue;
+        source_order.push_back(i);
         if (j.rank_of[i] > 0) {
             task_result r = j.take(i);
             w.add_factored(t.name, t.shape, form, j.rank_of[i], r.a, r.core, r.b, t.dtype, man.record(t, r.info));
@@ -151,6 +157,7 @@ inline void write_factorized(const job& j, factor_form form, manifest& man) {
             w.add_dense(t.name, v.dtype, t.shape, v.bytes, man.record(t, json::object()));
         }
     }
+    if (man.extra.contains("shard")) man.extra["shard"]["source_order"] = source_order;
     man.finish({{"path", fs::absolute(j.out).string()}, {"kind", "factorized"}, {"format", "safetensors"}}, j.t0);
     w.commit(man.extra);
     json doc = w.manifest();

@@ -2,6 +2,7 @@
 """lowrank study driver: the founding study's experiments, run through the `lowrank` CLI.
 
     python3 examples/study/lowrank_study.py run   [STUDY.json | --paper] [--lowrank BIN] [--out DIR] [--publish]
+                                                  [--executor local|ray] [--address ADDR] [--jobs N]
     python3 examples/study/lowrank_study.py plot  [STUDY.json | --paper] [--out DIR] [--publish]  # report from stored results
     python3 examples/study/lowrank_study.py check [STUDY.json | --paper] [--out DIR]   # outputs well formed?
 
@@ -25,7 +26,9 @@ A study description (examples/study/studies/*.json) names models, evaluation pro
 
 Every evaluation is one `lowrank eval` run whose JSON (docs/eval.md schema) is cached under a key
 = sha256(model sha256, canonical gamma, tasks/limits/settings, data-file sha256s), so an
-interrupted study continues and a re-run computes only what changed. Each point keeps its
+interrupted study continues and a re-run computes only what changed. Points run one after another
+here by default; `--jobs N` runs N at once, `--executor ray [--address ADDR]` runs each as a Ray
+Core task on a cluster (study_exec.py: the cache stays the only record of what is done). Each point keeps its
 per-document outputs (`--samples-out`), so the report compares configurations *paired* on the same
 documents (paired_stats.py, report_stats.py). Standard library only for `run`; `plot` needs
 matplotlib for the PNGs (it writes the CSV data behind each figure regardless).
@@ -44,6 +47,7 @@ import time
 from pathlib import Path
 
 import per_unit
+import study_exec
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -122,9 +126,10 @@ class Progress:
                    for p in remaining)
 
     def update(self, finished, remaining: list, label: str = "") -> None:
-        if finished is not None:
+        if finished is not None:  # (point, seconds); seconds None: done but no cost to learn from
             self.done += 1
-            self.spent.setdefault(finished[0].profile_key, []).append(finished[1])
+            if finished[1] is not None:
+                self.spent.setdefault(finished[0].profile_key, []).append(finished[1])
         n = len(self.points)
         eta = self.eta(remaining)
         width = 30
@@ -351,49 +356,33 @@ class Runner:
             argv += ["--num-fewshot", str(a["num_fewshot"])]
         return argv
 
-    def compute(self, pt: Point) -> None:
+    def lowrank_sha256(self) -> str:
+        """The CLI build every worker must run (study_exec refuses any other)."""
+        return self.hashes(self.lr)
+
+    def spec(self, pt: Point) -> dict:
+        """The point as plain data for study_exec.run_point (on this machine or a Ray worker)."""
         gpath = self.gamma_path(pt.gamma) if pt.gamma is not None else None
-        log = self.cache / "logs" / f"{pt.key}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        tmp = pt.path.with_name(pt.path.name + ".partial")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        samples_tmp = self.cache / "samples" / f"{pt.key}.jsonl.partial"
-        samples_tmp.parent.mkdir(parents=True, exist_ok=True)
-        samples_tmp.unlink(missing_ok=True)
+        spec = {"key": pt.key, "kind": pt.kind, "label": pt.label, "cwd": os.getcwd(),
+                "lowrank": str(Path(self.lr).resolve()), "lowrank_sha256": self.lowrank_sha256(),
+                "point": str(pt.path), "samples": str(self.cache / "samples" / f"{pt.key}.jsonl.gz"),
+                "log": str(self.cache / "logs" / f"{pt.key}.log"), "work": str(self.cache / "decompose"),
+                "cpus": self.threads}
         if pt.kind == "eval":
-            argv = self.eval_argv(pt, gpath, tmp, samples_tmp)
-        else:  # decompose: per-tensor Eckart-Young errors from the manifest; the factorised file is dropped
-            wdir = self.cache / "decompose" / pt.key
-            wdir.mkdir(parents=True, exist_ok=True)
-            argv = ["decompose", pt.model.path, "--plan", str(gpath), "--threads", str(self.threads),
-                    "--out", str(wdir / "model.lowrank.safetensors")]
-        t0 = time.time()
-        with open(log, "w") as lf:
-            lf.write("$ " + " ".join([self.lr, *argv]) + "\n")
-            lf.flush()
-            r = subprocess.run([self.lr, *argv], stdout=lf, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            raise RuntimeError(f"{pt.label}: lowrank {argv[0]} exited {r.returncode}; see {log}")
-        if pt.kind == "decompose":
-            man = json.loads((wdir / "model.lowrank.manifest.json").read_text())
-            res = {"format": "lowrank.study.decompose", "gamma": pt.gamma, "model_sha256": pt.model.sha256,
-                   "command": "lowrank " + " ".join(argv), "seconds": time.time() - t0, "manifest": man}
-            shutil.rmtree(wdir, ignore_errors=True)
-            write_atomic(pt.path, json.dumps(res, indent=1) + "\n")
-        else:
-            res = json.loads(tmp.read_text())
-            lines = per_unit.read_samples(samples_tmp)
+            spec["argv"] = self.eval_argv(pt, gpath, Path("{json_out}"), Path("{samples_out}"))
             info = pt.model.info(pt.gamma)
-            rid = (res.get("gamma") or {}).get("id")  # the run's own record (BERT runs may say "unknown")
-            res["study_point"] = {"key": pt.key, "gamma_id": info["id"] or (rid if str(rid).startswith("g-") else None),
-                                  "profile": pt.profile, "model_id": pt.model.id, "params_after": info["params_after"],
-                                  "params_total": pt.model.params_total, "driver_seconds": time.time() - t0,
-                                  "per_unit": per_unit.build(lines, res)}
-            if lines:
-                per_unit.write_compact(lines, self.cache / "samples" / f"{pt.key}.jsonl.gz")
-            write_atomic(pt.path, json.dumps(res, indent=1) + "\n")
-            tmp.unlink(missing_ok=True)
-            samples_tmp.unlink(missing_ok=True)
+            spec["study_point"] = {"key": pt.key, "gamma_id": info["id"], "profile": pt.profile, "model_id": pt.model.id,
+                                   "params_after": info["params_after"], "params_total": pt.model.params_total}
+        else:  # decompose: per-tensor Eckart-Young errors from the manifest; the factorised file is dropped
+            spec["argv"] = ["decompose", pt.model.path, "--plan", str(gpath), "--threads", str(self.threads),
+                            "--out", "{out}"]
+            spec["decompose"] = {"gamma": pt.gamma, "model_sha256": pt.model.sha256}
+        spec["gpus"] = 1 if any(a == "--device" and b.startswith("cuda") for a, b in zip(spec["argv"], spec["argv"][1:])) else 0
+        return spec
+
+    def compute(self, pt: Point) -> None:
+        """One point, here and now (see study_exec.run_point)."""
+        study_exec.run_point(self.spec(pt))
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -589,6 +578,44 @@ QWEN = {"family": "llama", "arch": "qwen2.5-1.5b",
         "profiles": {"ppl": {"tasks": ["ppl:austen"], "ppl_windows": 4, "context": 512, "stride": 256, "efficiency": False}}}
 
 
+def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
+    """Computes `todo` with the chosen executor (study_exec); the driver keeps the progress bar.
+    Returns ({"n": computed, "seconds": their compute time, "executor": description}, failure
+    messages, points another worker or driver finished meanwhile)."""
+    ex = study_exec.make_executor(args.executor, jobs=args.jobs, address=args.address)
+    computed = {"n": 0, "seconds": 0.0, "executor": ex.describe()}
+    failures, raced = [], 0
+    if not todo:
+        ex.close()
+        return computed, failures, raced
+    print(f"executor: {computed['executor']}", file=sys.stderr)
+    prog = Progress(todo)
+    prog.update(None, todo, "starting")
+    remaining = {pt.key: pt for pt in todo}
+    specs = [r.spec(pt) for pt in todo]
+    try:
+        for spec, res in ex.run(specs):
+            pt = remaining.pop(spec["key"])
+            if isinstance(res, BaseException):  # keep going; the point stays uncomputed and the run fails at the end
+                failures.append(str(res))
+                print(f"\nFAILED: {pt.label}: {res}", file=sys.stderr)
+                prog.update((pt, None), list(remaining.values()), pt.label)
+                continue
+            if res["status"] == "cached":
+                raced += 1
+            else:
+                computed["n"] += 1
+                computed["seconds"] += res["seconds"]
+            prog.update((pt, res["seconds"] if res["status"] == "computed" else None), list(remaining.values()), pt.label)
+    except study_exec.MixedBuildError as e:
+        raise SystemExit(f"study: {e}") from None
+    finally:
+        ex.close()
+    if prog.tty:
+        print(file=sys.stderr)
+    return computed, failures, raced
+
+
 def cmd_run(args) -> int:
     study, spath = load_study(args.study, args.paper)
     if args.qwen:  # LoRD on Qwen2.5-Coder-1.5B (python3 scripts/fetch_assets.py --qwen first; large for 2 cores)
@@ -620,19 +647,7 @@ def cmd_run(args) -> int:
         for pt in row["_points"]:
             first_use.setdefault(pt.key, (prio.get(row["experiment"], 99), 1 if pt.kind == "decompose" else 0))
     todo.sort(key=lambda p: first_use[p.key])
-    prog = Progress(todo)
-    prog.update(None, todo, "starting")
-    failures = []
-    for i, pt in enumerate(todo):
-        t0 = time.time()
-        try:
-            r.compute(pt)
-        except Exception as exc:  # keep going; the point stays uncomputed and the run fails at the end
-            failures.append(str(exc))
-            print(f"\nFAILED: {exc}", file=sys.stderr)
-        prog.update((pt, time.time() - t0), todo[i + 1:], pt.label)
-    if prog.tty:
-        print(file=sys.stderr)
+    computed, failures, raced = run_points(r, todo, args)
     wall = time.time() - t_start
     # study index: rows with the result files they use (the eval JSONs are copied next to it)
     res_dir = r.out / "results"
@@ -651,9 +666,9 @@ def cmd_run(args) -> int:
     history.append({"study": study["name"], "study_file": str(spath.relative_to(REPO)) if spath.is_relative_to(REPO) else str(spath),
                     "command": " ".join(["python3", "examples/study/lowrank_study.py", *sys.argv[1:]]),
                     "started": _dt.datetime.fromtimestamp(t_start, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "wall_s": round(wall, 1), "runs_total": len(points), "runs_computed": len(todo) - len(failures),
-                    "runs_cached": len(points) - len(todo), "failures": len(failures),
-                    "compute_s": round(sum(sum(v) for v in prog.spent.values()), 1)})
+                    "wall_s": round(wall, 1), "runs_total": len(points), "runs_computed": computed["n"],
+                    "runs_cached": len(points) - len(todo) + raced, "failures": len(failures),
+                    "compute_s": round(computed["seconds"], 1), "executor": computed["executor"]})
     write_atomic(runs_file, json.dumps(history, indent=1) + "\n")
     write_atomic(r.out / "index.json", json.dumps({"format": "lowrank.study.index", "version": 1, "study": study,
                                                    "models": {m.id: {"path": m.path, "sha256": m.sha256, "arch": m.arch_name,
@@ -664,7 +679,7 @@ def cmd_run(args) -> int:
     for f in res_dir.glob("*.json"):  # results of configurations this study no longer has
         if f.name not in {Path(x["file"]).name for row in index_rows for x in row["results"]}:
             f.unlink()
-    print(f"study: {len(todo) - len(failures)} computed, {len(points) - len(todo)} cached, {len(failures)} failed, "
+    print(f"study: {computed['n']} computed, {len(points) - len(todo) + raced} cached, {len(failures)} failed, "
           f"wall {fmt_s(wall)}", file=sys.stderr)
     if not args.no_plot:
         from study_report import make_all  # noqa: E402  (same folder)
@@ -746,6 +761,13 @@ def main(argv=None) -> int:
             s.add_argument("--no-plot", action="store_true", help="skip figures and report")
             s.add_argument("--qwen", action="store_true", help="add Qwen2.5-Coder-1.5B to the LoRD experiment")
             s.add_argument("--no-compute", action="store_true", help="compute nothing; index and report what is cached")
+            s.add_argument("--executor", choices=["local", "ray"], default="local",
+                           help="where points run: local (default; standard library) or ray (Ray Core tasks, "
+                                "`pip install ray`; cache, models, data and binary on a filesystem every node sees)")
+            s.add_argument("--address", help="--executor ray: the cluster (e.g. 10.0.0.1:6379; default $RAY_ADDRESS, "
+                                             "else a Ray instance on this machine for this run)")
+            s.add_argument("--jobs", type=int, default=1,
+                           help="--executor local: points at once (default 1: one after another)")
     a = ap.parse_args(argv)
     return {"run": cmd_run, "plot": cmd_plot, "check": cmd_check}[a.cmd](a)
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import uuid
 from pathlib import Path
 
 KEEP = ("task", "doc_index", "window_index", "id", "gold", "loglik", "pred", "pred_norm", "greedy",
@@ -75,7 +77,7 @@ def compact(lines: list[dict]) -> list[dict]:
 
 def write_compact(lines: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}.{uuid.uuid4().hex[:8]}")  # unique: workers may race
     with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=6) as f:
         for d in compact(lines):
             f.write(json.dumps(d, separators=(",", ":")) + "\n")

@@ -423,3 +423,28 @@ TEST_CASE("real: SmolLM2 γ decomposed to a file equals the same γ applied in m
     CHECK(!a.empty());
     CHECK(a == b);
 }
+
+TEST_CASE("bf16 at load (load_options::bf16) equals float32 load + to_bf16(); float32 storage is released") {
+    // Reference: the established path (load float32, then llama_weights::to_bf16()); streaming the
+    // conversion per tensor must give the same rounded weights, hence bit-identical logits.
+    dtest::temp_dir d("rt-bf16-load");
+    const std::string src = d / "tiny.gguf";
+    dtest::write_tiny_gguf(src, scaled_tiny_llama(17));
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {1}, llama_low, "tucker2"));
+    const std::string file = d / "f.safetensors";
+    REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --quiet --out " + file, d / "log") == 0);
+    for (const std::string& path : {src, file}) {
+        CAPTURE(path);
+        opened_llama a = open_llama(path);
+        a.weights.to_bf16();
+        CHECK(a.weights.embed.capacity() == 0);  // `embed = {}` used to keep the float32 buffer
+        CHECK(a.weights.blocks[0].q.w.capacity() == 0);
+        CHECK(a.weights.blocks[1].q.w.capacity() == 0);
+        opened_llama b = open_llama(path, {}, 4096, load_options{true});
+        CHECK(b.weights.embed.empty());
+        CHECK(b.weights.blocks[1].q.is_bf16());
+        CHECK(b.weights.blocks[1].q.form == a.weights.blocks[1].q.form);
+        CHECK(b.weights.bytes() == a.weights.bytes());
+        CHECK(llama_logits(std::move(b.weights)) == llama_logits(std::move(a.weights)));
+    }
+}

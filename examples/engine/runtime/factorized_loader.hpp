@@ -134,16 +134,16 @@ struct opened_llama {
 
 /// Opens a GGUF file, a Hugging Face directory or a factorised file of a Llama-family model.
 inline opened_llama open_llama(const std::string& path, const std::string& source_override = {},
-                               std::size_t max_context = 4096) {
+                               std::size_t max_context = 4096, const load_options& opt = {}) {
     opened_llama o;
     o.kind = detect_model_file(path);
     switch (o.kind) {
         case model_file_kind::gguf:
             o.gguf = read_gguf(path);
-            o.weights = load_llama_gguf(*o.gguf, max_context);
+            o.weights = load_llama_gguf(*o.gguf, max_context, opt);
             break;
         case model_file_kind::hf_directory:
-            o.weights = load_llama_hf(path, max_context);
+            o.weights = load_llama_hf(path, max_context, opt);
             o.hf_dir = path;
             break;
         case model_file_kind::factorized: {
@@ -154,13 +154,13 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
             const weight_source src = weight_source_of(ms);
             if (o.source->format == "gguf") {
                 o.gguf = read_gguf(o.source->path);
-                o.weights = build_llama(llama_config_from_gguf(*o.gguf, max_context), src, llama_names::gguf);
+                o.weights = build_llama(llama_config_from_gguf(*o.gguf, max_context), src, llama_names::gguf, opt);
             } else {
                 const nlohmann::json cfg = read_hf_config(o.source->path);
                 if (cfg.value("model_type", std::string{}) == "bert")
                     throw io_error(path, "a factorised BERT model, not a Llama-family one (use embed or eval)");
                 o.weights = build_llama(llama_config_from_hf(cfg, o.source->path + "/config.json", max_context), src,
-                                        llama_names::hugging_face);
+                                        llama_names::hugging_face, opt);
                 o.hf_dir = o.source->path;
             }
             for (const auto& t : fm.tensors()) o.factorised_layers += t.factored;

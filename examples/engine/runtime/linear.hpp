@@ -87,7 +87,8 @@ struct linear {
                 v16 = bf16_matrix::from_transposed(v.data(), r2, in);
                 break;
         }
-        w = {}, v = {}, core = {};
+        // assign empty vectors: `w = {}` would pick the initializer_list overload and keep the capacity
+        w = std::vector<float>(), v = std::vector<float>(), core = std::vector<float>();
     }
 
     /// Y[n, out] = X[n, in] · Wᵀ (+ b). `scratch` is resized as needed.

@@ -89,10 +89,22 @@ inline llama_config llama_config_from_hf(const nlohmann::json& cfg, const std::s
 /// (model.layers.N.self_attn.q_proj.weight, with or without the "model." prefix).
 enum class llama_names { gguf, hugging_face };
 
+/// How loaded weights are held.
+struct load_options {
+    /// Round each weight matrix (embedding, every linear or its factors, the head) to bf16 as soon
+    /// as it is read (runtime/bf16.hpp), so the model never exists whole in float32: the peak is
+    /// the bf16 model plus one tensor in float32 (the largest: the embedding or a factor), instead
+    /// of the float32 model (27 GB for a 7B model). The same values as loading in float32 and
+    /// calling llama_weights::to_bf16() afterwards. Not with a γ applied in memory (apply_plan
+    /// factorises float32 layers): load float32, apply, then to_bf16().
+    bool bf16 = false;
+};
+
 /// Builds the weights of config `c` from `src`, checking every tensor's shape against `c`
 /// (c.vocab = 0: taken from the embedding; c.tied: decided by the presence of an output head).
-/// Linear layers come out dense or factorised, as `src` stores them.
-inline llama_weights build_llama(llama_config c, const weight_source& src, llama_names names) {
+/// Linear layers come out dense or factorised, as `src` stores them; bf16 at once with opt.bf16.
+inline llama_weights build_llama(llama_config c, const weight_source& src, llama_names names,
+                                 const load_options& opt = {}) {
     const bool gg = names == llama_names::gguf;
     auto hf = [&](const std::string& n) { return src.has("model." + n) ? "model." + n : n; };
     auto nm = [&](const std::string& g, const std::string& h) { return gg ? g : hf(h); };
@@ -101,17 +113,21 @@ inline llama_weights build_llama(llama_config c, const weight_source& src, llama
     if (c.vocab == 0) c.vocab = src.shape(embed).empty() ? 0 : src.shape(embed)[0];
     llama_weights w;
     w.embed = need_tensor(src, embed, {c.vocab, c.hidden});
+    if (opt.bf16) w.embed16 = bf16_matrix::from_rows(w.embed.data(), c.vocab, c.hidden), w.embed = std::vector<float>();
     w.final_norm = need_tensor(src, nm("output_norm.weight", "norm.weight"), {c.hidden});
     const std::string head = gg ? "output.weight" : "lm_head.weight";
     c.tied = !src.has(head);
     if (!c.tied) w.lm_head = need_linear(src, head, c.vocab, c.hidden);
+    if (!c.tied && opt.bf16) w.lm_head.to_bf16();
     const std::size_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
     for (std::size_t l = 0; l < c.layers; ++l) {
         const std::string g = "blk." + std::to_string(l) + ".", h = "layers." + std::to_string(l) + ".";
         auto lin = [&](const char* gn, const char* hn, std::size_t out, std::size_t in, bool bias) {
             const std::string n = nm(g + gn + ".weight", h + hn + ".weight");
             const std::string b = bias ? nm(g + gn + ".bias", h + hn + ".bias") : std::string{};  // Qwen2
-            return need_linear(src, n, out, in, b);
+            linear l = need_linear(src, n, out, in, b);
+            if (opt.bf16) l.to_bf16();
+            return l;
         };
         llama_block b;
         b.attn_norm = need_tensor(src, nm(g + "attn_norm.weight", h + "input_layernorm.weight"), {c.hidden});
@@ -130,9 +146,9 @@ inline llama_weights build_llama(llama_config c, const weight_source& src, llama
 }
 
 /// Llama / Qwen2 weights from a GGUF file (any dequantisable type).
-inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context = 4096) {
+inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context = 4096, const load_options& opt = {}) {
     return build_llama(llama_config_from_gguf(f, max_context), weight_source_of(model::model_source::from_gguf(f)),
-                       llama_names::gguf);
+                       llama_names::gguf, opt);
 }
 
 /// Reads `dir`/config.json.
@@ -149,11 +165,11 @@ inline nlohmann::json read_hf_config(const std::string& dir) {
 
 /// Llama / Qwen2 weights from a Hugging Face directory (config.json + model.safetensors or a
 /// sharded index), any float dtype.
-inline llama_weights load_llama_hf(const std::string& dir, std::size_t max_context = 4096) {
+inline llama_weights load_llama_hf(const std::string& dir, std::size_t max_context = 4096, const load_options& opt = {}) {
     const nlohmann::json cfg = read_hf_config(dir);
     const model::model_source m = model::model_source::open(dir);
     return build_llama(llama_config_from_hf(cfg, dir + "/config.json", max_context), weight_source_of(m),
-                       llama_names::hugging_face);
+                       llama_names::hugging_face, opt);
 }
 
 /// The design-space architecture of loaded weights (for reading γ files).

@@ -1,0 +1,288 @@
+"""Running study points: one point = one `lowrank` command line, on this machine or on a Ray cluster.
+
+The driver (lowrank_study.py) turns every point it still needs into a *spec*, plain data:
+
+    {"key", "kind": "eval"|"decompose", "label", "cwd",
+     "lowrank": BIN, "lowrank_sha256": sha256 of BIN as the driver sees it,
+     "argv": the `lowrank` arguments, with {json_out} {samples_out} {out} where the run's
+             (temporary) outputs go,
+     "point": CACHE/points/KEY.json, "samples": CACHE/samples/KEY.jsonl.gz, "log": CACHE/logs/KEY.log,
+     "work": CACHE/decompose (decompose points), "gpus": 0|1, "cpus": threads,
+     "study_point": the driver's fields of the eval result's `study_point` block,
+     "decompose": {"gamma", "model_sha256"} (decompose points)}
+
+and an executor maps `run_point` over the specs. `run_point` is the only code that runs on a
+worker; it
+
+  1. returns at once when CACHE/points/KEY.json already exists (another worker, or another
+     driver on the same cache, finished it): the cache is the only record of what is done;
+  2. refuses to run a `lowrank` binary that is not the driver's build (sha256 of the file at the
+     same path on the worker; MixedBuildError, never retried): one run never mixes builds;
+  3. runs the command with every output under a name unique to this attempt
+     (`KEY.json.partial.HOST.PID.RANDOM`, ...), so a retried, duplicated or orphaned attempt
+     never writes where another one does;
+  4. publishes the samples, then the point, each by os.replace: a file under a final name is
+     always complete, and the point file (the "done" mark) appears last;
+  5. runs `lowrank` with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = the point's CPUs, the same on
+     every executor, so results do not depend on where a point ran;
+  6. returns only small metadata ({"key", "status": "computed"|"cached", "seconds", "host"}).
+
+Workers never write indexes, reports or anything else shared: the driver does, after gathering.
+
+Executors:
+  local  the default; standard library only. jobs=1 runs the points one after another in the
+         driver's process (the historical behaviour); jobs>1 runs that many at once from a
+         ThreadPoolExecutor (threads suffice: the work is in subprocesses).
+  ray    Ray Core tasks (`pip install ray`): one task per point, `num_cpus` = the study's
+         threads, `num_gpus=1` when the point runs on a GPU (`--device cuda` in its argv), retried
+         up to `max_retries` times when its worker or node dies (a `lowrank` error is a result,
+         not retried). The code reaches the workers as py_modules; the cache, models, data and
+         the binary must be at the same paths on every node (a shared filesystem).
+
+A `lowrank` child dies with the worker that started it (Linux PR_SET_PDEATHSIG), so a killed
+worker leaves no orphan computing; its temporary files stay (`*.partial.*`, a decompose work
+directory), never under a final name.
+"""
+from __future__ import annotations
+
+import concurrent.futures as _cf
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import per_unit
+
+
+class MixedBuildError(RuntimeError):
+    """A worker's `lowrank` binary is not the driver's build (refused, never retried)."""
+
+
+class PointError(RuntimeError):
+    """`lowrank` failed on this point (a result: reported, not retried)."""
+
+
+# ----------------------------------------------------------------------------- worker side
+_sha_memo: dict = {}
+
+
+def file_sha256(path: str) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) for this process."""
+    st = os.stat(path)
+    k = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if k not in _sha_memo:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _sha_memo[k] = h.hexdigest()
+    return _sha_memo[k]
+
+
+def _pdeathsig():
+    """preexec_fn: the child gets SIGKILL when the thread that started it dies (Linux only).
+    The prctl function is resolved before fork, so the child runs one foreign call and no
+    Python-level allocation that could need a lock held by another thread."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    sig = int(signal.SIGKILL)
+    return lambda: prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+
+
+_PREEXEC = _pdeathsig() if sys.platform.startswith("linux") else None
+
+
+def point_env(spec: dict) -> dict:
+    """The child's environment: BLAS threads pinned to the point's CPUs (Ray sets OMP_NUM_THREADS
+    to a task's num_cpus; a bare shell leaves OpenBLAS at all cores), so a point computes the same
+    floating-point sums on any executor and node."""
+    n = str(spec.get("cpus", 1))
+    return dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n)
+
+
+def _publish_json(path: Path, obj: dict, tag: str) -> None:
+    tmp = path.with_name(f"{path.name}.partial.{tag}")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def run_point(spec: dict) -> dict:
+    """Computes one point (see the module docstring). Raises PointError when `lowrank` fails and
+    MixedBuildError when the binary is not the driver's build; leaves nothing under a final name
+    unless the point is complete."""
+    t0 = time.time()
+    final = Path(spec["point"])
+    host = socket.gethostname()
+    if final.exists():
+        return {"key": spec["key"], "status": "cached", "seconds": 0.0, "host": host}
+    if file_sha256(spec["lowrank"]) != spec["lowrank_sha256"]:
+        raise MixedBuildError(f"{host}: {spec['lowrank']} is not the driver's lowrank build "
+                              f"(sha256 {file_sha256(spec['lowrank'])[:16]}… != {spec['lowrank_sha256'][:16]}…); "
+                              "refusing to mix builds in one study run")
+    tag = f"{host}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    json_tmp = final.with_name(f"{final.name}.partial.{tag}")
+    samples = Path(spec["samples"])
+    samples_tmp = samples.with_name(f"{spec['key']}.jsonl.partial.{tag}")
+    wdir = Path(spec["work"]) / f"{spec['key']}.{tag}" if spec["kind"] == "decompose" else None
+    out = wdir / "model.lowrank.safetensors" if wdir else None
+    for p in (final.parent, samples.parent, Path(spec["log"]).parent):
+        p.mkdir(parents=True, exist_ok=True)
+    if wdir:
+        wdir.mkdir(parents=True)
+    argv = [a.replace("{json_out}", str(json_tmp)).replace("{samples_out}", str(samples_tmp))
+            .replace("{out}", str(out)) for a in spec["argv"]]
+    log = Path(spec["log"])
+    log_tmp = log.with_name(f"{log.name}.partial.{tag}")
+    try:
+        with open(log_tmp, "w") as lf:
+            lf.write("$ " + " ".join([spec["lowrank"], *argv]) + "\n")
+            lf.flush()
+            r = subprocess.run([spec["lowrank"], *argv], stdout=lf, stderr=subprocess.STDOUT,
+                               cwd=spec.get("cwd"), env=point_env(spec), preexec_fn=_PREEXEC)
+        os.replace(log_tmp, log)
+        if r.returncode != 0:
+            raise PointError(f"{spec['label']}: lowrank {argv[0]} exited {r.returncode}; see {log}")
+        seconds = time.time() - t0
+        if spec["kind"] == "decompose":
+            man = json.loads((wdir / "model.lowrank.manifest.json").read_text())
+            res = {"format": "lowrank.study.decompose", "gamma": spec["decompose"]["gamma"],
+                   "model_sha256": spec["decompose"]["model_sha256"],
+                   "command": "lowrank " + " ".join(spec["argv"]), "seconds": seconds, "manifest": man}
+        else:
+            res = json.loads(json_tmp.read_text())
+            lines = per_unit.read_samples(samples_tmp)
+            sp = dict(spec["study_point"])
+            rid = (res.get("gamma") or {}).get("id")  # the run's own record (BERT runs may say "unknown")
+            if not sp.get("gamma_id"):
+                sp["gamma_id"] = rid if str(rid).startswith("g-") else None
+            sp["driver_seconds"] = seconds
+            sp["per_unit"] = per_unit.build(lines, res)
+            sp["cli_sha256"] = spec["lowrank_sha256"]
+            res["study_point"] = sp
+            if lines:  # the samples first: the point file is the mark that everything is there
+                per_unit.write_compact(lines, samples)
+        _publish_json(final, res, tag)
+        return {"key": spec["key"], "status": "computed", "seconds": seconds, "host": host}
+    finally:
+        for p in (json_tmp, samples_tmp, log_tmp):
+            p.unlink(missing_ok=True)
+        if wdir:
+            shutil.rmtree(wdir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- executors
+class LocalExecutor:
+    """Points in this process: one after another (jobs=1), or `jobs` at once from threads."""
+
+    name = "local"
+
+    def __init__(self, jobs: int = 1):
+        if jobs < 1:
+            raise SystemExit(f"--jobs {jobs}: must be at least 1")
+        self.jobs = jobs
+
+    def describe(self) -> str:
+        return f"local, {self.jobs} at a time" if self.jobs > 1 else "local, serial"
+
+    def run(self, specs: list[dict]):
+        """Yields (spec, result dict | exception) as points finish."""
+        if self.jobs == 1:
+            for s in specs:
+                try:
+                    yield s, run_point(s)
+                except MixedBuildError:
+                    raise
+                except Exception as exc:  # a failed point is reported, the others still run
+                    yield s, exc
+            return
+        with _cf.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futs = {pool.submit(run_point, s): s for s in specs}
+            try:
+                for f in _cf.as_completed(futs):
+                    exc = f.exception()
+                    if isinstance(exc, MixedBuildError):
+                        raise exc
+                    yield futs[f], exc if exc is not None else f.result()
+            finally:
+                for f in futs:
+                    f.cancel()
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """One Ray Core task per point on the cluster at `address` (None: RAY_ADDRESS, else a Ray
+    instance started for this run on this machine)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None, max_retries: int = 3):
+        try:
+            import ray
+        except ImportError as e:
+            raise SystemExit(f"--executor ray: cannot import ray ({e}); pip install ray") from None
+        self.ray = ray
+        here = Path(__file__).resolve().parent
+        env = {"py_modules": [str(here / "study_exec.py"), str(here / "per_unit.py")]}
+        kw = {"address": address} if address else {}
+        ray.init(**kw, runtime_env=env, log_to_driver=False, logging_level="WARNING",
+                 **({} if address else {"include_dashboard": False}))
+        self.max_retries = max_retries
+        self.remote = ray.remote(run_point)
+
+    def describe(self) -> str:
+        res = self.ray.cluster_resources()
+        return (f"ray, {len(self.ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs, "
+                f"max_retries {self.max_retries}")
+
+    def run(self, specs: list[dict]):
+        ray = self.ray
+        refs = {}
+        for s in specs:
+            opts = {"num_cpus": s.get("cpus", 1), "num_gpus": s.get("gpus", 0), "max_retries": self.max_retries,
+                    "retry_exceptions": False, "name": f"lowrank-point-{s['key'][:12]}"}
+            refs[self.remote.options(**opts).remote(s)] = s
+        try:
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1)
+                for ref in done:
+                    s = refs.pop(ref)
+                    try:
+                        yield s, ray.get(ref)
+                    except ray.exceptions.RayTaskError as e:  # run_point raised: the cause travels with it
+                        cause = e.cause if getattr(e, "cause", None) is not None else e
+                        if isinstance(cause, MixedBuildError):
+                            raise cause from None
+                        yield s, cause
+                    except ray.exceptions.RayError as e:  # worker/node died max_retries + 1 times, ...
+                        yield s, e
+        finally:
+            for ref in refs:  # interrupted (or a mixed build): cancel what is still queued or running
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def make_executor(name: str, jobs: int = 1, address: str | None = None, max_retries: int = 3):
+    if name == "local":
+        if address:
+            raise SystemExit("--address is for --executor ray")
+        return LocalExecutor(jobs)
+    if name == "ray":
+        if jobs != 1:
+            raise SystemExit("--jobs is for --executor local (Ray runs as many points as the cluster's resources allow)")
+        return RayExecutor(address, max_retries)
+    raise SystemExit(f"--executor {name}: must be local or ray")
