@@ -51,12 +51,20 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                un-permutation; float32, CPU) vs `lowrank generate --logits-out`: both run the
                same dequantised weights, so this isolates the forward pass.
                needs: pip install torch transformers gguf numpy; LOWRANK_CLI=path/to/lowrank
+  nfc          Unicode's own NFC conformance data, NormalizationTest.txt of Debian's unicode-data
+               package (15.0.0-1: apt-get download unicode-data; dpkg-deb -x; give the .txt or
+               .txt.bz2 with --nfc-test), reduced to what the C++ test needs: lines whose code
+               points are all assigned in the Unicode version of the runtime's tables (Python's
+               unicodedata), Part 0, 2 (every 4th line), 3 and the Part 1 lines NFC changes as
+               (c1, NFC(c1) = c2) pairs, the Part 1 characters NFC keeps as code point ranges.
+               Python's own unicodedata.normalize must agree with every kept line first.
+               Written as nfc_normalization_test.json.
   minilm       all-MiniLM-L6-v2 sentence embeddings from Hugging Face transformers (torch, CPU):
                mean pooling over the attention mask, L2 normalisation (sentence-transformers'
                modules.json pipeline).
                needs: pip install torch transformers
 
-Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|minilm} [--out DIR]
+Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|minilm|nfc} [--out DIR]
 """
 import argparse
 import json
@@ -160,6 +168,27 @@ SPM_EXTRA = [  # beyond the tricky strings: whitespace runs, digits, byte fallba
     "",
     " ",
     "x",
+]
+CODE_TRICKY = [  # source code: indentation, tabs, mixed newlines, Unicode identifiers, digit runs; non-NFC text
+    "def f(x):\n\tif x:\n\t\treturn 1\n    else:\n        return 2\n",
+    "class Foo:\r\n    def bar(self):\r\n        pass\r\n\r\n\r\n",
+    "x = 1\ry = 2\n\n\n\nz = 3\n\r\n\t\n",
+    "    \n        \n\t\t\n  \t \n",
+    "if (a && b) { return c ?? d; } // comment /* block */ #include <stdio.h>",
+    "        # deeply indented comment with trailing spaces   \n            return None",
+    "PI = 3.14159265358979323846264338327950288419716939937510\nBIG = 123456789012345678901234567890",
+    "n = 0x7fffffffffffffff + 0b1010 + 0o777 + 1_000_000 + 1e-10 + 6.02e+23j",
+    "def gr\u00f6\u00dfe(l\u00e4nge, \u5e45):\n    return l\u00e4nge * \u5e45  # \u03bb \u0394t\n",
+    "\u0394t = t\u2081 - t\u2080; \u03c0 = 3.14; \u03b1\u03b2\u03b3 = [\u03b1, \u03b2]",
+    "cafe\u0301 = 'e\u0301'  # not NFC: e + COMBINING ACUTE ACCENT",
+    "ohm = '\u2126'; angstrom = '\u212b'; kelvin = '\u212a'  # singletons NFC replaces",
+    "\u1100\u1161\u11a8 = 1  # Hangul jamo that NFC composes; a\u0302\u0323 reordered",
+    "s = '''docstring'''\nt = \"\"\"another\"\"\"\nu = r'\\n\\t' + f'{x!r:>10}'",
+    "x=[1,2,3];y={'a':1,\"b\":[None,True]}\nprint(x[::-1], y.get('a'))",
+    "emoji_\U0001F600 = '\U0001F44D'; zero\u200bwidth = 'nbsp\u00a0here'",
+    "0.1 + 0.2 == 0.30000000000000004  # 1234567890123456789012345678901234567890",
+    "\t\t\t\n\t \t",
+    "lambda\u00a0x: x  \u3000# ideographic space",
 ]
 SPM_TRAIN_FLAGS = ["--model_type=bpe", "--vocab_size=1000", "--normalization_rule_name=identity",
                    "--byte_fallback=true", "--add_dummy_prefix=true", "--remove_extra_whitespaces=false",
@@ -306,8 +335,7 @@ def cmd_tokenizer_json(out: Path):
 def cmd_vocab(out: Path):
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders, AddedToken, Regex
-    texts = TRICKY + SPM_EXTRA
+    texts = TRICKY + SPM_EXTRA + CODE_TRICKY
     # Llama-2 (SentencePiece BPE)
     path = VOCAB / "ggml-vocab-llama-spm.gguf"
     f, strings, scalars = gguf_vocab(path)
@@ -530,12 +558,67 @@ def cmd_hf_llama(out: Path):
         "results": results}, ensure_ascii=False, indent=1) + "\n")
 
 
+def cmd_nfc(out: Path, source: Path):
+    import bz2
+    import unicodedata
+    if source is None:
+        raise SystemExit("nfc: give --nfc-test PATH (NormalizationTest.txt[.bz2] from Debian's unicode-data)")
+    raw = bz2.open(source, "rt", encoding="utf-8") if source.suffix == ".bz2" else open(source, encoding="utf-8")
+    version = None
+    part, cases, keep_ranges, dropped, seen = None, [], [], 0, {}
+    with raw:
+        for line in raw:
+            if line.startswith("# NormalizationTest-"):
+                version = line.split("-", 1)[1].split(".txt")[0]
+            if line.startswith("@Part"):
+                part = line.split()[0][1:]
+                continue
+            if line.startswith("#") or not line.strip():
+                continue
+            c1, c2 = [[int(x, 16) for x in f.split()] for f in line.split(";")[:2]]
+            if any(unicodedata.category(chr(c)) == "Cn" for c in c1 + c2):
+                dropped += 1  # assigned after the tables' Unicode version
+                continue
+            s1, s2 = "".join(map(chr, c1)), "".join(map(chr, c2))
+            if unicodedata.normalize("NFC", s1) != s2:
+                raise SystemExit("Python's unicodedata disagrees with %s on %s" % (source, line.strip()))
+            seen[part] = seen.get(part, 0) + 1
+            if part == "Part1" and s1 == s2:
+                (c,) = c1
+                if keep_ranges and keep_ranges[-1][1] == c - 1:
+                    keep_ranges[-1][1] = c
+                else:
+                    keep_ranges.append([c, c])
+                continue
+            if part == "Part2" and seen[part] % 4 != 1:
+                continue
+            cases.append([part, " ".join("%X" % c for c in c1), " ".join("%X" % c for c in c2)])
+    prov = provenance(
+        source="NormalizationTest-%s.txt from Debian unicode-data 15.0.0-1. Copyright (c) 1991-2022 Unicode, Inc.; "
+               "Unicode data files licence (use and redistribution permitted with this notice): "
+               "https://www.unicode.org/copyright.html" % version,
+        tables="Python %s unicodedata (Unicode %s)" % (platform.python_version(), unicodedata.unidata_version),
+        dropped_lines="%d (a code point unassigned in Unicode %s)" % (dropped, unicodedata.unidata_version),
+        lines_per_part=seen,
+        fields="cases: [part, c1, c2 = NFC(c1)] in hex code points; part1_nfc_stable: [first, last] ranges of "
+               "the Part 1 characters whose NFC is themselves; Part2 every 4th line")
+    with open(out / "nfc_normalization_test.json", "w", encoding="utf-8") as f:
+        f.write('{"provenance": %s,\n"cases": [\n' % json.dumps(prov, ensure_ascii=False, indent=1))
+        f.write(",\n".join(json.dumps(c) for c in cases))
+        f.write('],\n"part1_nfc_stable": %s}\n' % json.dumps(keep_ranges))
+    print("wrote", out / "nfc_normalization_test.json", len(cases), "cases,", len(keep_ranges), "ranges,",
+          dropped, "lines dropped")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "minilm"])
+    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "minilm", "nfc"])
+    ap.add_argument("--nfc-test", type=Path, help="nfc: NormalizationTest.txt or .txt.bz2 (Debian unicode-data)")
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "runtime" / "fixtures")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.what == "nfc":
+        return cmd_nfc(a.out, a.nfc_test)
     {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
 
 
