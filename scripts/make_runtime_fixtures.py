@@ -59,12 +59,27 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                (c1, NFC(c1) = c2) pairs, the Part 1 characters NFC keeps as code point ranges.
                Python's own unicodedata.normalize must agree with every kept line first.
                Written as nfc_normalization_test.json.
+  qwen         Qwen2.5-Coder-1.5B-Instruct (python3 scripts/fetch_assets.py --qwen): the C++ runtime
+               (`lowrank generate`, dense float32, dense bf16, a γ applied in memory with --plan
+               and the same γ as a `lowrank decompose` file) against Hugging Face transformers'
+               Qwen2ForCausalLM loading the same GGUF (float32, CPU). Ours runs first, one process
+               at a time; transformers only after the last of ours has exited (each side holds
+               ~6 GB of float32 weights). Same weights on both sides: bf16 = every weight matrix
+               (embedding, q/k/v/o, gate/up/down) rounded to bf16 (nearest even) in the reference
+               too, norms and biases float32; the γ = the same layers replaced by their rank-r
+               truncated SVD (numpy, float64) in the reference. Per prompt: greedy agreement
+               (32 tokens), max |Δlogit|, KL(p_ref || p_ours) per position on the common prefix,
+               and the reference's top-TOPK logits per position (for tests/runtime without
+               transformers). Also the token ids of transformers' tokenizer (built from the
+               GGUF by transformers: NFC, Qwen2 split, byte-level BPE) on the tricky and code
+               strings. Written as qwen25_coder.json.
+               needs: pip install torch transformers gguf numpy; LOWRANK_CLI=path/to/lowrank
   minilm       all-MiniLM-L6-v2 sentence embeddings from Hugging Face transformers (torch, CPU):
                mean pooling over the attention mask, L2 normalisation (sentence-transformers'
                modules.json pipeline).
                needs: pip install torch transformers
 
-Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|minilm|nfc} [--out DIR]
+Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|qwen|minilm|nfc} [--out DIR]
 """
 import argparse
 import json
@@ -558,6 +573,148 @@ def cmd_hf_llama(out: Path):
         "results": results}, ensure_ascii=False, indent=1) + "\n")
 
 
+QWEN = CACHE / "Qwen2.5-Coder-1.5B-Instruct" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN_PROMPTS = [
+    "def fibonacci(n):\n",
+    "from typing import List\n\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+    "    \"\"\" Check if in given list of numbers, are any two numbers closer to each other than\n"
+    "    given threshold.\n    >>> has_close_elements([1.0, 2.0, 3.0], 0.5)\n    False\n    \"\"\"\n",
+    "# Funci\u00f3n que calcula el \u00e1rea de un c\u00edrculo\ndef \u00e1rea(radio):\n\treturn",
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWrite a Python one-liner "
+    "that reverses a string s.<|im_end|>\n<|im_start|>assistant\n",
+]
+QWEN_GAMMA = ["--arch", "qwen2.5-1.5b", "--target-reduction", "0.03", "--rank", "256", "--method", "svd",
+              "--tensors", "gate,up,down"]
+QWEN_TOPK = 16
+
+
+def run_qwen_ours(cli, model, prompt, work, tag, extra=(), n_tokens=32):
+    """`lowrank generate` on one prompt: (float32 logits [n, V] of prompt + generated, token ids)."""
+    import numpy as np
+    logits, tokens = work / (tag + ".npy"), work / (tag + ".json")
+    subprocess.run([cli, "generate", str(model), "--prompt", prompt, "--max-tokens", str(n_tokens), "--threads",
+                    os.environ.get("LOWRANK_THREADS", "2"), "--logits-out", str(logits), "--tokens-out", str(tokens),
+                    *extra], check=True, stdout=subprocess.DEVNULL)
+    return np.load(logits), json.load(open(tokens))
+
+
+def cmd_qwen(out: Path):
+    import datetime
+    import numpy as np
+    cli = os.environ.get("LOWRANK_CLI", str(ROOT / "build" / "examples" / "lowrank"))
+    if not Path(cli).is_file():
+        raise SystemExit(f"{cli}: no lowrank CLI (build the lowrank_cli target; set LOWRANK_CLI)")
+    if not QWEN.is_file():
+        raise SystemExit(f"{QWEN}: not cached (python3 scripts/fetch_assets.py --qwen)")
+    keep = os.environ.get("LOWRANK_QWEN_WORK")  # keep the intermediate files there (else a temp dir)
+    tmp = None if keep else tempfile.TemporaryDirectory()
+    work = Path(keep or tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
+    # ---- ours, one process at a time
+    gamma = work / "gamma.json"
+    subprocess.run([cli, "plan", *QWEN_GAMMA, "--out", str(gamma)], check=True, stdout=subprocess.DEVNULL)
+    factorised = work / "qwen-gamma.safetensors"
+    if not factorised.exists():
+        subprocess.run([cli, "decompose", str(QWEN), "--plan", str(gamma), "--out", str(factorised), "--quiet",
+                        "--threads", os.environ.get("LOWRANK_THREADS", "2")], check=True, stdout=subprocess.DEVNULL)
+    ours = {}
+    for i, prompt in enumerate(QWEN_PROMPTS):
+        ours[("f32", i)] = run_qwen_ours(cli, QWEN, prompt, work, "f32-%d" % i)
+        ours[("bf16", i)] = run_qwen_ours(cli, QWEN, prompt, work, "bf16-%d" % i, ["--weights", "bf16"])
+        print("ours: prompt %d done" % i, flush=True)
+    ours[("plan", 0)] = run_qwen_ours(cli, QWEN, QWEN_PROMPTS[0], work, "plan-0", ["--plan", str(gamma)])
+    ours[("file", 0)] = run_qwen_ours(cli, factorised, QWEN_PROMPTS[0], work, "file-0")
+    factorised.unlink()  # ~6 GB
+    # ---- the reference, after all of ours
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    torch.set_num_threads(int(os.environ.get("LOWRANK_THREADS", "2")))
+    tok = AutoTokenizer.from_pretrained(str(QWEN.parent), gguf_file=QWEN.name)
+    model = AutoModelForCausalLM.from_pretrained(str(QWEN.parent), gguf_file=QWEN.name, dtype=torch.float32).eval()
+    eos = [t for t in (tok.convert_tokens_to_ids("<|endoftext|>"), tok.convert_tokens_to_ids("<|im_end|>")) if t is not None]
+
+    def reference(ids):
+        with torch.no_grad():
+            g = model.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False, eos_token_id=eos,
+                               pad_token_id=eos[0])[0].tolist()[len(ids):]
+            if g and g[-1] in eos:
+                g = g[:-1]
+            return g, model(torch.tensor([ids + g])).logits[0].double().numpy()
+
+    def figures(variant, i, ref_gen, ref):
+        logits, toks = ours[(variant, i)]
+        r = compare(QWEN_PROMPTS[i], toks["prompt"], ref_gen, ref, logits.astype(np.float64), toks["generated"])
+        r["variant"] = variant
+        n = r["positions_compared"]
+        r["reference_top"], figs = topk_figures(ref[:n], logits[:n].astype(np.float64), k=QWEN_TOPK)
+        r.update(figs)
+        print(json.dumps({k: v for k, v in r.items() if k not in ("prompt_ids", "reference_top")}, ensure_ascii=False),
+              flush=True)
+        return r
+
+    results = []
+    tok_check = []
+    for i, prompt in enumerate(QWEN_PROMPTS):
+        ids = ours[("f32", i)][1]["prompt"]
+        hf_ids = tok.encode(prompt, add_special_tokens=False)
+        tok_check.append({"prompt": prompt, "equal": hf_ids == ids})
+        if hf_ids != ids:
+            raise SystemExit("prompt %d: our ids %s differ from transformers' %s" % (i, ids, hf_ids))
+        g, ref = reference(ids)
+        results.append(figures("f32", i, g, ref))
+    # the γ: the same layers as truncated SVDs (float64) in the reference
+    gam = json.load(open(gamma))
+    layers = [l - gam.get("indexing", 1) for l in gam["layers"]]
+    names = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "q": "q_proj", "k": "k_proj", "v": "v_proj",
+             "o": "o_proj"}
+    saved = {}
+    with torch.no_grad():
+        for l in layers:
+            for role in gam["tensors"]:
+                mod = model.model.layers[l].mlp if role in ("gate", "up", "down") else model.model.layers[l].self_attn
+                w = getattr(mod, names[role]).weight
+                saved[(l, role)] = w.detach().clone()
+                u, s_, vt = np.linalg.svd(w.double().numpy(), full_matrices=False)
+                r = gam["ranks"][role]
+                w.copy_(torch.from_numpy((u[:, :r] * s_[:r]) @ vt[:r]).float())
+        ids = ours[("plan", 0)][1]["prompt"]
+        g, ref = reference(ids)
+        results.append(figures("plan", 0, g, ref))
+        results.append(figures("file", 0, g, ref))
+        for (l, role), w in saved.items():  # back to dense
+            mod = model.model.layers[l].mlp if role in ("gate", "up", "down") else model.model.layers[l].self_attn
+            getattr(mod, names[role]).weight.copy_(w)
+        del saved
+        # bf16 storage: every weight matrix rounded to bf16 (round to nearest even), computed in float32
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                p.copy_(p.to(torch.bfloat16).float())
+    for i, prompt in enumerate(QWEN_PROMPTS):
+        g, ref = reference(ours[("bf16", i)][1]["prompt"])
+        results.append(figures("bf16", i, g, ref))
+    texts = TRICKY + SPM_EXTRA + CODE_TRICKY
+    cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False)} for t in texts]
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    (out / "qwen25_coder.json").write_text(compact_number_lists(json.dumps({
+        "provenance": provenance(
+            model=QWEN.name, model_sha256=file_sha256(QWEN),
+            reference="transformers AutoModelForCausalLM / AutoTokenizer from the GGUF (gguf-package dequantisation, "
+                      "float32, CPU); ours: lowrank generate",
+            gamma="lowrank plan " + " ".join(QWEN_GAMMA) + " (svd: the reference replaces those weights by numpy's "
+                  "float64 rank-r truncated SVD); plan = --plan in memory, file = lowrank decompose output",
+            bf16="reference: every 2-D weight rounded to bf16 and back to float32; ours: --weights bf16",
+            lowrank_git_commit=commit, command="LOWRANK_CLI=<lowrank> python scripts/make_runtime_fixtures.py qwen",
+            created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        "results": results, "tokenizer_cases": cases}, ensure_ascii=False, indent=1)) + "\n")
+    print("wrote", out / "qwen25_coder.json")
+    if tmp:
+        tmp.cleanup()
+
+
 def cmd_nfc(out: Path, source: Path):
     import bz2
     import unicodedata
@@ -612,14 +769,16 @@ def cmd_nfc(out: Path, source: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "minilm", "nfc"])
+    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "qwen", "minilm",
+                                     "nfc"])
     ap.add_argument("--nfc-test", type=Path, help="nfc: NormalizationTest.txt or .txt.bz2 (Debian unicode-data)")
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "runtime" / "fixtures")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     if a.what == "nfc":
         return cmd_nfc(a.out, a.nfc_test)
-    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
+    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama,
+     "hf-llama": cmd_hf_llama, "qwen": cmd_qwen, "minilm": cmd_minilm}[a.what](a.out)
 
 
 if __name__ == "__main__":

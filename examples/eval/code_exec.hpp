@@ -125,7 +125,7 @@ inline verdict classify(sandbox::outcome o, const std::string& nonce, const sand
         else set("error", d);
     } else if (o.signal == SIGSYS) {
         set("escape", "forbidden system call (seccomp: network socket, mount, ptrace, namespace ...); killed");
-    } else if (o.signal == SIGXCPU || (o.signal == SIGKILL && o.cpu_seconds >= lim.cpu_seconds - 0.05)) {
+    } else if (o.signal == SIGXCPU || (o.signal == SIGKILL && o.cpu_seconds >= 0.8 * lim.cpu_seconds)) {
         set("timeout", "CPU-time limit reached (" + signal_name(o.signal) + ")" + limits_text);
     } else if (o.signal == SIGXFSZ) {
         set("output_cap", "file-size limit " + std::to_string(lim.file_bytes >> 20) + " MiB (SIGXFSZ)");

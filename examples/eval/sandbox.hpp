@@ -4,10 +4,11 @@
 //
 // What the child gets, in this order (each step's outcome is reported in `outcome::isolation`):
 //   namespaces   clone() with new PID, network, mount, IPC and UTS namespaces when permitted
-//                (root, or CAP_SYS_ADMIN). The child is PID 1 of its namespace, so when it
-//                ends the kernel kills everything it started; the network namespace holds only
-//                a loopback interface that is down. Not permitted (e.g. a container's seccomp
-//                profile): a plain fork, said so in `isolation`.
+//                (root, or CAP_SYS_ADMIN). The child is PID 1 of its namespace, a minimal init
+//                that forks the program, waits for it, reports its end and exits, upon which
+//                the kernel kills everything the program started; the network namespace holds
+//                only a loopback interface that is down. Not permitted (e.g. a container's
+//                seccomp profile): a plain fork, said so in `isolation`.
 //   filesystem   with the mount namespace: every mount read-only (mount_setattr, recursive),
 //                except a fresh, empty working directory (created here, removed afterwards).
 //   process      its own process group; all fds closed except stdin (a pipe: `input`), stdout,
@@ -49,7 +50,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/mount.h>
+#include <linux/mount.h>  // not <sys/mount.h>: it pulls in termios macros (NCC, ...) that clash with LAPACK headers
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -156,10 +157,6 @@ struct child_plan {
     sock_fprog prog{};
 };
 
-struct mount_attr_arg {  // struct mount_attr (linux/mount.h), for mount_setattr(2)
-    std::uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-
 /// The child after clone(): async-signal-safe calls only (raw system calls), then execve.
 [[noreturn]] inline void child_main(child_plan& p, int in_r, int out_w, int err_w, int rep_w) {
     ::setpgid(0, 0);
@@ -183,16 +180,41 @@ struct mount_attr_arg {  // struct mount_attr (linux/mount.h), for mount_setattr
     if (p.namespaces) {
         add(" ns");
         // mounts: private, everything read-only except the working directory
-        bool ro = ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
-                  ::mount(p.workdir.c_str(), p.workdir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0;
+        bool ro = ::syscall(SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+                  ::syscall(SYS_mount, p.workdir.c_str(), p.workdir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0;
 #ifdef SYS_mount_setattr
-        mount_attr_arg set{0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0}, clr{0, 0x1, 0, 0};
-        ro = ro && ::syscall(SYS_mount_setattr, AT_FDCWD, "/", 0x8000 /* AT_RECURSIVE */, &set, sizeof set) == 0 &&
-             ::syscall(SYS_mount_setattr, AT_FDCWD, p.workdir.c_str(), 0x8000, &clr, sizeof clr) == 0;
+        mount_attr set{MOUNT_ATTR_RDONLY, 0, 0, 0}, clr{0, MOUNT_ATTR_RDONLY, 0, 0};
+        ro = ro && ::syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &set, sizeof set) == 0 &&
+             ::syscall(SYS_mount_setattr, AT_FDCWD, p.workdir.c_str(), AT_RECURSIVE, &clr, sizeof clr) == 0;
 #else
         ro = false;
 #endif
         if (ro) add(" ro");
+        // PID 1 of the namespace stays a minimal init: it waits for the program (a normal
+        // process, so signals it sends itself and SIGXCPU work), reaps orphans, reports how the
+        // program ended on fd 3 and exits, upon which the kernel kills whatever is left.
+        const long k = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+        if (k < 0) child_fail("fork");
+        if (k > 0) {
+            ::close(0), ::close(1), ::close(2);  // the pipes belong to the program
+            int st = 0;
+            for (;;) {
+                const pid_t w = ::waitpid(-1, &st, 0);
+                if (w == static_cast<pid_t>(k)) break;
+                if (w < 0 && errno != EINTR) ::_exit(126);
+            }
+            char line[40] = "\nCHILD ";
+            std::size_t m = 7;
+            const bool sig = WIFSIGNALED(st);
+            for (const char* t = sig ? "signal " : "exit "; *t; ++t) line[m++] = *t;
+            int v = sig ? WTERMSIG(st) : WEXITSTATUS(st), nd = 0;
+            char d[12];
+            do d[nd++] = static_cast<char>('0' + v % 10), v /= 10; while (v > 0);
+            while (nd > 0) line[m++] = d[--nd];
+            line[m++] = '\n';
+            (void)!::write(3, line, m);
+            ::_exit(sig ? 128 + WTERMSIG(st) : WEXITSTATUS(st));
+        }
     }
     if (::chdir(p.workdir.c_str()) != 0) child_fail("chdir");
     auto lim = [](int what, rlim_t soft, rlim_t hard) {
@@ -374,6 +396,11 @@ inline outcome run(const std::vector<std::string>& argv, const std::string& inpu
             o.iso.seccomp = line.find(" seccomp") != std::string::npos;
         } else if (line.rfind("SETUP ", 0) == 0 && rest.empty()) {
             o.setup_error = line.substr(6);
+        } else if (line.rfind("CHILD ", 0) == 0 && b == o.report.size() - 1 + (o.report.back() != '\n')) {
+            // the namespace's init: how the program ended (its last line)
+            const int v = std::atoi(line.c_str() + line.rfind(' ') + 1);
+            if (line.rfind("CHILD signal ", 0) == 0) o.exited = false, o.signal = v, o.exit_code = -1;
+            else o.exited = true, o.signal = 0, o.exit_code = v;
         } else if (!line.empty() || !rest.empty()) {
             rest += line + (b < o.report.size() ? "\n" : "");
         }
