@@ -14,7 +14,9 @@
 //   process      its own process group; all fds closed except stdin (a pipe: `input`), stdout,
 //                stderr (pipes) and fd 3 (a pipe for a result report, see `report`).
 //   limits       RLIMIT_CPU (soft; hard = soft + 1 s, then SIGKILL), RLIMIT_AS, RLIMIT_FSIZE,
-//                RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_CORE = 0.
+//                RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_CORE = 0; as root the scheduling priority
+//                `nice` (0), so that a `nice -n 19` evaluator does not starve the program into a
+//                wall-clock timeout.
 //   identity     when started as root: an unprivileged uid/gid of its own (sandbox_uid; no
 //                supplementary groups), so RLIMIT_NPROC counts only its processes and files
 //                outside the working directory are not writable even without a mount namespace.
@@ -60,7 +62,7 @@
 namespace lowrank::eval::sandbox {
 
 struct limits {
-    double wall_seconds = 30;             ///< wall clock, then SIGKILL of everything
+    double wall_seconds = 60;             ///< wall clock, then SIGKILL of everything
     double cpu_seconds = 10;              ///< RLIMIT_CPU per process
     std::size_t memory_bytes = 1u << 30;  ///< RLIMIT_AS (address space) per process
     std::size_t file_bytes = 16u << 20;   ///< RLIMIT_FSIZE: largest file it may write
@@ -68,6 +70,7 @@ struct limits {
     std::size_t open_files = 64;          ///< RLIMIT_NOFILE
     std::size_t output_bytes = 1u << 20;  ///< stdout + stderr; more and it is killed
     std::size_t kept_output = 8192;       ///< bytes of each stream kept in the outcome
+    int nice = 0;                         ///< scheduling priority of the program (as root; else inherited)
 };
 
 /// What isolation the child actually ran under.
@@ -228,6 +231,7 @@ struct child_plan {
     lim(RLIMIT_NOFILE, p.lim.open_files, p.lim.open_files);
     lim(RLIMIT_CORE, 0, 0);
     lim(RLIMIT_NPROC, p.nproc, p.nproc);
+    if (p.root) ::setpriority(PRIO_PROCESS, 0, p.lim.nice);  // a niced evaluator must not starve its tests
     if (p.root) {  // raw system calls: glibc's wrappers would try to signal threads we do not have
         if (::syscall(SYS_setgroups, 0, nullptr) != 0) child_fail("setgroups");
         if (::syscall(SYS_setresgid, p.uid, p.uid, p.uid) != 0) child_fail("setresgid");

@@ -61,6 +61,10 @@ TEST_CASE("humaneval: program layout and stop sequences (OpenAI harness / lm-eva
     CHECK(humaneval::program(p, "    return a + b\n") ==
           p.prompt + "    return a + b\n" + "\n" + p.test + "\n" + "check(add)");
     CHECK(humaneval::stop_sequences() == std::vector<std::string>{"\nclass", "\ndef", "\n#", "\nif", "\nprint"});
+    CHECK(humaneval::expected_status("assertion|error", "error"));
+    CHECK(humaneval::expected_status("timeout", "timeout"));
+    CHECK_FALSE(humaneval::expected_status("assertion|error", "assert"));
+    CHECK_FALSE(humaneval::expected_status("timeout", "passed"));
     // a scripted generation: the text is cut before the first stop sequence, even across tokens
     const std::vector<std::string> pieces{"    return", " a + b", "\n", "\n", "\nd", "ef other():"};
     std::size_t i = 0;
@@ -151,7 +155,7 @@ TEST_CASE("sandbox: a correct solution passes; broken completions fail, containe
         if (want == "escape" && !fs_protected && std::string(b.name).find("write") != std::string::npos) {
             std::cout << "SKIPPED sandbox '" << b.name << "': no read-only filesystem and no own uid here\n";
         } else {
-            CHECK(v.status == want);
+            CHECK_MESSAGE(humaneval::expected_status(want, v.status), "expected " << want);
         }
         if (fs_protected) {
             CHECK_FALSE(fs::exists("/tmp/lowrank-humaneval-escape"));
