@@ -72,14 +72,19 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                and the reference's top-TOPK logits per position (for tests/runtime without
                transformers). Also the token ids of transformers' tokenizer (built from the
                GGUF by transformers: NFC, Qwen2 split, byte-level BPE) on the tricky and code
-               strings. Written as qwen25_coder.json.
-               needs: pip install torch transformers gguf numpy; LOWRANK_CLI=path/to/lowrank
+               strings: the model's tokenizer normalises to NFC (Qwen's tokenizer.json, transformers'
+               Qwen2Tokenizer) but the one transformers 5.25 builds from a GGUF has no normalizer, so
+               the reference ids are that tokenizer with NFC set (both recorded). Written as
+               qwen25_coder.json. `qwen-tokenizer` redoes only the tokenizer cases.
+               needs: pip install torch transformers accelerate gguf numpy; LOWRANK_CLI=path/to/lowrank;
+               LOWRANK_QWEN_WORK=DIR keeps (and reuses) our runs' outputs there
   minilm       all-MiniLM-L6-v2 sentence embeddings from Hugging Face transformers (torch, CPU):
                mean pooling over the attention mask, L2 normalisation (sentence-transformers'
                modules.json pipeline).
                needs: pip install torch transformers
 
-Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|qwen|minilm|nfc} [--out DIR]
+Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|qwen|qwen-tokenizer|minilm|nfc}
+                                                  [--out DIR]
 """
 import argparse
 import json
@@ -119,7 +124,8 @@ TRICKY = [
 def provenance(**extra):
     import importlib.metadata as md
     versions = {}
-    for p in ("tokenizers", "sentencepiece", "protobuf", "gguf", "numpy", "llama_cpp_python", "torch", "transformers"):
+    for p in ("tokenizers", "sentencepiece", "protobuf", "gguf", "numpy", "llama_cpp_python", "torch", "transformers",
+              "accelerate"):
         try:
             versions[p] = md.version(p.replace("_", "-"))
         except md.PackageNotFoundError:
@@ -589,9 +595,12 @@ QWEN_TOPK = 16
 
 
 def run_qwen_ours(cli, model, prompt, work, tag, extra=(), n_tokens=32):
-    """`lowrank generate` on one prompt: (float32 logits [n, V] of prompt + generated, token ids)."""
+    """`lowrank generate` on one prompt: (float32 logits [n, V] of prompt + generated, token ids).
+    Reuses the files of an earlier run in `work` (LOWRANK_QWEN_WORK) when both exist."""
     import numpy as np
     logits, tokens = work / (tag + ".npy"), work / (tag + ".json")
+    if logits.exists() and tokens.exists():
+        return np.load(logits), json.load(open(tokens))
     subprocess.run([cli, "generate", str(model), "--prompt", prompt, "--max-tokens", str(n_tokens), "--threads",
                     os.environ.get("LOWRANK_THREADS", "2"), "--logits-out", str(logits), "--tokens-out", str(tokens),
                     *extra], check=True, stdout=subprocess.DEVNULL)
@@ -614,7 +623,7 @@ def cmd_qwen(out: Path):
     gamma = work / "gamma.json"
     subprocess.run([cli, "plan", *QWEN_GAMMA, "--out", str(gamma)], check=True, stdout=subprocess.DEVNULL)
     factorised = work / "qwen-gamma.safetensors"
-    if not factorised.exists():
+    if not factorised.exists() and not (work / "file-0.npy").exists():
         subprocess.run([cli, "decompose", str(QWEN), "--plan", str(gamma), "--out", str(factorised), "--quiet",
                         "--threads", os.environ.get("LOWRANK_THREADS", "2")], check=True, stdout=subprocess.DEVNULL)
     ours = {}
@@ -624,7 +633,8 @@ def cmd_qwen(out: Path):
         print("ours: prompt %d done" % i, flush=True)
     ours[("plan", 0)] = run_qwen_ours(cli, QWEN, QWEN_PROMPTS[0], work, "plan-0", ["--plan", str(gamma)])
     ours[("file", 0)] = run_qwen_ours(cli, factorised, QWEN_PROMPTS[0], work, "file-0")
-    factorised.unlink()  # ~6 GB
+    if factorised.exists():
+        factorised.unlink()  # ~6 GB
     # ---- the reference, after all of ours
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -692,8 +702,7 @@ def cmd_qwen(out: Path):
     for i, prompt in enumerate(QWEN_PROMPTS):
         g, ref = reference(ours[("bf16", i)][1]["prompt"])
         results.append(figures("bf16", i, g, ref))
-    texts = TRICKY + SPM_EXTRA + CODE_TRICKY
-    cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False)} for t in texts]
+    cases = qwen_tokenizer_cases(tok)
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -713,6 +722,46 @@ def cmd_qwen(out: Path):
     print("wrote", out / "qwen25_coder.json")
     if tmp:
         tmp.cleanup()
+
+
+def qwen_tokenizer_cases(gguf_tok):
+    """Reference ids for the tricky and code strings. The model's own tokenizer (Qwen's
+    tokenizer.json, transformers' Qwen2Tokenizer) normalises to NFC; the tokenizer transformers
+    (5.25) builds from a GGUF file has the Qwen2 split but no normalizer. `ids`: that tokenizer
+    with the NFC normalizer set (= the model's tokenizer, checked against Qwen2Tokenizer built from
+    the same vocabulary and merges on the strings without special tokens); `ids_without_nfc`:
+    the GGUF-built tokenizer as it is (recorded to show where the two differ)."""
+    import copy
+    from tokenizers import normalizers
+    from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
+    nfc = copy.deepcopy(gguf_tok)
+    nfc.backend_tokenizer.normalizer = normalizers.NFC()
+    vocab = gguf_tok.backend_tokenizer.get_vocab()
+    model = json.loads(gguf_tok.backend_tokenizer.to_str())["model"]
+    q2 = Qwen2Tokenizer(vocab={k: v for k, v in vocab.items()}, merges=[tuple(m) if isinstance(m, list) else tuple(m.split(" "))
+                                                                        for m in model["merges"]])
+    cases = []
+    for t in TRICKY + SPM_EXTRA + CODE_TRICKY:
+        ids = nfc.encode(t, add_special_tokens=False)
+        if "<|" not in t and q2.encode(t, add_special_tokens=False) != ids:
+            raise SystemExit("Qwen2Tokenizer disagrees with the NFC GGUF tokenizer on %r" % t)
+        cases.append({"text": t, "ids": ids, "ids_without_nfc": gguf_tok.encode(t, add_special_tokens=False)})
+    return cases
+
+
+def cmd_qwen_tokenizer(out: Path):
+    """Only the tokenizer cases of qwen25_coder.json (the file must exist: `qwen` writes it)."""
+    from transformers import AutoTokenizer
+    path = out / "qwen25_coder.json"
+    fx = json.loads(path.read_text(encoding="utf-8"))
+    tok = AutoTokenizer.from_pretrained(str(QWEN.parent), gguf_file=QWEN.name)
+    fx["tokenizer_cases"] = qwen_tokenizer_cases(tok)
+    fx["provenance"]["tokenizer"] = ("ids: transformers' tokenizer from the GGUF with the NFC normalizer of Qwen's "
+                                     "tokenizer.json (= Qwen2Tokenizer on the same vocabulary/merges); ids_without_nfc: "
+                                     "the GGUF-built tokenizer as transformers %s makes it (no normalizer)"
+                                     % __import__("transformers").__version__)
+    path.write_text(compact_number_lists(json.dumps(fx, ensure_ascii=False, indent=1)) + "\n")
+    print("wrote", path, "(tokenizer cases)")
 
 
 def cmd_nfc(out: Path, source: Path):
@@ -769,8 +818,8 @@ def cmd_nfc(out: Path, source: Path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "qwen", "minilm",
-                                     "nfc"])
+    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "qwen",
+                                     "qwen-tokenizer", "minilm", "nfc"])
     ap.add_argument("--nfc-test", type=Path, help="nfc: NormalizationTest.txt or .txt.bz2 (Debian unicode-data)")
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "runtime" / "fixtures")
     a = ap.parse_args()
@@ -778,7 +827,7 @@ def main():
     if a.what == "nfc":
         return cmd_nfc(a.out, a.nfc_test)
     {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama,
-     "hf-llama": cmd_hf_llama, "qwen": cmd_qwen, "minilm": cmd_minilm}[a.what](a.out)
+     "hf-llama": cmd_hf_llama, "qwen": cmd_qwen, "qwen-tokenizer": cmd_qwen_tokenizer, "minilm": cmd_minilm}[a.what](a.out)
 
 
 if __name__ == "__main__":
