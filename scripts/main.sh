@@ -3,9 +3,11 @@
 # real models (SmolLM2-135M-Instruct GGUF, all-MiniLM-L6-v2) and the evaluation data, build the
 # `lowrank` CLI, and run the default study (examples/study/studies/default.json: every
 # experiment of the founding study, sized for a 2-core machine) which writes the report, the
-# figures and the result JSONs to docs/study/ (override with LOWRANK_STUDY_OUTPUT).
-#   LOWRANK_STUDY=path/to/study.json   another study description (e.g. examples/study/studies/full.json)
+# figures and the result JSONs outside the checkout, to ~/.cache/lowrank/study/default/ (printed
+# at the end; override with LOWRANK_STUDY_OUTPUT), so the checkout stays clean.
+#   LOWRANK_STUDY=path/to/study.json   another study description (e.g. examples/study/studies/paper.json)
 #   LOWRANK_STUDY_ARGS="--only tradeoff"  extra arguments for `lowrank_study.py run`
+#   LOWRANK_STUDY_ARGS="--publish"        also regenerate the committed report in docs/study/
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -31,4 +33,4 @@ OUTARG=()
 [ -n "${LOWRANK_STUDY_OUTPUT:-}" ] && OUTARG=(--out "$LOWRANK_STUDY_OUTPUT")
 # shellcheck disable=SC2086
 "$VENV/bin/python" examples/study/lowrank_study.py run "$STUDY" --lowrank "$LR" "${OUTARG[@]}" ${LOWRANK_STUDY_ARGS:-}
-step "done: report in ${LOWRANK_STUDY_OUTPUT:-docs/study}/README.md"
+step "done (the report's path is printed above)"

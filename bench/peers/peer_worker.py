@@ -7,6 +7,10 @@ then `repetitions` timed calls of the peer function alone (time.perf_counter aro
 and reports the accuracy reached, computed afterwards in float64 — the same protocol as
 lowrank_peer.cpp. Also generates the synthetic inputs (so both sides read identical .npy files)
 and reports the BLAS numpy runs on (threadpoolctl).
+
+The impls named lowrankpy_* time the `lowrank` Python package (the same library through its
+nanobind bindings, compute_error off like lowrank_peer) in this process: beside lowrank_peer's
+C++ times they measure the cost of calling the library from Python.
 """
 import json
 import os
@@ -48,7 +52,17 @@ def svd_residual(a, u, s, vt):
 # Peers
 # --------------------------------------------------------------------------------------------
 def svd_peer(impl, a, r, job):
-    if impl == "numpy_svd":
+    if impl.startswith("lowrankpy_"):
+        import lowrank
+
+        method = impl.split("_", 1)[1]
+
+        def fn():
+            res = lowrank.svd(a, rank=r, method=method, oversample=job.get("oversampling", 10),
+                              power_iters=job.get("power_iterations", 2), seed=job.get("seed", 0),
+                              compute_error=False)
+            return res.u, res.s, res.vt
+    elif impl == "numpy_svd":
         def fn():
             u, s, vt = np.linalg.svd(a, full_matrices=False)
             return u[:, :r], s[:r], vt[:r]
@@ -100,7 +114,15 @@ def run_tucker(job):
     x = load(job["input"])
     ranks = list(job["ranks"])
     iters, tol = job.get("iterations", 5), job.get("tol", 0.0)
-    if job["impl"] == "tensorly_tucker":
+    if job["impl"].startswith("lowrankpy_"):
+        import lowrank
+
+        method = job["impl"].split("_", 1)[1]
+
+        def fn():
+            t = lowrank.tucker(x, ranks=ranks, method=method, max_iter=iters, tol=tol, compute_error=False)
+            return t.core, t.factors, list(range(x.ndim))
+    elif job["impl"] == "tensorly_tucker":
         def fn():
             t = tucker(x, rank=ranks, n_iter_max=iters, tol=tol, init="svd")
             return t.core, t.factors, list(range(x.ndim))
@@ -124,7 +146,12 @@ def run_mode_product(job):
     x = load(job["input"])
     a = np.load(job["matrix"])
     mode = job["mode"]
-    if job["impl"] == "tensorly_mode_dot":
+    if job["impl"] == "lowrankpy":
+        import lowrank
+
+        def fn():
+            return lowrank.mode_product(x, a, mode)
+    elif job["impl"] == "tensorly_mode_dot":
         from tensorly.tenalg import mode_dot
 
         def fn():
@@ -226,6 +253,16 @@ def singular_values(job):
     return {"sigma": np.linalg.svd(a, compute_uv=False).tolist()}
 
 
+def lowrank_info():
+    """The `lowrank` package this process imports, or why it cannot (lowrankpy_* impls)."""
+    try:
+        import lowrank
+
+        return {"version": lowrank.__version__, "path": os.path.dirname(lowrank.__file__)}
+    except Exception as e:  # reported; run_peers.py drops the lowrankpy column
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def info(job):
     from threadpoolctl import threadpool_info
 
@@ -239,6 +276,7 @@ def info(job):
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
                      "tensorly": tensorly.__version__},
         "threadpools": threadpool_info(),
+        "lowrank": lowrank_info(),
         "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))},
     }
 
@@ -251,6 +289,10 @@ HANDLERS = {
 
 
 def main():
+    try:  # load lowrank's BLAS before the thread limits are applied, so they cover it too
+        import lowrank  # noqa: F401
+    except Exception:
+        pass  # reported by info(); the runner then drops the lowrankpy column
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS", "0") or 0)
     limiter = None
     if threads > 0:

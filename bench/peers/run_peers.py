@@ -14,6 +14,12 @@ in a venv) round by round with the same thread count on both sides, and writes
 into --out-dir. --quick (tiny shapes, one repetition) checks that the accuracies agree and exits
 non-zero when they do not; timings are never asserted. This script needs only the standard
 library; the peers run in --python or in a throwaway venv it creates under --workdir.
+
+"lowrank via Python" (impls lowrankpy_*): the same library called through the `lowrank` Python
+package (nanobind bindings) inside the peer worker, timed like the peers. Its ratio to our C++
+time in the same run is the cost of the Python call. The package comes from --lowrank-python
+(a directory holding lowrank/, e.g. BUILD/python of a build with -DLOWRANK_BUILD_PYTHON=ON, or a
+venv's site-packages) or is found in the worker's interpreter; without it the column is dropped.
 """
 import argparse
 import csv
@@ -107,6 +113,13 @@ def find_lowrank_peer(args):
                 return str(p)
     sys.exit("run_peers.py: lowrank_peer not found; build it (cmake --build BUILD --target lowrank_peer) "
              "and pass --lowrank-peer")
+
+
+def find_lowrank_python(exe):
+    """BUILD/python of the build lowrank_peer came from, when it holds the staged package."""
+    build = Path(exe).resolve().parent.parent.parent  # BUILD/bench/peers/lowrank_peer
+    d = build / "python"
+    return str(d) if any((d / "lowrank").glob("_lowrank*")) else None
 
 
 def default_gguf():
@@ -225,6 +238,50 @@ def svd_cases(label, shape, dtype, path, sigma, ranks, table, impls, rounds, gro
     return out
 
 
+def py_impls(impls):
+    """The lowrankpy_* impls for our impls in `impls` (empty when the package is unavailable)."""
+    if not PY["enabled"]:
+        return []
+    return ["lowrankpy" + i[len("ours"):] for i in impls if i.startswith("ours") and i != "ours_gemm"]
+
+
+def with_py(impls):
+    return impls + py_impls(impls)
+
+
+# Whether the peer worker can import the `lowrank` package (set by main from the worker's info).
+PY = {"enabled": False}
+TINY = "tiny (call overhead)"
+
+
+def overhead_cases(inputs, rounds):
+    """Tiny inputs timed over many calls: the library's work is microseconds, so the difference
+    between lowrank via Python and lowrank_peer is the cost of a call from Python."""
+    if not PY["enabled"]:
+        return []
+    reps = {"repetitions": 200, "warmup": 20}
+    out = []
+    paths, sigma, _ = inputs.matrix(16, 16, ["float64"], seed=7)
+    out += svd_cases(TINY, (16, 16), "float64", paths["float64"], sigma, [2], "svd_exact",
+                     ["ours_exact", "lowrankpy_exact"], rounds, group="call overhead", extra=reps)
+    t = inputs.tensor((8, 8, 8), ["float64"], seed=7)
+    key = {"input": TINY, "shape": "8x8x8", "dtype": "float64", "ranks": "2,2,2"}
+    for impl in ["ours_sthosvd", "lowrankpy_sthosvd"]:
+        job = dict(reps, input=t["float64"], dtype="float64", ranks=[2, 2, 2], iterations=0, tol=0.0)
+        if impl.startswith("ours"):
+            job["method"] = "sthosvd"
+        out.append(case("call overhead", "tucker", key, impl, job, rounds))
+    x = inputs.random((8, 8, 8), "float64", 11)
+    a = inputs.random((4, 8), "float64", 12)
+    ours_out = str(inputs.dir / "modeprod_tiny_ours.npy")
+    key = {"shape": "8x8x8", "dtype": "float64", "J": 4, "mode": 1, "input": TINY}
+    out.append(case("call overhead", "mode_product", key, "ours",
+                    dict(reps, input=x, matrix=a, mode=1, dtype="float64", output=ours_out), rounds))
+    out.append(case("call overhead", "mode_product", key, "lowrankpy",
+                    dict(reps, input=x, matrix=a, mode=1, compare=ours_out), rounds))
+    return out
+
+
 def build_cases(args, inputs, have_gguf):
     cases = []
     if args.quick:
@@ -234,14 +291,15 @@ def build_cases(args, inputs, have_gguf):
             paths, sigma, label = inputs.matrix(m, n, dts)
             for dt in dts:
                 cases += svd_cases(label, (m, n), dt, paths[dt], sigma, [1, 8], "svd_exact",
-                                   ["ours_exact", "ours_gram", "numpy_svd", "scipy_gesdd", "tensorly_svd"], R)
+                                   with_py(["ours_exact", "ours_gram", "numpy_svd", "scipy_gesdd", "tensorly_svd"]),
+                                   R)
                 cases += svd_cases(label, (m, n), dt, paths[dt], sigma, [1, 8], "svd_randomized",
-                                   ["ours_randomized", "sklearn_randomized", "sklearn_randomized_qr",
-                                    "tensorly_randomized"], R)
+                                   with_py(["ours_randomized", "sklearn_randomized", "sklearn_randomized_qr",
+                                            "tensorly_randomized"]), R)
         t = inputs.tensor((12, 14, 16), ["float32", "float64"])
         for dt in ["float32", "float64"]:
             key = {"input": "synthetic", "shape": "12x14x16", "dtype": dt, "ranks": "3,4,5"}
-            for impl in ["ours_hooi", "ours_sthosvd", "tensorly_tucker"]:
+            for impl in with_py(["ours_hooi", "ours_sthosvd", "tensorly_tucker"]):
                 job = {"input": t[dt], "dtype": dt, "ranks": [3, 4, 5], "iterations": 5, "tol": 0.0}
                 if impl.startswith("ours"):
                     job["method"] = impl.split("_", 1)[1]
@@ -258,7 +316,7 @@ def build_cases(args, inputs, have_gguf):
             ours_out = str(inputs.dir / f"modeprod_ours_{mode}.npy")
             cases.append(case("mode", "mode_product", key, "ours", {"input": x, "matrix": a, "mode": mode,
                                                                      "dtype": "float32", "output": ours_out}, R))
-            for impl in ["tensorly_mode_dot", "numpy_tensordot"]:
+            for impl in ["tensorly_mode_dot", "numpy_tensordot"] + py_impls(["ours"]):
                 cases.append(case("mode", "mode_product", key, impl, {"input": x, "matrix": a, "mode": mode,
                                                                        "compare": ours_out}, R))
         for dt in ["float32", "float64"]:
@@ -268,17 +326,17 @@ def build_cases(args, inputs, have_gguf):
                                                              "repetitions": 3, "warmup": 1}, R))
         mats = [inputs.matrix(m, n, ["float32"], seed=s)[0]["float32"] for s, (m, n) in enumerate([(32, 48), (48, 32)])]
         key = {"model": "2 synthetic matrices", "rank": 4, "dtype": "float32"}
-        for impl in ["ours_exact", "numpy_svd"]:
+        for impl in with_py(["ours_exact", "numpy_svd"]):
             job = {"inputs": mats, "rank": 4, "dtype": "float32"}
             if impl.startswith("ours"):
                 job["method"] = "exact"
             cases.append(case("whole", "whole_model", key, impl, job, R))
-        return cases
+        return cases + overhead_cases(inputs, R)
 
     # ---------------- full ----------------
     ranks = [1, 16, 64, 256, 512]
-    exact_peers = ["ours_exact", "ours_gram", "numpy_svd", "scipy_gesdd", "tensorly_svd"]
-    rand_impls = ["ours_randomized", "sklearn_randomized", "sklearn_randomized_qr", "tensorly_randomized"]
+    exact_peers = with_py(["ours_exact", "ours_gram", "numpy_svd", "scipy_gesdd", "tensorly_svd"])
+    rand_impls = with_py(["ours_randomized", "sklearn_randomized", "sklearn_randomized_qr", "tensorly_randomized"])
     small = []
     smol_shapes = {(576, 576): "blk.15.attn_q.weight", (576, 1536): "blk.15.ffn_down.weight",
                    (1536, 576): "blk.15.ffn_up.weight", (192, 576): "blk.15.attn_k.weight"}
@@ -313,7 +371,7 @@ def build_cases(args, inputs, have_gguf):
                                group=f"svd-exact {shape} {dt}", warmup=0)
             if dt == "float32":
                 cases += svd_cases(label, shape, dt, paths[dt], sigma, ranks, "svd_randomized",
-                                   ["ours_randomized", "sklearn_randomized", "tensorly_randomized"],
+                                   with_py(["ours_randomized", "sklearn_randomized", "tensorly_randomized"]),
                                    max(2, args.rounds - 1), group=f"svd-rand {shape} {dt}", warmup=0)
     # Tucker / HOOI: 5 sweeps on both sides (tol = 0), so both do the same number of iterations.
     tucker_specs = [((128, 128, 128), "float32", [8, 8, 8]), ((128, 128, 128), "float32", [32, 32, 32]),
@@ -322,7 +380,7 @@ def build_cases(args, inputs, have_gguf):
     for shape, dt, rk in tucker_specs:
         t = inputs.tensor(shape, [dt])
         key = {"input": "synthetic", "shape": "x".join(map(str, shape)), "dtype": dt, "ranks": ",".join(map(str, rk))}
-        for impl in ["ours_hooi", "ours_sthosvd", "tensorly_tucker"]:
+        for impl in with_py(["ours_hooi", "ours_sthosvd", "tensorly_tucker"]):
             job = {"input": t[dt], "dtype": dt, "ranks": rk, "iterations": 5, "tol": 0.0}
             if impl.startswith("ours"):
                 job["method"] = impl.split("_", 1)[1]
@@ -335,7 +393,7 @@ def build_cases(args, inputs, have_gguf):
         for rk, peers in [([8, 64, 64], ["tensorly_tucker"]), ([30, 64, 64], ["tensorly_partial_tucker"])]:
             key = {"input": "SmolLM2 q_proj ×30", "shape": "30x576x576", "dtype": "float32",
                    "ranks": ",".join(map(str, rk))}
-            for impl in ["ours_hooi", "ours_sthosvd"] + peers:
+            for impl in with_py(["ours_hooi", "ours_sthosvd"]) + peers:
                 job = {"input": stacked, "dtype": "float32", "ranks": rk, "iterations": 5, "tol": 0.0}
                 if impl.startswith("ours"):
                     job["method"] = impl.split("_", 1)[1]
@@ -347,9 +405,10 @@ def build_cases(args, inputs, have_gguf):
         for mode in range(3):
             a = inputs.random((J, shape[mode]), dt, 2 + mode)
             key = {"shape": "x".join(map(str, shape)), "dtype": dt, "J": J, "mode": mode}
-            for impl in ["ours", "tensorly_mode_dot", "numpy_tensordot"]:
+            for impl in with_py(["ours", "tensorly_mode_dot", "numpy_tensordot"]):
                 cases.append(case(f"mode {shape} {dt}", "mode_product", key, impl,
                                   {"input": x, "matrix": a, "mode": mode, "dtype": dt, "warmup": 1}, args.rounds))
+    cases += overhead_cases(inputs, args.rounds)
     # The physical ceiling.
     for dt in ["float32", "float64"]:
         key = {"m": 2048, "n": 2048, "k": 2048, "dtype": dt}
@@ -364,7 +423,7 @@ def build_cases(args, inputs, have_gguf):
         r = plan["rank"]
         key = {"model": f"SmolLM2-135M layers {plan['layers']}, {len(names)} linears", "rank": r,
                "dtype": "float32"}
-        for impl in ["ours_exact", "ours_gram", "ours_randomized", "numpy_svd", "scipy_gesdd"]:
+        for impl in with_py(["ours_exact", "ours_gram", "ours_randomized", "numpy_svd", "scipy_gesdd"]):
             job = {"inputs": [paths[n] for n in names], "rank": r, "dtype": "float32"}
             if impl.startswith("ours"):
                 job["method"] = impl.split("_", 1)[1]
@@ -498,6 +557,45 @@ def table(cases, workload, ref, impls, show_err=True, gflops=False):
                 cells.append(f"{s.get('gflops', 0):.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def overhead(cases):
+    """lowrank via Python against lowrank C++ in the same run: one row per (workload, key, method)
+    with both medians, their ratio and difference. Returns (markdown table, summary lines)."""
+    by = {}
+    for c in cases:
+        if c["impl"].startswith(("ours", "lowrankpy")) and c["impl"] != "ours_gemm":
+            side = "py" if c["impl"].startswith("lowrankpy") else "cpp"
+            method = c["impl"].split("_", 1)[1] if "_" in c["impl"] else ""
+            by.setdefault((c["workload"], json.dumps(c["key"]), method), {})[side] = c["summary"]
+    rows, ratios, diffs, tiny = [], [], [], []
+    for (w, k, method), r in by.items():
+        if "py" not in r or "cpp" not in r:
+            continue
+        tc, tp = r["cpp"].get("median_s"), r["py"].get("median_s")
+        if not tc or not tp:
+            continue
+        kd = json.loads(k)
+        desc = ", ".join(f"{a}={b}" for a, b in kd.items())
+        rows.append(f"| {w} | {method or '—'} | {desc} | {fmt_t(tc)} | {fmt_t(tp)} | {tp / tc:.2f} | "
+                    f"{(tp - tc) * 1e3:+.2f} |")
+        ratios.append(tp / tc)
+        diffs.append(tp - tc)
+        if kd.get("input") == TINY:
+            tiny.append((w, method, tc, tp))
+    if not rows:
+        return "", []
+    table = "\n".join(["| workload | method | case | C++ ms | Python ms | Python÷C++ | Python−C++ ms |",
+                       "|---|---|---|---|---|---|---|"] + rows) + "\n"
+    summary = [f"- **lowrank via Python ÷ lowrank C++** over {len(ratios)} cases: median "
+               f"{statistics.median(ratios):.2f}, min {min(ratios):.2f}, max {max(ratios):.2f}; difference median "
+               f"{statistics.median(diffs) * 1e3:+.2f} ms (both sides timed around the library call alone; the "
+               f"Python side includes argument checks, array import/export and the GIL release)."]
+    if tiny:
+        summary.append("- **Per-call cost from Python** (tiny inputs, median of 200 calls per round): " + "; ".join(
+            f"{w}{' ' + m if m else ''} {tc * 1e6:.1f} µs in C++, {tp * 1e6:.1f} µs from Python "
+            f"(+{(tp - tc) * 1e6:.1f} µs)" for w, m, tc, tp in tiny) + ".")
+    return table, summary
 
 
 def by_key(cases, workload):
@@ -643,7 +741,9 @@ def quick_checks(cases):
                     fails.append(f"{w} {impl} {k}: {s['error']}")
             kd = json.loads(k)
             tol32 = kd.get("dtype") == "float32"
-            if w == "svd_exact":
+            if kd.get("input") == TINY:
+                pass  # call-overhead cases: only ours and lowrank via Python (checked below)
+            elif w == "svd_exact":
                 for impl in ["ours_exact", "ours_gram"]:
                     eo, en = r.get(impl, {}).get("rel_error"), r.get("numpy_svd", {}).get("rel_error")
                     tol = (1e-4 if tol32 else 1e-10) + 1e-3 * (en or 0)
@@ -667,6 +767,19 @@ def quick_checks(cases):
                 eo, en = r.get("ours_exact", {}).get("rel_error"), r.get("numpy_svd", {}).get("rel_error")
                 if eo is None or en is None or abs(eo - en) > 1e-4 + 1e-3 * en:
                     fails.append(f"{w} {k}: ours max error {eo} vs numpy {en}")
+            if PY["enabled"] and w == "mode_product":  # the same library from Python: the same output
+                d = r.get("lowrankpy", {}).get("rel_diff")
+                if d is None or d > 1e-12:
+                    fails.append(f"{w} {k}: lowrank via Python differs from lowrank_peer by {d}")
+            elif PY["enabled"]:
+                # lowrank via Python runs the same computation as lowrank_peer: the same accuracy
+                # (computed in float64 by numpy on one side and by the library on the other).
+                for impl, s in r.items():
+                    if not impl.startswith("lowrankpy"):
+                        continue
+                    e_py, e_cpp = s.get("rel_error"), r.get("ours" + impl[len("lowrankpy"):], {}).get("rel_error")
+                    if e_py is None or e_cpp is None or abs(e_py - e_cpp) > 1e-9 + 1e-6 * e_cpp:
+                        fails.append(f"{w} {k}: {impl} error {e_py} vs lowrank_peer {e_cpp}")
     return fails
 
 
@@ -715,6 +828,13 @@ def write_report(out_dir, cases, mach, cmd, elapsed, loads, threads, tlines):
           "## Whole model\n",
           table(cases, "whole_model", "ours_exact", ["ours_gram", "ours_randomized", "numpy_svd", "scipy_gesdd"]),
           ]
+    ov_table, ov_summary = overhead(cases)
+    if ov_table:
+        md += ["## lowrank via Python (the same library through its nanobind bindings)\n",
+               "Python times come from the peer worker (`lowrank.svd` / `tucker` / `mode_product` with "
+               "compute_error off), C++ times from lowrank_peer, in the same rounds. The Llama-2-7B-shape exact "
+               "SVDs are not repeated from Python.\n",
+               "\n".join(ov_summary) + "\n", ov_table]
     skipped = sorted({c["note"] for c in cases if c["note"]})
     if skipped:
         md.append("Notes: " + "; ".join(skipped) + "\n")
@@ -738,6 +858,12 @@ def main():
     ap.add_argument("--gguf", help="SmolLM2-135M GGUF (default: the fetch_assets.py cache)")
     ap.add_argument("--no-gguf", action="store_true", help="synthetic inputs only")
     ap.add_argument("--only", help="regular expression: run only the case groups whose name matches")
+    ap.add_argument("--lowrank-python", metavar="DIR",
+                    help="directory holding the `lowrank` Python package (e.g. BUILD/python), put on the peer "
+                         "worker's PYTHONPATH for the 'lowrank via Python' column; then a failing import is an "
+                         "error. Default: BUILD/python of a build found like lowrank_peer, else whatever the "
+                         "worker's interpreter imports, else the column is dropped")
+    ap.add_argument("--no-lowrank-python", action="store_true", help="leave out the 'lowrank via Python' column")
     args = ap.parse_args()
     if args.quick:
         args.rounds = 1
@@ -749,15 +875,29 @@ def main():
     env = dict(os.environ)
     for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[v] = str(args.threads)
+    py_dir = None if args.no_lowrank_python else (args.lowrank_python or find_lowrank_python(exe))
+    if py_dir:
+        env_py = dict(env, PYTHONPATH=os.pathsep.join(filter(None, [str(py_dir), env.get("PYTHONPATH")])))
+    else:
+        env_py = env
     gguf = None if args.no_gguf else (Path(args.gguf) if args.gguf else default_gguf())
     cmd = " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
     loads = [os.getloadavg()[0]]
     t_start = time.time()
 
     ours = Ours(exe, env, workdir, args.threads)
-    worker = Worker(python, env)
+    worker = Worker(python, env_py)
     try:
         winfo = worker.call({"workload": "info"})
+        lr = winfo.get("lowrank") or {}
+        PY["enabled"] = "error" not in lr and bool(lr) and not args.no_lowrank_python
+        if PY["enabled"]:
+            log(f"lowrank via Python: {lr.get('version')} from {lr.get('path')}")
+        elif args.lowrank_python:
+            sys.exit(f"run_peers.py: --lowrank-python {args.lowrank_python}: the worker cannot import lowrank "
+                     f"({lr.get('error')})")
+        else:
+            log(f"lowrank via Python: not available ({lr.get('error')}); the column is dropped")
         inputs = Inputs(workdir, worker, ours, gguf)
         log("preparing inputs" + (f" (SmolLM2 from {gguf})" if gguf else " (synthetic only)"))
         cases = build_cases(args, inputs, gguf is not None)

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """lowrank study driver: the founding study's experiments, run through the `lowrank` CLI.
 
-    python3 examples/study/lowrank_study.py run   [STUDY.json] [--full] [--lowrank BIN] [--out DIR]
-    python3 examples/study/lowrank_study.py plot  [STUDY.json] [--out DIR]   # figures + report from stored results
-    python3 examples/study/lowrank_study.py check [STUDY.json] [--out DIR]   # outputs well formed?
+    python3 examples/study/lowrank_study.py run   [STUDY.json | --paper] [--lowrank BIN] [--out DIR] [--publish]
+    python3 examples/study/lowrank_study.py plot  [STUDY.json | --paper] [--out DIR] [--publish]  # report from stored results
+    python3 examples/study/lowrank_study.py check [STUDY.json | --paper] [--out DIR]   # outputs well formed?
+
+Outputs (report, figures, results) go to the study's "output" directory, by default
+~/.cache/lowrank/study/NAME ($LOWRANK_CACHE/study/NAME), printed at the end; evaluations are
+cached in ~/.cache/lowrank/study/cache. `--publish` also copies the outputs to the study's
+"publish" directory (the committed docs/study) and regenerates the report there.
 
 A study description (examples/study/studies/*.json) names models, evaluation profiles (tasks,
 --limit, perplexity windows), and the experiments:
@@ -20,17 +25,17 @@ A study description (examples/study/studies/*.json) names models, evaluation pro
 
 Every evaluation is one `lowrank eval` run whose JSON (docs/eval.md schema) is cached under a key
 = sha256(model sha256, canonical gamma, tasks/limits/settings, data-file sha256s), so an
-interrupted study continues and a re-run computes only what changed. Standard library only for
-`run`; `plot` needs matplotlib (it writes the CSV data behind each figure regardless).
+interrupted study continues and a re-run computes only what changed. Each point keeps its
+per-document outputs (`--samples-out`), so the report compares configurations *paired* on the same
+documents (paired_stats.py, report_stats.py). Standard library only for `run`; `plot` needs
+matplotlib for the PNGs (it writes the CSV data behind each figure regardless).
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -38,9 +43,13 @@ import sys
 import time
 from pathlib import Path
 
+import per_unit
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-DRIVER_VERSION = 1  # part of every cache key; bump when a point's meaning changes
+# Part of every cache key; bump when a point's meaning changes. 2: a point keeps its per-unit
+# outputs (`--samples-out` → study_point.per_unit + CACHE/samples/KEY.jsonl.gz) for paired statistics.
+DRIVER_VERSION = 2
 
 
 # ----------------------------------------------------------------------------- utilities
@@ -49,6 +58,7 @@ def cache_root() -> Path:
 
 
 def expand(s: str, **extra) -> str:
+    """{cache}, {repo} and the given {names}, then $VARS and ~."""
     vals = {"cache": str(cache_root()), "repo": str(REPO), **extra}
     for k, v in vals.items():
         s = s.replace("{" + k + "}", v)
@@ -147,20 +157,23 @@ class Model:
         self.tensor_rank = {t["role"]: t["rank"] for t in ds["tensors"]}
         self.break_even = {t["role"]: {"tucker2": t["break_even_tucker2"], "svd": t["break_even_svd"]} for t in ds["tensors"]}
         self.params_total = ds["parameters"]["total"]
-        self._plans = {}
+        self._plans, self._info = {}, {}
 
-    # parameters after factorising (the runtime keeps a tensor dense when factorising saves nothing)
-    def params_after(self, gamma: dict | None) -> int:
+    def info(self, gamma: dict | None) -> dict:
+        """{"id": library γ id ("g-…") or None, "params_after": int} of γ, from `lowrank plan --gamma
+        FILE --json` (the library's parameter count and keep-dense rule); dense: ("dense", total)."""
         if gamma is None:
-            return self.params_total
-        saved = 0
-        for role in gamma["tensors"]:
-            h, w = self.shapes[role]
-            r = gamma["ranks"][role]
-            f = (h + w) * r if gamma["method"] == "svd" else h * r + r * r + r * w
-            if f < h * w:
-                saved += (h * w - f) * len(gamma["layers"])
-        return self.params_total - saved
+            return {"id": "dense", "params_after": self.params_total}
+        k = canon(gamma)
+        if k not in self._info:
+            self._info[k] = self.r.gamma_info(self, gamma)
+        return self._info[k]
+
+    def params_after(self, gamma: dict | None) -> int:
+        return self.info(gamma)["params_after"]
+
+    def reduction(self, gamma: dict | None) -> float:
+        return 1 - self.params_after(gamma) / self.params_total
 
     def gamma(self, layers, roles=None, ranks=None, method="tucker2") -> dict:
         roles = [r for r in self.roles if r in (roles or self.roles)]
@@ -176,8 +189,23 @@ class Model:
             out.parent.mkdir(parents=True, exist_ok=True)
             self.r.cli(["plan", *self.arch_args, "--target-reduction", str(reduction), "--rank", "1",
                         "--skip-first", str(skip_first), "--out", str(out)])
-            self._plans[key] = json.loads(out.read_text())["layers"]
+            self._plans[key] = json.loads(out.read_text())["layers"]  # the γ file (indexing 1)
         return self._plans[key]
+
+
+def _legacy_params_after(model: Model, gamma: dict) -> int:
+    """Parameters after factorising γ, for a `lowrank` binary whose `plan` has no `--gamma/--json`
+    yet (issue #13 item 8 moves this to the CLI; delete once every supported binary has it).
+    Tucker-2 factors hold h·r + r² + r·w numbers, SVD factors (h + w)·r; a tensor whose factors
+    would hold at least h·w numbers stays dense (the runtime's rule)."""
+    saved = 0
+    for role in gamma["tensors"]:
+        h, w = model.shapes[role]
+        r = gamma["ranks"][role]
+        f = (h + w) * r if gamma["method"] == "svd" else h * r + r * r + r * w
+        if f < h * w:
+            saved += (h * w - f) * len(gamma["layers"])
+    return model.params_total - saved
 
 
 # ----------------------------------------------------------------------------- points
@@ -187,7 +215,6 @@ class Point:
     def __init__(self, model: Model, gamma: dict | None, profile: str, runner: "Runner", kind: str = "eval", rnd: int = 0):
         self.model, self.gamma, self.profile, self.kind, self.rnd = model, gamma, profile, kind, rnd
         self.prof = runner.profile(model, profile)
-        self.gid = "dense" if gamma is None else "s-" + sha256_bytes(canon(gamma).encode())[:16]
         key = {"driver": DRIVER_VERSION, "kind": kind, "model_sha256": model.sha256, "gamma": gamma,
                "eval": self.prof["args"] if kind == "eval" else None,
                "data": {f: runner.hashes(Path(runner.data_dir) / f) for f in self.prof["files"]} if kind == "eval" else None}
@@ -197,6 +224,17 @@ class Point:
         self.profile_key = f"{model.id}:{profile}:{kind}:{'svd' if gamma and gamma['method'] == 'svd' else ''}"  # ETA groups
         self.path = runner.cache / "points" / f"{self.key}.json"
 
+    def result_name(self, res: dict | None = None) -> str:
+        """File name of the point's result in the output directory: model, kind, the library's γ id
+        (from `lowrank plan --json`, else the run's own record of it), profile, round."""
+        gid = self.model.info(self.gamma)["id"]
+        if not gid and res:
+            gid = ((res.get("study_point") or {}).get("gamma_id") or (res.get("gamma") or {}).get("id")
+                   or res.get("manifest", {}).get("gamma_id"))
+        if not gid or not str(gid).startswith(("g-", "dense")):
+            gid = "k-" + self.key[:16]  # no γ id recorded (BERT runs of a CLI without it): the cache key
+        return f"{self.model.id}-{self.kind}-{gid}-{self.profile}{f'-r{self.rnd}' if self.rnd else ''}.json"
+
     @property
     def label(self) -> str:
         if self.gamma is None:
@@ -205,17 +243,57 @@ class Point:
         return f"{self.model.id} {self.kind} L{','.join(map(str, g['layers']))[:40]} T{'+'.join(g['tensors'])[:30]} [{self.profile}]"
 
 
+DEFAULT_OUTPUT = "{cache}/study/{name}"  # outside the checkout: a run never touches tracked files
+DEFAULT_CACHE = "{cache}/study/cache"    # shared by every study, so a γ two studies share runs once
+
+
+def output_dir(study: dict, args) -> Path:
+    return Path(expand(args.out or study.get("output", DEFAULT_OUTPUT), name=study["name"]))
+
+
+def publish_dir(study: dict) -> Path | None:
+    """Where `--publish` copies the report (the committed docs/study for the default study)."""
+    return Path(expand(study["publish"], name=study["name"])) if study.get("publish") else None
+
+
 class Runner:
     def __init__(self, study: dict, args):
         self.study, self.args = study, args
-        self.out = Path(expand(args.out or study.get("output", "{repo}/docs/study")))
-        self.cache = Path(expand(study.get("cache", str(self.out / "cache"))))
+        self.out = output_dir(study, args)
+        self.cache = Path(expand(getattr(args, "cache", None) or study.get("cache", DEFAULT_CACHE), name=study["name"]))
         self.cache.mkdir(parents=True, exist_ok=True)
         self.data_dir = expand(study.get("data", "{cache}/eval-data"))
         self.threads = int(study.get("threads", 2))
         self.lr = args.lowrank or os.environ.get("LOWRANK_CLI") or expand(study.get("lowrank", "{repo}/build/examples/lowrank"))
         self.hashes = FileHashes(self.cache / "file-sha256.json")
         self.models = {}
+        self._plan_json = None
+
+    def plan_json_supported(self) -> bool:
+        """Does this `lowrank plan` describe a given γ (`--gamma FILE --json`)?"""
+        if self._plan_json is None:
+            r = subprocess.run([self.lr, "plan", "--help"], capture_output=True, text=True)
+            self._plan_json = "--gamma" in r.stdout and "--json" in r.stdout
+        return self._plan_json
+
+    def gamma_info(self, model: "Model", gamma: dict) -> dict:
+        """The library's id and parameter count of γ (`lowrank plan --gamma FILE --json`)."""
+        path = self.gamma_path(gamma)
+        if not self.plan_json_supported():
+            return {"id": None, "params_after": _legacy_params_after(model, gamma)}
+        j = json.loads(self.cli(["plan", *model.arch_args, "--gamma", str(path), "--json"]))
+        total, after = int(j["parameters"]["total"]), int(j["parameters"]["after"])
+        if total != model.params_total:
+            raise RuntimeError(f"lowrank plan --gamma: total parameters {total} != design-space's {model.params_total}")
+        return {"id": j["id"], "params_after": after}
+
+    def gamma_path(self, gamma: dict) -> Path:
+        """γ written once to the cache, named by the sha256 of its canonical JSON (a file name,
+        not an id: ids are the library's)."""
+        path = self.cache / "gammas" / f"{sha256_bytes(canon(gamma).encode())}.json"
+        if not path.exists():
+            write_atomic(path, json.dumps(gamma, indent=1) + "\n")
+        return path
 
     def cli(self, argv: list[str]) -> str:
         r = subprocess.run([self.lr, *argv], capture_output=True, text=True)
@@ -242,13 +320,23 @@ class Runner:
         args = {"tasks": tasks, "limit": int(p.get("limit", 0)), "ppl_windows": int(p.get("ppl_windows", 0)),
                 "context": int(p.get("context", 512)), "stride": int(p.get("stride", 256)), "threads": self.threads,
                 "efficiency": bool(p.get("efficiency", True))}
+        if "num_fewshot" in p:  # gsm8k exemplars (the founding study: 8); only in the key when set
+            args["num_fewshot"] = int(p["num_fewshot"])
+            if "--num-fewshot" not in self.eval_help():
+                raise SystemExit(f"model {model.id}, profile {name}: num_fewshot needs `lowrank eval --num-fewshot N` "
+                                 f"(GSM8K exemplars), which {self.lr} does not have; drop the field or update lowrank")
         return {"args": args, "files": sorted(set(files))}
 
-    def eval_argv(self, pt: Point, gamma_path: Path | None, json_out: Path) -> list[str]:
+    def eval_help(self) -> str:
+        if not hasattr(self, "_eval_help"):
+            self._eval_help = subprocess.run([self.lr, "eval", "--help"], capture_output=True, text=True).stdout
+        return self._eval_help
+
+    def eval_argv(self, pt: Point, gamma_path: Path | None, json_out: Path, samples_out: Path) -> list[str]:
         a = pt.prof["args"]
         tasks = [t for t in a["tasks"] if not (t == "agreement" and pt.gamma is None)]
         argv = ["eval", pt.model.path, "--tasks", ",".join(tasks), "--threads", str(a["threads"]),
-                "--data", self.data_dir, "--json", str(json_out), "--no-progress"]
+                "--data", self.data_dir, "--json", str(json_out), "--samples-out", str(samples_out), "--no-progress"]
         if gamma_path:
             argv += ["--plan", str(gamma_path)]
         if a["limit"]:
@@ -259,19 +347,21 @@ class Runner:
             argv += ["--context", str(a["context"]), "--stride", str(a["stride"])]
         if not a["efficiency"]:
             argv.append("--no-efficiency")
+        if "num_fewshot" in a and "gsm8k" in tasks:
+            argv += ["--num-fewshot", str(a["num_fewshot"])]
         return argv
 
     def compute(self, pt: Point) -> None:
-        gpath = None
-        if pt.gamma is not None:
-            gpath = self.cache / "gammas" / f"{pt.gid}.json"
-            write_atomic(gpath, json.dumps(pt.gamma, indent=1) + "\n")
+        gpath = self.gamma_path(pt.gamma) if pt.gamma is not None else None
         log = self.cache / "logs" / f"{pt.key}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         tmp = pt.path.with_name(pt.path.name + ".partial")
         tmp.parent.mkdir(parents=True, exist_ok=True)
+        samples_tmp = self.cache / "samples" / f"{pt.key}.jsonl.partial"
+        samples_tmp.parent.mkdir(parents=True, exist_ok=True)
+        samples_tmp.unlink(missing_ok=True)
         if pt.kind == "eval":
-            argv = self.eval_argv(pt, gpath, tmp)
+            argv = self.eval_argv(pt, gpath, tmp, samples_tmp)
         else:  # decompose: per-tensor Eckart-Young errors from the manifest; the factorised file is dropped
             wdir = self.cache / "decompose" / pt.key
             wdir.mkdir(parents=True, exist_ok=True)
@@ -292,11 +382,18 @@ class Runner:
             write_atomic(pt.path, json.dumps(res, indent=1) + "\n")
         else:
             res = json.loads(tmp.read_text())
-            res["study_point"] = {"key": pt.key, "gamma_study_id": pt.gid, "profile": pt.profile,
-                                  "model_id": pt.model.id, "params_after": pt.model.params_after(pt.gamma),
-                                  "params_total": pt.model.params_total, "driver_seconds": time.time() - t0}
+            lines = per_unit.read_samples(samples_tmp)
+            info = pt.model.info(pt.gamma)
+            rid = (res.get("gamma") or {}).get("id")  # the run's own record (BERT runs may say "unknown")
+            res["study_point"] = {"key": pt.key, "gamma_id": info["id"] or (rid if str(rid).startswith("g-") else None),
+                                  "profile": pt.profile, "model_id": pt.model.id, "params_after": info["params_after"],
+                                  "params_total": pt.model.params_total, "driver_seconds": time.time() - t0,
+                                  "per_unit": per_unit.build(lines, res)}
+            if lines:
+                per_unit.write_compact(lines, self.cache / "samples" / f"{pt.key}.jsonl.gz")
             write_atomic(pt.path, json.dumps(res, indent=1) + "\n")
             tmp.unlink(missing_ok=True)
+            samples_tmp.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -334,7 +431,8 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
     ex = st["experiments"]
 
     def add(exp, m, gamma, profile, rnd=0, **info):
-        row = {"experiment": exp, "model": m.id, "profile": profile, "gamma": gamma, **info}
+        row = {"experiment": exp, "model": m.id, "profile": profile, "gamma": gamma, "gamma_id": m.info(gamma)["id"],
+               "reduction": m.reduction(gamma), **info}
         if rnd:
             row["round"] = rnd
         row["_points"] = [Point(m, gamma, profile, r, rnd=rnd)]
@@ -351,7 +449,7 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
         m = r.model(mid)
         for prof in m.spec["profiles"]:
             if m.spec["profiles"][prof].get("baseline", True):
-                add("baseline", m, None, prof, label="dense", reduction=0.0)
+                add("baseline", m, None, prof, label="dense")
 
     if want("rank"):
         e = ex["rank"]
@@ -362,7 +460,7 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 for rs in e["ranks"]:
                     g = m.gamma(layers, ranks={ro: rank_for(m, ro, rs) for ro in m.roles})
                     row = add("rank", m, g, profile_of(e, mid), label=rank_label(rs), target=red,
-                              reduction=1 - m.params_after(g) / m.params_total, rank_spec=rs)
+                              rank_spec=rs)
                     if e.get("eckart_young", True):
                         row["_points"].append(Point(m, g, profile_of(e, mid), r, kind="decompose"))
 
@@ -373,22 +471,20 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             one = e["single_layer"][mid]
             for role in m.roles:
                 g = m.gamma([one], [role])
-                add("tensor", m, g, profile_of(e, mid), label=f"{role} in layer {one}", group="one layer", role=role,
-                    reduction=1 - m.params_after(g) / m.params_total)
+                add("tensor", m, g, profile_of(e, mid), label=f"{role} in layer {one}", group="one layer", role=role)
                 g = m.gamma(range(1, m.layers + 1), [role])
-                add("tensor", m, g, profile_of(e, mid), label=f"{role} in all layers", group="all layers", role=role,
-                    reduction=1 - m.params_after(g) / m.params_total)
+                add("tensor", m, g, profile_of(e, mid), label=f"{role} in all layers", group="all layers", role=role)
             for eq in e.get("equal_reduction", {}).get(mid, []):
                 # "one tensor type in many layers" (the roles whose all-layer reduction is closest) vs
                 # "all tensors in fewer layers" (planner layers for the same reduction)
                 layers = m.plan_layers(eq["target"], e.get("skip_first", {}).get(mid, 2))
                 g = m.gamma(layers)
                 add("tensor", m, g, profile_of(e, mid), label=f"all tensors in {len(layers)} layers", group=f"~{round(100 * eq['target'])}%",
-                    role="all", reduction=1 - m.params_after(g) / m.params_total)
+                    role="all")
                 for role in eq["roles"]:  # "q+k": several tensor types, still in every layer
                     g = m.gamma(range(1, m.layers + 1), role.split("+"))
                     add("tensor", m, g, profile_of(e, mid), label=f"{role} in all layers", group=f"~{round(100 * eq['target'])}%",
-                        role=role, reduction=1 - m.params_after(g) / m.params_total)
+                        role=role)
 
     if want("position"):
         e = ex["position"]
@@ -396,7 +492,7 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             m = r.model(mid)
             for l in layer_grid(m, e["layers"][mid]):
                 g = m.gamma([l])
-                add("position", m, g, profile_of(e, mid), label=f"layer {l}", layer=l, reduction=1 - m.params_after(g) / m.params_total)
+                add("position", m, g, profile_of(e, mid), label=f"layer {l}", layer=l)
 
     if want("distance"):
         e = ex["distance"]
@@ -408,8 +504,7 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 if layers[-1] > m.layers:
                     continue
                 g = m.gamma(layers)
-                add("distance", m, g, profile_of(e, mid), label=f"spacing {sp}: layers {','.join(map(str, layers))}", spacing=sp,
-                    reduction=1 - m.params_after(g) / m.params_total)
+                add("distance", m, g, profile_of(e, mid), label=f"spacing {sp}: layers {','.join(map(str, layers))}", spacing=sp)
 
     if want("tradeoff"):
         e = ex["tradeoff"]
@@ -418,8 +513,7 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             for red in e["reductions"][mid]:
                 layers = m.plan_layers(red, e.get("skip_first", {}).get(mid, 2))
                 g = m.gamma(layers)
-                add("tradeoff", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red,
-                    reduction=1 - m.params_after(g) / m.params_total)
+                add("tradeoff", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red)
 
     if want("design_goal"):
         # extra candidates for Definition 3.1, measured with the efficiency-probing profile: milder
@@ -432,8 +526,12 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 rs = c.get("rank", 1)
                 g = m.gamma(c["layers"], roles, ranks={ro: rank_for(m, ro, rs) for ro in roles if ro in m.roles})
                 add("design_goal", m, g, profile_of(e, mid),
-                    label=f"{'+'.join(roles) if c.get('tensors') else 'all tensors'} in layer(s) {','.join(map(str, c['layers']))}, {rank_label(rs)}",
-                    reduction=1 - m.params_after(g) / m.params_total)
+                    label=f"{'+'.join(roles) if c.get('tensors') else 'all tensors'} in layer(s) {','.join(map(str, c['layers']))}, {rank_label(rs)}")
+            # the hand-pruned (planner, Table 4.2) choices measured with this profile too, when the
+            # trade-off experiment uses another (e.g. a larger-sample) profile
+            for red in e.get("planner_reductions", {}).get(mid, []):
+                g = m.gamma(m.plan_layers(red, e.get("skip_first", {}).get(mid, 2)))
+                add("design_goal", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red, hand_pruned=True)
 
     if want("timing"):
         # Latency again for every configuration measured with `source_profile`, all of them in a row and in
@@ -449,10 +547,10 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                     k = canon(row["gamma"])
                     if k not in seen_g:
                         seen_g.add(k)
-                        gs.append((row["gamma"], row.get("label", ""), row.get("reduction", 0.0)))
+                        gs.append((row["gamma"], row.get("label", "")))
             for rnd in range(1, int(e.get("rounds", 2)) + 1):
-                for g, lab, red in gs:
-                    add("timing", m, g, profile_of(e, mid), rnd=rnd, label=lab, reduction=red)
+                for g, lab in gs:
+                    add("timing", m, g, profile_of(e, mid), rnd=rnd, label=lab)
 
     if want("lord"):
         e = ex["lord"]
@@ -463,15 +561,15 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                     g = m.gamma(range(1 + skip, m.layers + 1), ranks={ro: rank_for(m, ro, {"rank_fraction": f}, "svd") for ro in m.roles},
                                 method="svd")
                     add("lord", m, g, profile_of(e, mid), label=f"rank x{f:g}" + (f", first {skip} layers dense" if skip else ""),
-                        rank_fraction=f, skip_first=skip, reduction=1 - m.params_after(g) / m.params_total)
+                        rank_fraction=f, skip_first=skip)
     return rows
 
 
 # ----------------------------------------------------------------------------- run
-def load_study(path: str | None, full: bool) -> tuple[dict, Path]:
-    p = Path(path) if path else HERE / "studies" / ("full.json" if full else "default.json")
+def load_study(path: str | None, paper: bool) -> tuple[dict, Path]:
+    p = Path(path) if path else HERE / "studies" / ("paper.json" if paper else "default.json")
     st = json.loads(p.read_text())
-    if "extends" in st:  # shallow-merge over a base study (full.json extends default.json)
+    if "extends" in st:  # shallow-merge over a base study (fields of the extending study win)
         base = json.loads((p.parent / st["extends"]).read_text())
         for k, v in st.items():
             if k == "experiments":
@@ -492,7 +590,7 @@ QWEN = {"family": "llama", "arch": "qwen2.5-1.5b",
 
 
 def cmd_run(args) -> int:
-    study, spath = load_study(args.study, args.full)
+    study, spath = load_study(args.study, args.paper)
     if args.qwen:  # LoRD on Qwen2.5-Coder-1.5B (python3 scripts/fetch_assets.py --qwen first; large for 2 cores)
         study["models"].setdefault("qwen-coder", QWEN)
         lord = study["experiments"].setdefault("lord", {"profile": "ppl", "models": [], "rank_fractions": [0.74, 0.6, 0.5]})
@@ -544,7 +642,7 @@ def cmd_run(args) -> int:
         files = []
         for pt in row["_points"]:
             if pt.path.exists():
-                name = f"{pt.model.id}-{pt.kind}-{pt.gid}-{pt.profile}{f'-r{pt.rnd}' if pt.rnd else ''}.json"
+                name = pt.result_name(json.loads(pt.path.read_text()))
                 shutil.copyfile(pt.path, res_dir / name)
                 files.append({"kind": pt.kind, "file": f"results/{name}", "key": pt.key})
         index_rows.append({k: v for k, v in row.items() if not k.startswith("_")} | {"results": files})
@@ -563,26 +661,61 @@ def cmd_run(args) -> int:
                                                                      "shapes": m.shapes, "break_even": m.break_even}
                                                               for m in r.models.values()},
                                                    "rows": index_rows}, indent=1) + "\n")
+    for f in res_dir.glob("*.json"):  # results of configurations this study no longer has
+        if f.name not in {Path(x["file"]).name for row in index_rows for x in row["results"]}:
+            f.unlink()
     print(f"study: {len(todo) - len(failures)} computed, {len(points) - len(todo)} cached, {len(failures)} failed, "
           f"wall {fmt_s(wall)}", file=sys.stderr)
     if not args.no_plot:
         from study_report import make_all  # noqa: E402  (same folder)
         make_all(r.out)
+    finish(study, r.out, args)
     return 1 if failures else 0
 
 
+def publish(out: Path, dest: Path) -> None:
+    """Copy a study's outputs (index, runs, results) to `dest` (e.g. the committed docs/study),
+    replacing the generated files there but keeping its hand-written NOTES.md, and regenerate
+    the figures and report in place."""
+    if out.resolve() == dest.resolve():
+        raise SystemExit(f"--publish: the output directory is already {dest}")
+    for f in ("index.json", "runs.json"):
+        if not (out / f).exists():
+            raise SystemExit(f"--publish: {out / f} missing (run the study first)")
+    dest.mkdir(parents=True, exist_ok=True)
+    for sub in ("results", "figures"):
+        shutil.rmtree(dest / sub, ignore_errors=True)
+    shutil.copytree(out / "results", dest / "results")
+    for f in ("index.json", "runs.json"):
+        shutil.copyfile(out / f, dest / f)
+    from study_report import make_all
+    make_all(dest)
+
+
+def finish(study: dict, out: Path, args) -> None:
+    """--publish, then say where the report is."""
+    if getattr(args, "publish", False):
+        dest = publish_dir(study)
+        if dest is None:
+            raise SystemExit(f"--publish: study {study['name']} names no 'publish' directory")
+        publish(out, dest)
+        print(f"published to {dest}", file=sys.stderr)
+    print(f"report: {out / 'README.md'}", file=sys.stderr)
+
+
 def cmd_plot(args) -> int:
-    study, _ = load_study(args.study, args.full)
-    out = Path(expand(args.out or study.get("output", "{repo}/docs/study")))
+    study, _ = load_study(args.study, args.paper)
+    out = output_dir(study, args)
     from study_report import make_all
     make_all(out)
+    finish(study, out, args)
     return 0
 
 
 def cmd_check(args) -> int:
-    study, _ = load_study(args.study, args.full)
-    out = Path(expand(args.out or study.get("output", "{repo}/docs/study")))
-    from study_report import check_outputs
+    study, _ = load_study(args.study, args.paper)
+    out = output_dir(study, args)
+    from study_results import check_outputs
     problems = check_outputs(out)
     for p in problems:
         print("problem:", p)
@@ -596,11 +729,19 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("run", "plot", "check"):
         s = sub.add_parser(name)
-        s.add_argument("study", nargs="?", help="study JSON (default: studies/default.json, or full.json with --full)")
-        s.add_argument("--full", action="store_true", help="the complete grids (studies/full.json)")
-        s.add_argument("--out", help="output directory (default: the study's 'output')")
+        s.add_argument("study", nargs="?", help="study JSON (default: studies/default.json, or paper.json with --paper)")
+        s.add_argument("--paper", "--full", dest="paper", action="store_true",
+                       help="full power and complete grids (studies/paper.json; --full is the old name)")
+        s.add_argument("--out", help=f"output directory (default: the study's 'output', else {DEFAULT_OUTPUT}; "
+                                     "{cache} = $LOWRANK_CACHE or ~/.cache/lowrank)")
+        if name in ("run", "plot"):
+            s.add_argument("--publish", action="store_true",
+                           help="also copy the outputs to the study's 'publish' directory (the committed docs/study "
+                                "for studies/default.json) and regenerate the report there")
         if name == "run":
             s.add_argument("--lowrank", help="lowrank binary (default $LOWRANK_CLI or build/examples/lowrank)")
+            s.add_argument("--cache", help=f"evaluation cache directory (default: the study's 'cache', else {DEFAULT_CACHE}); "
+                                           "a new directory measures a run from an empty cache")
             s.add_argument("--only", help="comma-separated experiments to run (default: all)")
             s.add_argument("--no-plot", action="store_true", help="skip figures and report")
             s.add_argument("--qwen", action="store_true", help="add Qwen2.5-Coder-1.5B to the LoRD experiment")

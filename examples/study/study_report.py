@@ -1,19 +1,22 @@
-"""Figures (PNG + the CSV behind each), the Markdown report and the output checks of a study.
+"""The Markdown report of a study (README.md), its figures and findings.csv: one function per
+report section, each appending to a shared Report.
 
 Everything here reads only what `lowrank_study.py run` stored in the output directory
-(index.json, runs.json, results/*.json), so `lowrank_study.py plot` regenerates it all.
-Conclusions in the report are computed from the numbers by the rules stated next to them.
+(index.json, runs.json, results/*.json; study_results.load), so `lowrank_study.py plot`
+regenerates it all. Conclusions in the report are computed from the numbers by the rules stated
+next to them; comparisons are paired where the results kept per-unit outputs (report_stats).
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA = "lowrank.eval.results"
-PPL_PREFIX = "ppl:"
-NOISE_Z = 2.0  # a difference counts as real when |diff| > 2 combined standard errors
+import report_stats
+from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
+from study_figures import figure, write_csv
+from study_results import PPL_PREFIX, baseline, lat_of, load, thr_of
+NOISE_Z = 2.0  # latency slopes and "at chance": a difference counts when |diff| > 2 standard errors
 
 STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/disagree lines
     "rank": "rank barely matters compared with which/how many layers (avg variation 1.5 %p across ranks)",
@@ -26,181 +29,37 @@ STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/
 }
 
 
-# ----------------------------------------------------------------------------- loading
-def task_metric(name: str, t: dict) -> tuple[str, float | None, float | None]:
-    m = t["metrics"]
-    for k in (("perplexity",) if name.startswith(PPL_PREFIX) else ("mean_cosine",) if name == "agreement" else ("acc_norm", "acc")):
-        if k in m:
-            return k, m[k]["value"], m[k]["stderr"]
-    k = next(iter(m))
-    return k, m[k]["value"], m[k]["stderr"]
-
-
-def num(v):
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
-def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
-    index = json.loads((out / "index.json").read_text())
-    runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
-    rows = []
-    for row in index["rows"]:
-        r = dict(row)
-        r["tasks"], r["eff"], r["ey"] = {}, {}, None
-        for f in row["results"]:
-            d = json.loads((out / f["file"]).read_text())
-            if f["kind"] == "decompose":
-                errs = [t for t in d["manifest"].get("tensors", []) if isinstance(t, dict) and t.get("rel_error") is not None
-                        and t.get("decomposed", True) and t.get("rank") is not None]
-                vals = [t["rel_error"] for t in errs]
-                ey = [t.get("eckart_young") for t in errs if num(t.get("eckart_young")) is not None]
-                r["ey"] = {"mean_rel_error": sum(vals) / len(vals) if vals else None,
-                           "max_rel_error": max(vals) if vals else None,
-                           "mean_eckart_young": sum(ey) / len(ey) if ey else None, "tensors": len(vals)}
-                continue
-            r["result"] = d
-            for name, t in d["tasks"].items():
-                k, v, se = task_metric(name, t)
-                r["tasks"][name] = {"metric": k, "value": v, "stderr": se, "n": t["samples"], "total": t.get("total"),
-                                    "chance": num(t.get("chance"))}
-            e = d.get("efficiency", {})
-            sp = d.get("study_point", {})
-            pa = sp.get("params_after")
-            r["params_after"], r["params_total"] = pa, sp.get("params_total")
-            r["eff"] = {"latency_ms": num(e.get("latency_ms")), "throughput_tok_s": num(e.get("throughput_tok_s")),
-                        "energy_j": num(e.get("energy_j")), "peak_rss_mb": num(e.get("peak_rss_mb")),
-                        "weights_mb": num(e.get("weights_mb")) or (pa * 4 / 2 ** 20 if pa else None),
-                        "latency_what": e.get("latency_what"), "energy_what": e.get("energy_what")}
-        if "result" in r:
-            acc = [(t["value"], t["stderr"]) for n, t in r["tasks"].items()
-                   if not n.startswith(PPL_PREFIX) and n != "agreement" and t["value"] is not None]
-            ch = [t["chance"] for n, t in r["tasks"].items() if not n.startswith(PPL_PREFIX) and n != "agreement" and t["chance"] is not None]
-            if ch:
-                r["avg_chance"] = sum(ch) / len(ch)
-            if acc:
-                r["avg_acc"] = sum(a for a, _ in acc) / len(acc)
-                r["avg_acc_se"] = math.sqrt(sum((s or 0) ** 2 for _, s in acc)) / len(acc)
-            ppl = [t for n, t in r["tasks"].items() if n.startswith(PPL_PREFIX)]
-            if ppl:
-                r["ppl"], r["ppl_se"] = ppl[0]["value"], ppl[0]["stderr"]
-        rows.append(r)
-    # repeated timing runs (experiment "timing"): median latency per configuration, attached to every row
-    # with the same model and γ as r["eff_t"]
-    timing = {}
-    for r in rows:
-        if r["experiment"] == "timing" and "result" in r and r["eff"].get("latency_ms") is not None:
-            timing.setdefault((r["model"], json.dumps(r["gamma"], sort_keys=True)), []).append(r["eff"])
-    for r in rows:
-        t = timing.get((r["model"], json.dumps(r["gamma"], sort_keys=True)))
-        if t:
-            lat = sorted(e["latency_ms"] for e in t)
-            thr = sorted(e["throughput_tok_s"] for e in t if e.get("throughput_tok_s") is not None)
-            med = lambda v: (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2 if v else None
-            n = len(lat)
-            sd = math.sqrt(sum((x - sum(lat) / n) ** 2 for x in lat) / (n - 1)) if n > 1 else None
-            r["eff_t"] = {"latency_ms": med(lat), "latency_se": sd / math.sqrt(n) if sd is not None else None,
-                          "throughput_tok_s": med(thr), "n": n}
-    return index, runs, rows
-
-
-def lat_of(r):
-    """Latency for comparisons: the median of the back-to-back timing rounds when measured, else the probe."""
-    return (r.get("eff_t") or {}).get("latency_ms") or r["eff"].get("latency_ms")
-
-
-def thr_of(r):
-    return (r.get("eff_t") or {}).get("throughput_tok_s") or r["eff"].get("throughput_tok_s")
-
-
-def baseline(rows, model, profile):
-    for r in rows:
-        if r["experiment"] == "baseline" and r["model"] == model and r["profile"] == profile and "result" in r:
-            return r
-    return None
-
-
-# ----------------------------------------------------------------------------- figures
-def write_csv(path: Path, header: list[str], data: list[list]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for row in data:
-            w.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
-
-
-def figure(out: Path, name: str, title: str, long: list[dict], xlabel: str, ylabels: dict, categorical=False, notes=None):
-    """long: dicts with panel, series, x, y, yerr. One subplot per panel, one line/bar set per series."""
-    figdir = out / "figures"
-    figdir.mkdir(parents=True, exist_ok=True)
-    write_csv(figdir / f"{name}.csv", ["panel", "series", "x", "y", "yerr"],
-              [[d["panel"], d["series"], d["x"], d["y"], d.get("yerr")] for d in long])
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    panels = list(dict.fromkeys(d["panel"] for d in long)) or ["(no data)"]
-    n = len(panels)
-    cols = min(3, n)
-    rows_ = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(max(7.5, 5.2 * cols), 3.6 * rows_ + 0.6), squeeze=False)
-    for ax, p in zip(axes.flat, panels):
-        pts = [d for d in long if d["panel"] == p]
-        series = list(dict.fromkeys(d["series"] for d in pts))
-        if categorical:
-            cats = list(dict.fromkeys(str(d["x"]) for d in pts))
-            wdt = 0.8 / max(1, len(series))
-            for i, s in enumerate(series):
-                sp = {str(d["x"]): d for d in pts if d["series"] == s}
-                xs = [j + i * wdt for j, c in enumerate(cats) if c in sp and sp[c]["y"] is not None]
-                ys = [sp[c]["y"] for c in cats if c in sp and sp[c]["y"] is not None]
-                es = [sp[c].get("yerr") or 0 for c in cats if c in sp and sp[c]["y"] is not None]
-                ax.bar(xs, ys, wdt, yerr=es, label=s, capsize=2)
-            ax.set_xticks([j + 0.4 - wdt / 2 for j in range(len(cats))])
-            ax.set_xticklabels(cats, rotation=45, ha="right", fontsize=7)
-        else:
-            for s in series:
-                sp = sorted([d for d in pts if d["series"] == s and d["y"] is not None], key=lambda d: d["x"])
-                if sp:
-                    scatter = s.startswith("other") or s.startswith("chosen") or s in ("tensor", "position", "distance", "rank",
-                                                                                         "design_goal", "tradeoff", "baseline")
-                    ax.errorbar([d["x"] for d in sp], [d["y"] for d in sp], yerr=[d.get("yerr") or 0 for d in sp],
-                                marker="o" if not s.startswith("chosen") else "*", ms=3 if not s.startswith("chosen") else 10,
-                                capsize=2, label=s, ls="none" if scatter else "-")
-        ys = [d["y"] for d in pts if isinstance(d["y"], (int, float))]
-        if ys and min(ys) > 0 and max(ys) / min(ys) > 30:
-            ax.set_yscale("log")  # perplexities of broken configurations span orders of magnitude
-        ax.set_title(p, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabels.get(p, ylabels.get("*", "")), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if len(series) > 1 or categorical:
-            ax.legend(fontsize=6)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    import textwrap
-    fig.suptitle("\n".join(textwrap.wrap(title, 110 if cols > 1 else 80)) + (f"\n{notes}" if notes else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(figdir / f"{name}.png", dpi=110)
-    plt.close(fig)
-    return True
-
-
+# ----------------------------------------------------------------------------- figure entries
 def task_panels(rows, base, tasks=None):
-    """long entries per task (+ avg) for each row: (panel, value, stderr)."""
+    """Figure entries per task (+ average accuracy) for each row: dicts with panel, y, yerr (± 1 s.e.)
+    and, for a row compared with `base` on paired units, ylo/yhi: y's interval from the paired
+    interval of the difference (perplexity: on the ln scale)."""
     out = []
     for r in rows:
         ent = []
         for n, t in r["tasks"].items():
             if tasks and n not in tasks:
                 continue
-            ent.append((f"{n} ({t['metric']}, n={t['n']})", t["value"], t["stderr"]))
+            ent.append(_entry(f"{n} ({t['metric']}, n={t['n']})", r, base, n, t["value"], t["stderr"]))
         if "avg_acc" in r:
-            ent.append(("average accuracy", r["avg_acc"], r["avg_acc_se"]))
+            ent.append(_entry("average accuracy", r, base, "avg_acc", r["avg_acc"], r["avg_acc_se"]))
         out.append((r, ent))
     return out
+
+
+def _entry(panel, r, base, which, v, se):
+    e = {"panel": panel, "y": v, "yerr": se}
+    if base is None or r is base or v is None:
+        return e
+    c = vs_dense(base, r, which, f"figure {panel}")
+    if c is None or not c.paired:
+        return e
+    if which.startswith(PPL_PREFIX):
+        e["ylo"], e["yhi"] = v * math.exp(c.lo - c.value), v * math.exp(c.hi - c.value)
+    else:
+        e["ylo"], e["yhi"] = v + c.lo - c.value, v + c.hi - c.value
+    e["yerr"] = None
+    return e
 
 
 def ylab(panel):
@@ -239,18 +98,6 @@ def slope_through_origin(xs, ys):
     return b, se
 
 
-def metric_of(r, which):
-    if which == "lnppl":  # ln(perplexity) = mean NLL per token; s.e. by the delta method
-        v, se = r.get("ppl"), r.get("ppl_se")
-        return (math.log(v), (se / v if se is not None else None)) if v else (None, None)
-    if which == "avg_acc":
-        return r.get("avg_acc"), r.get("avg_acc_se")
-    if which == "ppl":
-        return r.get("ppl"), r.get("ppl_se")
-    t = r["tasks"].get(which)
-    return (t["value"], t["stderr"]) if t else (None, None)
-
-
 def primary(rows_m):
     """Primary accuracy-like metric for a model's rows: average accuracy if present, else perplexity."""
     return "avg_acc" if any("avg_acc" in r for r in rows_m) else "ppl"
@@ -274,17 +121,6 @@ def mean_se(rs, m):
     return sum(v for v, _ in vals) / len(vals), math.sqrt(sum(se * se for _, se in vals)) / len(vals)
 
 
-def verdict(diff, se):
-    """diff > 0 means the study's claim holds; noise-aware."""
-    if diff is None:
-        return "n/a"
-    if diff > NOISE_Z * se:
-        return "agree"
-    if diff < -NOISE_Z * se:
-        return "disagree"
-    return "inconclusive (within noise)"
-
-
 def cols(rs, pm_):
     """Metric columns for a table: the primary one, then perplexity / dense-agreement when measured."""
     c = [pm_]
@@ -303,639 +139,725 @@ def cvals(r, c):
     return " | ".join(pm(*metric_of(r, x), d=2 if x == "ppl" else 3) for x in c)
 
 
-def differs(a, sa, b, sb):
-    if a is None or b is None:
-        return None
-    return abs(a - b) > NOISE_Z * math.sqrt((sa or 0) ** 2 + (sb or 0) ** 2)
+def series(r: dict, name: str) -> str:
+    """A row's series in figures and its label in tables: `name`, plus the row's variant when it
+    has one. Variants are how the method axis (a better compressor at the same layer sets) and the
+    "skip the layer" baseline enter a report: rows of the same experiment, model and profile with
+    "variant": "…", compared paired with the same dense baseline, one more series each."""
+    return f"{name} ({r['variant']})" if r.get("variant") else name
+
+
+def cmp_metric(which):
+    """The scale a table column is compared on: perplexity as ln(perplexity)."""
+    return "lnppl" if which == "ppl" else which
+
+
+def fmt_cmp(cm: Comparison | None, which: str) -> str:
+    """A difference with its interval: accuracy in points, perplexity as a ratio, cosine as is;
+    McNemar's p for one task; "unpaired" when it is not paired."""
+    if cm is None:
+        return "n/a"
+    if which in ("lnppl", "ppl") or which.startswith(PPL_PREFIX):
+        s = f"×{math.exp(cm.value):.3g} [{math.exp(cm.lo):.3g}, {math.exp(cm.hi):.3g}]"
+    elif which == "agreement":
+        s = f"{cm.value:+.3f} [{cm.lo:+.3f}, {cm.hi:+.3f}]"
+    else:
+        s = f"{100 * cm.value:+.1f} [{100 * cm.lo:+.1f}, {100 * cm.hi:+.1f}] %p"
+    if cm.mcnemar is not None:
+        s += f", p = {cm.mcnemar.p:.2g}"
+    return s + ("" if cm.paired else " (unpaired)")
+
+
+def dhead(which) -> str:
+    name = {"avg_acc": "avg accuracy", "ppl": "perplexity", "lnppl": "perplexity"}.get(which, which)
+    return f"{name} vs dense [95 % interval]"
+
+
+def dcell(base, r, which) -> str:
+    """Difference of r from the dense baseline on a table's column (— for the baseline itself)."""
+    if base is None:
+        return "n/a"
+    if r is base:
+        return "—"
+    return fmt_cmp(vs_dense(base, r, cmp_metric(which), f"table {r['experiment']} {r.get('label')}"), which)
+
+
+def better_sign(cm: Comparison | None, which: str) -> int:
+    """+1 / -1 when the compared quantity is resolved as better / worse (lower ln perplexity is
+    better), 0 when its interval includes 0 or nothing was compared."""
+    if cm is None:
+        return 0
+    return -cm.sign() if which in ("lnppl", "ppl") or which.startswith(PPL_PREFIX) else cm.sign()
+
+
+def verdict_of(cm: Comparison | None, which: str) -> str:
+    """The study's claim, stated as "this contrast is better": agree / disagree / within noise."""
+    if cm is None:
+        return "n/a"
+    s = better_sign(cm, which)
+    return "agree" if s > 0 else "disagree" if s < 0 else "inconclusive (within noise)"
 
 
 # ----------------------------------------------------------------------------- the report
-def make_all(out: Path) -> None:
-    out = Path(out)
-    index, runs, rows = load(out)
-    models = index["models"]
-    md = []
-    st = index["study"]
-    md.append(f"# lowrank study — `{st['name']}`\n")
-    md.append("Reproduction of the founding study's experiments (thesis Chapters 3–4; LoRD) on the stand-in models, "
-              "generated by `examples/study/lowrank_study.py` from the results in `results/` "
-              "(one JSON per evaluation, `lowrank.eval.results` schema of docs/eval.md). "
-              "Regenerate figures and this report with `python3 examples/study/lowrank_study.py plot "
-              f"{runs[-1]['study_file'] if runs else ''}`.\n")
-    if st.get("description"):
-        md.append(st["description"] + "\n")
-    md.append("## How this was run\n")
-    if runs:
-        last = runs[-1]
-        first_full = next((x for x in runs if x["runs_cached"] == 0), None)
-        md.append("| started (UTC) | command | wall | runs computed | cached | failed |\n|---|---|---|---|---|---|")
-        for x in runs[-6:]:
-            md.append(f"| {x['started']} | `{x['command']}` | {x['wall_s'] / 60:.1f} min | {x['runs_computed']} | {x['runs_cached']} | {x['failures']} |")
-        md.append("")
-        tot = sum(x["wall_s"] for x in runs)
-        md.append(f"Sum of the wall times of the runs listed in `runs.json` ({len(runs)} runs, {sum(x['runs_computed'] for x in runs)} "
-                  f"`lowrank` runs computed in all): **{tot / 60:.1f} min**.")
+@dataclass
+class Report:
+    """What every section reads (the stored results) and writes (Markdown lines, findings).
+
+    Sections append to `md` (the report body after the summary) and `findings` (experiment,
+    model, verdict, text), in the order make_all calls them."""
+    out: Path
+    index: dict
+    runs: list
+    rows: list
+    md: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    draw: bool = True  # PNGs (the CSVs are always written)
+
+    @property
+    def models(self) -> dict:
+        return self.index["models"]
+
+    @property
+    def study(self) -> dict:
+        return self.index["study"]
+
+    def by(self, exp: str, mid: str | None = None) -> list[dict]:
+        """Rows of an experiment (of one model) that have a result."""
+        return [r for r in self.rows if r["experiment"] == exp and "result" in r and (mid is None or r["model"] == mid)]
+
+
+def section_intro(c: Report) -> None:
+    """Title, what this is and how to regenerate it."""
+    c.md.append(f"# lowrank study — `{c.study['name']}`\n")
+    c.md.append("Reproduction of the founding study's experiments (thesis Chapters 3–4; LoRD) on the stand-in models, "
+                "generated by `examples/study/lowrank_study.py` from the results in `results/` "
+                "(one JSON per evaluation, `lowrank.eval.results` schema of docs/eval.md). "
+                "Regenerate figures and this report from those results with `python3 examples/study/lowrank_study.py plot "
+                f"{c.runs[-1]['study_file'] if c.runs else 'STUDY.json'} --out DIR` (DIR: this directory).\n")
+    if c.study.get("description"):
+        c.md.append(c.study["description"] + "\n")
+
+
+def section_how_run(c: Report) -> None:
+    """The runs of runs.json (wall times) and the commands that reproduce the study."""
+    c.md.append("## How this was run\n")
+    if c.runs:
+        first_full = next((x for x in c.runs if x["runs_cached"] == 0), None)
+        c.md.append("| started (UTC) | command | wall | runs computed | cached | failed |\n|---|---|---|---|---|---|")
+        for x in c.runs[-6:]:
+            c.md.append(f"| {x['started']} | `{x['command']}` | {x['wall_s'] / 60:.1f} min | {x['runs_computed']} | {x['runs_cached']} | {x['failures']} |")
+        c.md.append("")
+        tot = sum(x["wall_s"] for x in c.runs)
+        c.md.append(f"Sum of the wall times of the runs listed in `runs.json` ({len(c.runs)} runs, {sum(x['runs_computed'] for x in c.runs)} "
+                    f"`lowrank` runs computed in all): **{tot / 60:.1f} min**.")
         if first_full:
-            md.append(f"From an empty cache the study took **{first_full['wall_s'] / 60:.1f} min** wall time "
-                      f"({first_full['runs_computed']} `lowrank` runs).")
-        md.append("")
-    md.append("Reproduce (the README's main command `bash scripts/main.sh` does all of it on a fresh machine):\n")
-    md.append("```sh\n"
-              "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_BUILD_TESTS=OFF -DLOWRANK_BUILD_BENCH=OFF\n"
-              "cmake --build build -j2 --target lowrank_cli\n"
-              "python3 scripts/fetch_assets.py --data            # models + evaluation data into ~/.cache/lowrank\n"
-              f"python3 examples/study/lowrank_study.py run {runs[-1]['study_file'] if runs else 'STUDY.json'} --lowrank build/examples/lowrank\n"
-              f"python3 examples/study/lowrank_study.py plot {runs[-1]['study_file'] if runs else 'STUDY.json'}   # figures + this report from results/\n"
-              "python3 examples/study/lowrank_study.py run --full   # complete grids (studies/full.json, hours) -> docs/study-full\n"
-              "python3 examples/study/lowrank_study.py run --qwen   # + LoRD on Qwen2.5-Coder-1.5B (fetch_assets.py --qwen first)\n"
-              "```\n")
-    md.append("Each point is one `lowrank eval` (or `lowrank decompose`) run, cached by sha256(model sha256, γ, tasks/limits/"
-              "settings, data-file sha256s): a re-run only computes what changed. Each result file in `results/` records the "
-              "exact `lowrank` command line (`command`) and γ (`gamma.config`).\n")
-    mach = next((r["result"]["machine"] for r in rows if "result" in r), {})
-    sw = next((r["result"]["software"] for r in rows if "result" in r), {})
-    md.append(f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('threads', '?')} threads "
-              f"(shared with other jobs, so latencies carry that noise); lowrank {sw.get('lowrank_version', '?')} "
-              f"at commit `{sw.get('git_commit', '?')[:12]}`.\n")
-    md.append("Models:\n")
-    for mid, m in models.items():
-        md.append(f"- **{mid}**: `{Path(m['path']).name}` ({m['arch']}, {m['layers']} layers, {m['parameters']:,} parameters, "
-                  f"sha256 `{m['sha256'][:16]}…`)")
-    md.append("")
-    md.append("Evaluation profiles (sample sizes; every accuracy below is ± one standard error; "
-              "zero-shot multiple choice uses `acc_norm` where lm-eval reports it, else `acc`; "
-              "perplexity is on the held-out slice of the cached text — not comparable with WikiText numbers):\n")
-    md.append("| model | profile | tasks (metric, n of total) |\n|---|---|---|")
-    for r in rows:
+            c.md.append(f"From an empty cache the study took **{first_full['wall_s'] / 60:.1f} min** wall time "
+                        f"({first_full['runs_computed']} `lowrank` runs).")
+        c.md.append("")
+    c.md.append("Reproduce (the README's main command `bash scripts/main.sh` does all of it on a fresh machine):\n")
+    c.md.append("```sh\n"
+                "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_BUILD_TESTS=OFF -DLOWRANK_BUILD_BENCH=OFF\n"
+                "cmake --build build -j2 --target lowrank_cli\n"
+                "python3 scripts/fetch_assets.py --data            # models + evaluation data into ~/.cache/lowrank\n"
+                f"python3 examples/study/lowrank_study.py run {c.runs[-1]['study_file'] if c.runs else 'STUDY.json'} --lowrank build/examples/lowrank\n"
+                "#   -> report, figures, results in ~/.cache/lowrank/study/NAME (printed at the end), points cached in\n"
+                "#      ~/.cache/lowrank/study/cache; --publish also copies them to the study's committed directory\n"
+                f"python3 examples/study/lowrank_study.py plot {c.runs[-1]['study_file'] if c.runs else 'STUDY.json'}   # figures + report again from results/\n"
+                "python3 examples/study/lowrank_study.py run examples/study/studies/paper.json   # full power (many hours)\n"
+                "python3 examples/study/lowrank_study.py run --qwen   # + LoRD on Qwen2.5-Coder-1.5B (fetch_assets.py --qwen first)\n"
+                "```\n")
+    c.md.append("Each point is one `lowrank eval` (or `lowrank decompose`) run, cached by sha256(model sha256, γ, tasks/limits/"
+                "settings, data-file sha256s): a re-run only computes what changed. Each result file in `results/` records the "
+                "exact `lowrank` command line (`command`) and γ (`gamma.config`).\n")
+
+
+def section_setup(c: Report) -> None:
+    """Machine, models, evaluation profiles and dense baselines."""
+    mach = next((r["result"]["machine"] for r in c.rows if "result" in r), {})
+    sw = next((r["result"]["software"] for r in c.rows if "result" in r), {})
+    c.md.append(f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('threads', '?')} threads "
+                f"(shared with other jobs, so latencies carry that noise); lowrank {sw.get('lowrank_version', '?')} "
+                f"at commit `{sw.get('git_commit', '?')[:12]}`.\n")
+    c.md.append("Models:\n")
+    for mid, m in c.models.items():
+        c.md.append(f"- **{mid}**: `{Path(m['path']).name}` ({m['arch']}, {m['layers']} layers, {m['parameters']:,} parameters, "
+                    f"sha256 `{m['sha256'][:16]}…`)")
+    c.md.append("")
+    c.md.append("Evaluation profiles (sample sizes; every accuracy below is ± one standard error; "
+                "zero-shot multiple choice uses `acc_norm` where lm-eval reports it, else `acc`; "
+                "perplexity is on the held-out slice of the cached text — not comparable with WikiText numbers):\n")
+    c.md.append("| model | profile | tasks (metric, n of total) |\n|---|---|---|")
+    for r in c.rows:
         if r["experiment"] == "baseline" and "result" in r:
             ts = ", ".join(f"{n} ({t['metric']}, {t['n']} of {t['total']})" for n, t in r["tasks"].items())
-            md.append(f"| {r['model']} | {r['profile']} | {ts} |")
-    md.append("")
-    md.append("Dense baselines:\n")
-    md.append("| model | profile | " + "metric | " * 1 + "value |\n|---|---|---|---|")
-    for r in rows:
+            c.md.append(f"| {r['model']} | {r['profile']} | {ts} |")
+    c.md.append("")
+    c.md.append(METHOD_TEXT + "\n")
+    c.md.append("Dense baselines:\n")
+    c.md.append("| model | profile | " + "metric | " * 1 + "value |\n|---|---|---|---|")
+    for r in c.rows:
         if r["experiment"] == "baseline" and "result" in r:
             for n, t in r["tasks"].items():
-                md.append(f"| {r['model']} | {r['profile']} | {n} {t['metric']} | {pm(t['value'], t['stderr'])} |")
-    md.append("")
-    findings = []
+                c.md.append(f"| {r['model']} | {r['profile']} | {n} {t['metric']} | {pm(t['value'], t['stderr'])} |")
+    c.md.append("")
 
-    by = lambda exp, mid=None: [r for r in rows if r["experiment"] == exp and "result" in r and (mid is None or r["model"] == mid)]
 
-    # ---------------------------------------------------------------- 1. rank
-    if by("rank"):
-        md.append("## 1. Pruned rank (Fig. 3.2)\n")
-        md.append("Planner layer sets (study rules: all tensors, first two layers skipped, spread evenly) at several "
-                  "reduction targets; every decomposed tensor at rank 1 or at a fraction of its own Tucker-2 break-even "
-                  "rank (the study used 1, 250, 500 of 4096). Beside it, the mean relative reconstruction error "
-                  "‖W − Ŵ‖_F/‖W‖_F of the decomposed tensors from `lowrank decompose`'s manifest (equal to the "
-                  "Eckart–Young optimum for the truncated SVD).\n")
-        for mid in models:
-            rs = by("rank", mid)
-            if not rs:
+def section_rank(c: Report) -> None:
+    """1. Pruned rank (Fig. 3.2)."""
+    if not c.by("rank"):
+        return
+    c.md.append("## 1. Pruned rank (Fig. 3.2)\n")
+    c.md.append("Planner layer sets (study rules: all tensors, first two layers skipped, spread evenly) at several "
+                "reduction targets; every decomposed tensor at rank 1 or at a fraction of its own Tucker-2 break-even "
+                "rank (the study used 1, 250, 500 of 4096). Beside it, the mean relative reconstruction error "
+                "‖W − Ŵ‖_F/‖W‖_F of the decomposed tensors from `lowrank decompose`'s manifest (equal to the "
+                "Eckart–Young optimum for the truncated SVD).\n")
+    for mid in c.models:
+        rs = c.by("rank", mid)
+        if not rs:
+            continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
+        long = []
+        for r, ent in task_panels(rs, base):
+            for e in ent:
+                long.append({**e, "series": series(r, r["label"]), "x": round(100 * r["target"], 1)})
+            if r.get("ey"):
+                long.append({"panel": "mean relative reconstruction error", "series": r["label"],
+                             "x": round(100 * r["target"], 1), "y": r["ey"]["mean_rel_error"], "yerr": None})
+        if base:
+            for r, ent in task_panels([base], None):
+                for e in ent:
+                    for t in sorted({x["target"] for x in rs}):
+                        long.append({**e, "series": "dense", "x": round(100 * t, 1)})
+        figure(c, f"fig3_2_rank_{mid}", f"Fig. 3.2 — pruned rank vs accuracy ({mid})", long,
+               "parameter-reduction target (%)", {"*": "accuracy", "mean relative reconstruction error": "‖W−Ŵ‖/‖W‖",
+                                                   **{x["panel"]: ylab(x["panel"]) for x in long}})
+        c.md.append(f"![rank {mid}](figures/fig3_2_rank_{mid}.png)\n")
+        pm_ = primary(rs)
+        cc = cols(rs + ([base] if base else []), pm_)
+        c.md.append(f"| {mid}: target | layers | rank | reduction | {chead(cc)} | {dhead(pm_)} | mean rel. error |\n"
+                    "|---|---|---|---|" + "---|" * len(cc) + "---|---|")
+        if base:
+            c.md.append(f"| dense | — | — | 0 | {cvals(base, cc)} | — | 0 |")
+        for r in sorted(rs, key=lambda r: (r["target"], str(r["rank_spec"]))):
+            c.md.append(f"| {pct(r['target'], 0)} | {','.join(map(str, r['gamma']['layers']))} | {r['label']} | {pct(r['reduction'])} | "
+                        f"{cvals(r, cc)} | {dcell(base, r, pm_)} | {fnum(r['ey']['mean_rel_error'] if r.get('ey') else None)} |")
+        c.md.append("")
+        # rule: rank effect = mean over layer sets of (max-min across ranks); reduction effect = mean over ranks
+        # of the largest distance between layer sets or from dense. Perplexity is compared as ln(perplexity).
+        targets = sorted({r["target"] for r in rs})
+        specs = list(dict.fromkeys(r["label"] for r in rs))
+        errs = {s: [r["ey"]["mean_rel_error"] for r in rs if r["label"] == s and r.get("ey")] for s in specs}
+        errs_txt = ", ".join(f"{s}: {sum(v) / len(v):.3f}" for s, v in errs.items() if v)
+        parts, verdicts = [], []
+        for mname in [cmp_metric(x) for x in cols(rs + ([base] if base else []), pm_)]:
+            val = {(r["target"], r["label"]): metric_of(r, mname) for r in rs}
+            if any(v[0] is None for v in val.values()):
                 continue
-            base = baseline(rows, mid, rs[0]["profile"])
-            long = []
-            for r, ent in task_panels(rs, base):
-                for p, v, se in ent:
-                    long.append({"panel": p, "series": r["label"], "x": round(100 * r["target"], 1), "y": v, "yerr": se})
-                if r.get("ey"):
-                    long.append({"panel": "mean relative reconstruction error", "series": r["label"],
-                                 "x": round(100 * r["target"], 1), "y": r["ey"]["mean_rel_error"], "yerr": None})
-            if base:
-                for r, ent in task_panels([base], None):
-                    for p, v, se in ent:
-                        for t in sorted({x["target"] for x in rs}):
-                            long.append({"panel": p, "series": "dense", "x": round(100 * t, 1), "y": v, "yerr": se})
-            figure(out, f"fig3_2_rank_{mid}", f"Fig. 3.2 — pruned rank vs accuracy ({mid})", long,
-                   "parameter-reduction target (%)", {"*": "accuracy", "mean relative reconstruction error": "‖W−Ŵ‖/‖W‖",
-                                                       **{x["panel"]: ylab(x["panel"]) for x in long}})
-            md.append(f"![rank {mid}](figures/fig3_2_rank_{mid}.png)\n")
-            pm_ = primary(rs)
-            cc = cols(rs + ([base] if base else []), pm_)
-            md.append(f"| {mid}: target | layers | rank | reduction | {chead(cc)} | mean rel. error |\n|---|---|---|---|" + "---|" * len(cc) + "---|")
-            if base:
-                md.append(f"| dense | — | — | 0 | {cvals(base, cc)} | 0 |")
-            for r in sorted(rs, key=lambda r: (r["target"], str(r["rank_spec"]))):
-                v, se = metric_of(r, pm_)
-                md.append(f"| {pct(r['target'], 0)} | {','.join(map(str, r['gamma']['layers']))} | {r['label']} | {pct(r['reduction'])} | "
-                          f"{cvals(r, cc)} | {fnum(r['ey']['mean_rel_error'] if r.get('ey') else None)} |")
-            md.append("")
-            # rule: rank effect = mean over layer sets of (max-min across ranks); reduction effect = mean over ranks
-            # of the largest distance between layer sets or from dense. Perplexity is compared as ln(perplexity).
-            targets = sorted({r["target"] for r in rs})
-            specs = list(dict.fromkeys(r["label"] for r in rs))
-            errs = {s: [r["ey"]["mean_rel_error"] for r in rs if r["label"] == s and r.get("ey")] for s in specs}
-            errs_txt = ", ".join(f"{s}: {sum(v) / len(v):.3f}" for s, v in errs.items() if v)
-            parts, verdicts = [], []
-            for mname in [("lnppl" if c == "ppl" else c) for c in cols(rs + ([base] if base else []), pm_)]:
-                val = {(r["target"], r["label"]): metric_of(r, mname) for r in rs}
-                if any(v[0] is None for v in val.values()):
-                    continue
-                rank_eff = [max(val[(t, s)][0] for s in specs if (t, s) in val) - min(val[(t, s)][0] for s in specs if (t, s) in val)
-                            for t in targets]
-                red_eff = [max(val[(t, s)][0] for t in targets if (t, s) in val) - min(val[(t, s)][0] for t in targets if (t, s) in val)
-                           for s in specs]
-                bv = metric_of(base, mname)[0] if base else None
-                if bv is None and mname == "agreement":
-                    bv = 1.0  # the dense model agrees with itself
-                if bv is not None:
-                    red_eff = [max(a, max(abs(val[(t, s)][0] - bv) for t in targets if (t, s) in val)) for a, s in zip(red_eff, specs)]
-                se_typ = sum((val[k][1] or 0) for k in val) / len(val)
-                re, le = sum(rank_eff) / len(rank_eff), sum(red_eff) / len(red_eff)
-                sc, unit = {"avg_acc": (100, " %p"), "lnppl": (1, " in ln(perplexity)"), "agreement": (1, " in cosine")}.get(mname, (1, ""))
-                parts.append(f"{mname}: across ranks {re * sc:.2f}{unit} vs across reduction levels (incl. dense) {le * sc:.2f}{unit} "
-                             f"(typical s.e. {se_typ * sc:.2f})")
-                verdicts.append(re < le)
-            agree = all(verdicts) if verdicts else None
-            line = (f"**{mid}** — average spread of " + "; ".join(parts) + ". "
-                    + (f"{'**Agrees**' if agree else '**Partly agrees**' if any(verdicts) else '**Disagrees**'} with the study "
-                       f"({STUDY_REF['rank']}). " if verdicts else "")
-                    + f"Mean relative reconstruction error ‖W−Ŵ‖/‖W‖ by rank: {errs_txt} — rank 1 throws away almost all of each "
-                    "weight, and even half the break-even rank discards a large share of its Frobenius norm.")
-            md.append(line + "\n")
-            findings.append(("1 pruned rank", mid, "agree" if agree else "partly" if any(verdicts) else "disagree", line))
+            rank_eff = [max(val[(t, s)][0] for s in specs if (t, s) in val) - min(val[(t, s)][0] for s in specs if (t, s) in val)
+                        for t in targets]
+            red_eff = [max(val[(t, s)][0] for t in targets if (t, s) in val) - min(val[(t, s)][0] for t in targets if (t, s) in val)
+                       for s in specs]
+            bv = metric_of(base, mname)[0] if base else None
+            if bv is None and mname == "agreement":
+                bv = 1.0  # the dense model agrees with itself
+            if bv is not None:
+                red_eff = [max(a, max(abs(val[(t, s)][0] - bv) for t in targets if (t, s) in val)) for a, s in zip(red_eff, specs)]
+            se_typ = sum((val[k][1] or 0) for k in val) / len(val)
+            re, le = sum(rank_eff) / len(rank_eff), sum(red_eff) / len(red_eff)
+            sc, unit = {"avg_acc": (100, " %p"), "lnppl": (1, " in ln(perplexity)"), "agreement": (1, " in cosine")}.get(mname, (1, ""))
+            parts.append(f"{mname}: across ranks {re * sc:.2f}{unit} vs across reduction levels (incl. dense) {le * sc:.2f}{unit} "
+                         f"(typical s.e. {se_typ * sc:.2f})")
+            verdicts.append(re < le)
+        agree = all(verdicts) if verdicts else None
+        line = (f"**{mid}** — average spread of " + "; ".join(parts) + ". "
+                + (f"{'**Agrees**' if agree else '**Partly agrees**' if any(verdicts) else '**Disagrees**'} with the study "
+                   f"({STUDY_REF['rank']}). " if verdicts else "")
+                + f"Mean relative reconstruction error ‖W−Ŵ‖/‖W‖ by rank: {errs_txt} — rank 1 throws away almost all of each "
+                "weight, and even half the break-even rank discards a large share of its Frobenius norm.")
+        c.md.append(line + "\n")
+        c.findings.append(("1 pruned rank", mid, "agree" if agree else "partly" if any(verdicts) else "disagree", line))
 
-    # ---------------------------------------------------------------- 2. tensor
-    if by("tensor"):
-        md.append("## 2. Tensor choice (Fig. 3.4–3.5)\n")
-        md.append("Each tensor type alone (rank 1) in one layer and in all layers; then, at about equal parameter "
-                  "reduction, one tensor type in every layer vs all tensors in the planner's fewer layers.\n")
-        for mid in models:
-            rs = by("tensor", mid)
-            if not rs:
+
+def section_tensor(c: Report) -> None:
+    """2. Tensor choice (Fig. 3.4-3.5)."""
+    if not c.by("tensor"):
+        return
+    c.md.append("## 2. Tensor choice (Fig. 3.4–3.5)\n")
+    c.md.append("Each tensor type alone (rank 1) in one layer and in all layers; then, at about equal parameter "
+                "reduction, one tensor type in every layer vs all tensors in the planner's fewer layers.\n")
+    for mid in c.models:
+        rs = c.by("tensor", mid)
+        if not rs:
+            continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
+        pm_ = primary(rs)
+        bv, bse = metric_of(base, pm_) if base else (None, None)
+        long = []
+        for r in rs:
+            if r["group"] in ("one layer", "all layers"):
+                for e in task_panels([r], base)[0][1]:
+                    long.append({**e, "series": r["group"], "x": r["role"]})
+        figure(c, f"fig3_4_tensor_{mid}", f"Fig. 3.4 — each tensor type decomposed alone ({mid}); dense {pm_} = {fnum(bv)}",
+               long, "decomposed tensor", {x["panel"]: ylab(x["panel"]) for x in long}, categorical=True)
+        c.md.append(f"![tensor {mid}](figures/fig3_4_tensor_{mid}.png)\n")
+        eq = [r for r in rs if r["group"] not in ("one layer", "all layers")]
+        long = []
+        for r in eq:
+            v, se = metric_of(r, pm_)
+            long.append({"panel": f"{r['group']} reduction — {pm_}", "series": "one type, all layers" if r["role"] != "all" else "all tensors, fewer layers",
+                         "x": f"{r['label']} ({pct(r['reduction'])})", "y": v, "yerr": se})
+        if long:
+            figure(c, f"fig3_5_equal_reduction_{mid}", f"Fig. 3.5 — equal parameter reduction ({mid}); dense {pm_} = {fnum(bv)}",
+                   long, "configuration", {"*": "average accuracy" if pm_ == "avg_acc" else "perplexity"}, categorical=True)
+            c.md.append(f"![equal {mid}](figures/fig3_5_equal_reduction_{mid}.png)\n")
+        cc = cols(rs, pm_)
+        c.md.append(f"| {mid}: configuration | reduction | {chead(cc)} | {dhead(pm_)} |\n|---|---|" + "---|" * len(cc) + "---|")
+        if base:
+            c.md.append(f"| dense | 0 | {cvals(base, cc)} | — |")
+        for r in rs:
+            c.md.append(f"| {r['label']} ({r['group']}) | {pct(r['reduction'], 2)} | {cvals(r, cc)} | {dcell(base, r, pm_)} |")
+        c.md.append("")
+        # Observation 1: most sensitive role when all layers are hit (on the most sensitive metric)
+        allr = [r for r in rs if r["group"] == "all layers"]
+        cm, better = sensitive(rs)
+        show = (lambda r: f"perplexity {pm(*metric_of(r, 'ppl'), d=2)}") if cm == "lnppl" else (lambda r: f"{cm} {pm(*metric_of(r, cm))}")
+        if allr:
+            order = sorted(allr, key=lambda r: better(metric_of(r, cm)[0]))
+            worst, best = order[0], order[-1]
+            gap = compare([worst, best], [-1.0, 1.0], cm, f"tensor obs1 {mid}")
+            line = (f"**{mid}**, one type in all layers, from most to least damaging: "
+                    + ", ".join(f"`{r['role']}`" for r in order)
+                    + f" (worst {show(worst)}, best {show(best)}; best vs worst {fmt_cmp(gap, cm)}: the gap is "
+                    f"{'resolved' if better_sign(gap, cm) > 0 else 'not resolved'}). Study: {STUDY_REF['tensor1']}.")
+            c.md.append(line + "\n")
+            c.findings.append(("2 tensor choice (obs. 1)", mid, f"most sensitive: {worst['role']}", line))
+        # Observation 2
+        for grp in dict.fromkeys(r["group"] for r in eq):
+            g = [r for r in eq if r["group"] == grp]
+            allt = [r for r in g if r["role"] == "all"]
+            one = [r for r in g if r["role"] != "all"]
+            if not allt or not one:
                 continue
-            base = baseline(rows, mid, rs[0]["profile"])
-            pm_ = primary(rs)
-            bv, bse = metric_of(base, pm_) if base else (None, None)
-            long = []
-            for r in rs:
-                if r["group"] in ("one layer", "all layers"):
-                    for p, v, se in task_panels([r], None)[0][1]:
-                        long.append({"panel": p, "series": r["group"], "x": r["role"], "y": v, "yerr": se})
-            figure(out, f"fig3_4_tensor_{mid}", f"Fig. 3.4 — each tensor type decomposed alone ({mid}); dense {pm_} = {fnum(bv)}",
-                   long, "decomposed tensor", {x["panel"]: ylab(x["panel"]) for x in long}, categorical=True)
-            md.append(f"![tensor {mid}](figures/fig3_4_tensor_{mid}.png)\n")
-            eq = [r for r in rs if r["group"] not in ("one layer", "all layers")]
-            long = []
-            for r in eq:
-                v, se = metric_of(r, pm_)
-                long.append({"panel": f"{r['group']} reduction — {pm_}", "series": "one type, all layers" if r["role"] != "all" else "all tensors, fewer layers",
-                             "x": f"{r['label']} ({pct(r['reduction'])})", "y": v, "yerr": se})
-            if long:
-                figure(out, f"fig3_5_equal_reduction_{mid}", f"Fig. 3.5 — equal parameter reduction ({mid}); dense {pm_} = {fnum(bv)}",
-                       long, "configuration", {"*": "average accuracy" if pm_ == "avg_acc" else "perplexity"}, categorical=True)
-                md.append(f"![equal {mid}](figures/fig3_5_equal_reduction_{mid}.png)\n")
-            cc = cols(rs, pm_)
-            md.append(f"| {mid}: configuration | reduction | {chead(cc)} |\n|---|---|" + "---|" * len(cc))
-            if base:
-                md.append(f"| dense | 0 | {cvals(base, cc)} |")
-            for r in rs:
-                v, se = metric_of(r, pm_)
-                md.append(f"| {r['label']} ({r['group']}) | {pct(r['reduction'], 2)} | {cvals(r, cc)} |")
-            md.append("")
-            # Observation 1: most sensitive role when all layers are hit (on the most sensitive metric)
-            allr = [r for r in rs if r["group"] == "all layers"]
+            gain = {r["role"]: compare([r, allt[0]], [-1.0, 1.0], cm, f"tensor obs2 {mid} {grp} {r['role']}") for r in one}
+            wins = [r for r in one if better_sign(gain[r["role"]], cm) > 0]
+            loses = [r for r in one if better_sign(gain[r["role"]], cm) < 0]
+            v = "agree" if len(wins) == len(one) else "disagree" if len(loses) == len(one) else "partly / within noise"
+            line = (f"**{mid}**, {grp} reduction: all tensors in {len(allt[0]['gamma']['layers'])} layers gives {show(allt[0])} "
+                    f"({pct(allt[0]['reduction'])}) vs one type in all layers: "
+                    + ", ".join(f"`{r['role']}` {show(r)} ({pct(r['reduction'])}; all-tensors vs it: "
+                                f"{fmt_cmp(gain[r['role']], cm)})" for r in one)
+                    + f". All-tensors-in-fewer-layers is significantly better than {len(wins)} and significantly worse than "
+                    f"{len(loses)} of {len(one)}: **{v}** with the study ({STUDY_REF['tensor2']}).")
+            c.md.append(line + "\n")
+            c.findings.append(("2 tensor choice (obs. 2)", f"{mid} {grp}", v, line))
+
+
+def section_position(c: Report) -> None:
+    """3. Layer position (Fig. 3.6)."""
+    if not c.by("position"):
+        return
+    c.md.append("## 3. Layer position (Fig. 3.6)\n")
+    c.md.append("One layer decomposed (all tensors, rank 1), for each layer of the grid.\n")
+    for mid in c.models:
+        rs = sorted(c.by("position", mid), key=lambda r: r["layer"])
+        if not rs:
+            continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
+        long = []
+        for r, ent in task_panels(rs, base):
+            for e in ent:
+                long.append({**e, "series": series(r, "one layer decomposed"), "x": r["layer"]})
+        if base:
+            for e in task_panels([base], None)[0][1]:
+                for r in rs:
+                    long.append({**e, "series": "dense", "x": r["layer"], "yerr": None})
+        figure(c, f"fig3_6_position_{mid}", f"Fig. 3.6 — accuracy vs position of the one decomposed layer ({mid})", long,
+               "decomposed layer (1-based)", {x["panel"]: ylab(x["panel"]) for x in long})
+        c.md.append(f"![position {mid}](figures/fig3_6_position_{mid}.png)\n")
+        pm_ = primary(rs)
+        cc = cols(rs, pm_)
+        c.md.append(f"| {mid}: layer | {chead(cc)} | {dhead(pm_)} |\n|---|" + "---|" * len(cc) + "---|")
+        if base:
+            c.md.append(f"| dense | {cvals(base, cc)} | — |")
+        for r in rs:
+            c.md.append(f"| {r['layer']} | {cvals(r, cc)} | {dcell(base, r, pm_)} |")
+        c.md.append("")
+        nl = c.models[mid]["layers"]
+        edge = [r for r in rs if r["layer"] in (1, 2, nl)]
+        mid_ = [r for r in rs if r["layer"] not in (1, 2, nl)]
+        if edge and mid_:
             cm, better = sensitive(rs)
-            show = (lambda r: f"perplexity {pm(*metric_of(r, 'ppl'), d=2)}") if cm == "lnppl" else (lambda r: f"{cm} {pm(*metric_of(r, cm))}")
-            if allr:
-                order = sorted(allr, key=lambda r: better(metric_of(r, cm)[0]))
-                worst, best = order[0], order[-1]
-                sig = differs(*metric_of(worst, cm), *metric_of(best, cm))
-                line = (f"**{mid}**, one type in all layers, from most to least damaging: "
-                        + ", ".join(f"`{r['role']}`" for r in order)
-                        + f" (worst {show(worst)}, best {show(best)}; the gap is {'larger' if sig else 'not larger'} than "
-                        f"{NOISE_Z:g} standard errors). Study: {STUDY_REF['tensor1']}.")
-                md.append(line + "\n")
-                findings.append(("2 tensor choice (obs. 1)", mid, f"most sensitive: {worst['role']}", line))
-            # Observation 2
-            for grp in dict.fromkeys(r["group"] for r in eq):
-                g = [r for r in eq if r["group"] == grp]
-                allt = [r for r in g if r["role"] == "all"]
-                one = [r for r in g if r["role"] != "all"]
-                if not allt or not one:
-                    continue
-                av, ase = metric_of(allt[0], cm)
-                wins = [r for r in one if better(av) - better(metric_of(r, cm)[0]) > NOISE_Z * math.hypot(ase or 0, metric_of(r, cm)[1] or 0)]
-                loses = [r for r in one if better(metric_of(r, cm)[0]) - better(av) > NOISE_Z * math.hypot(ase or 0, metric_of(r, cm)[1] or 0)]
-                v = "agree" if len(wins) == len(one) else "disagree" if len(loses) == len(one) else "partly / within noise"
-                line = (f"**{mid}**, {grp} reduction: all tensors in {len(allt[0]['gamma']['layers'])} layers gives {show(allt[0])} "
-                        f"({pct(allt[0]['reduction'])}) vs one type in all layers: "
-                        + ", ".join(f"`{r['role']}` {show(r)} ({pct(r['reduction'])})" for r in one)
-                        + f". All-tensors-in-fewer-layers is significantly better than {len(wins)} and significantly worse than "
-                        f"{len(loses)} of {len(one)}: **{v}** with the study ({STUDY_REF['tensor2']}).")
-                md.append(line + "\n")
-                findings.append(("2 tensor choice (obs. 2)", f"{mid} {grp}", v, line))
+            em, _ = mean_se(edge, cm)
+            mm, _ = mean_se(mid_, cm)
+            worst = min(rs, key=lambda r: better(metric_of(r, cm)[0]))
+            gap = compare(mid_ + edge, [1 / len(mid_)] * len(mid_) + [-1 / len(edge)] * len(edge), cm, f"position {mid}")
+            v = verdict_of(gap, cm)
+            show = (lambda x: f"{math.exp(x):.2f}") if cm == "lnppl" else (lambda x: f"{x:.3f}")
+            name = {"lnppl": "geometric-mean perplexity", "agreement": "mean cosine to the dense model",
+                    "avg_acc": "mean average accuracy"}[cm]
+            line = (f"**{mid}**: {name} with layer 1, 2 or {nl} decomposed {show(em)} vs {show(mm)} for the other layers "
+                    f"of the grid (middle vs edge {fmt_cmp(gap, cm)}); the most damaging single layer is {worst['layer']}. "
+                    "Verdict on the study's claim "
+                    f"({STUDY_REF['position']}): **{v}**.")
+            c.md.append(line + "\n")
+            c.findings.append(("3 layer position", mid, v, line))
 
-    # ---------------------------------------------------------------- 3. position
-    if by("position"):
-        md.append("## 3. Layer position (Fig. 3.6)\n")
-        md.append("One layer decomposed (all tensors, rank 1), for each layer of the grid.\n")
-        for mid in models:
-            rs = sorted(by("position", mid), key=lambda r: r["layer"])
-            if not rs:
-                continue
-            base = baseline(rows, mid, rs[0]["profile"])
-            long = []
-            for r, ent in task_panels(rs, base):
-                for p, v, se in ent:
-                    long.append({"panel": p, "series": "one layer decomposed", "x": r["layer"], "y": v, "yerr": se})
-            if base:
-                for p, v, se in task_panels([base], None)[0][1]:
-                    for r in rs:
-                        long.append({"panel": p, "series": "dense", "x": r["layer"], "y": v, "yerr": None})
-            figure(out, f"fig3_6_position_{mid}", f"Fig. 3.6 — accuracy vs position of the one decomposed layer ({mid})", long,
-                   "decomposed layer (1-based)", {x["panel"]: ylab(x["panel"]) for x in long})
-            md.append(f"![position {mid}](figures/fig3_6_position_{mid}.png)\n")
-            pm_ = primary(rs)
-            cc = cols(rs, pm_)
-            md.append(f"| {mid}: layer | {chead(cc)} |\n|---|" + "---|" * len(cc))
-            if base:
-                md.append(f"| dense | {cvals(base, cc)} |")
-            for r in rs:
-                md.append(f"| {r['layer']} | {cvals(r, cc)} |")
-            md.append("")
-            nl = models[mid]["layers"]
-            edge = [r for r in rs if r["layer"] in (1, 2, nl)]
-            mid_ = [r for r in rs if r["layer"] not in (1, 2, nl)]
-            if edge and mid_:
-                cm, better = sensitive(rs)
-                em, ese = mean_se(edge, cm)
-                mm, mse = mean_se(mid_, cm)
-                worst = min(rs, key=lambda r: better(metric_of(r, cm)[0]))
-                v = verdict(better(mm) - better(em), math.sqrt(ese ** 2 + mse ** 2))
-                show = (lambda x: f"{math.exp(x):.2f}") if cm == "lnppl" else (lambda x: f"{x:.3f}")
-                name = {"lnppl": "geometric-mean perplexity", "agreement": "mean cosine to the dense model",
-                        "avg_acc": "mean average accuracy"}[cm]
-                line = (f"**{mid}**: {name} with layer 1, 2 or {nl} decomposed {show(em)} vs {show(mm)} for the other layers "
-                        f"of the grid; the most damaging single layer is {worst['layer']}. Verdict on the study's claim "
-                        f"({STUDY_REF['position']}): **{v}**.")
-                md.append(line + "\n")
-                findings.append(("3 layer position", mid, v, line))
 
-    # ---------------------------------------------------------------- 4. distance
-    if by("distance"):
-        md.append("## 4. Layer distance (Fig. 3.7)\n")
-        md.append("The same number of decomposed layers (all tensors, rank 1) at increasing spacing.\n")
-        for mid in models:
-            rs = sorted(by("distance", mid), key=lambda r: r["spacing"])
-            if not rs:
-                continue
-            long = []
-            for r, ent in task_panels(rs, None):
-                for p, v, se in ent:
-                    long.append({"panel": p, "series": mid, "x": r["spacing"], "y": v, "yerr": se})
-            figure(out, f"fig3_7_distance_{mid}", f"Fig. 3.7 — spacing between decomposed layers ({mid})", long,
-                   "spacing between decomposed layers", {x["panel"]: ylab(x["panel"]) for x in long})
-            md.append(f"![distance {mid}](figures/fig3_7_distance_{mid}.png)\n")
-            pm_ = primary(rs)
-            cc = cols(rs, pm_)
-            md.append(f"| {mid}: layers | spacing | {chead(cc)} |\n|---|---|" + "---|" * len(cc))
-            for r in rs:
-                md.append(f"| {','.join(map(str, r['gamma']['layers']))} | {r['spacing']} | {cvals(r, cc)} |")
-            md.append("")
-            cm, better = sensitive(rs)
-            xs = [r["spacing"] for r in rs]
-            ys = [better(metric_of(r, cm)[0]) for r in rs]
-            if len(xs) > 2:
-                mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-                cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-                sx = math.sqrt(sum((x - mx) ** 2 for x in xs)); sy = math.sqrt(sum((y - my) ** 2 for y in ys))
-                rho = cov / (sx * sy) if sx and sy else 0.0
-                (c, cse), (f_, fse) = metric_of(rs[0], cm), metric_of(rs[-1], cm)
-                v = verdict(better(f_) - better(c), math.sqrt((cse or 0) ** 2 + (fse or 0) ** 2))
-                show = (lambda x: f"perplexity {math.exp(x):.2f}") if cm == "lnppl" else (lambda x: f"{cm} {x:.3f}")
-                line = (f"**{mid}**: consecutive layers ({','.join(map(str, rs[0]['gamma']['layers']))}) {show(c)} vs spacing "
-                        f"{rs[-1]['spacing']} ({','.join(map(str, rs[-1]['gamma']['layers']))}) {show(f_)}; correlation of spacing with "
-                        f"{'−ln(perplexity)' if cm == 'lnppl' else cm} r = {rho:.2f} over {len(rs)} spacings. Verdict on the study's "
-                        f"claim ({STUDY_REF['distance']}): **{v}**.")
-                md.append(line + "\n")
-                findings.append(("4 layer distance", mid, v, line))
+def section_distance(c: Report) -> None:
+    """4. Layer distance (Fig. 3.7)."""
+    if not c.by("distance"):
+        return
+    c.md.append("## 4. Layer distance (Fig. 3.7)\n")
+    c.md.append("The same number of decomposed layers (all tensors, rank 1) at increasing spacing.\n")
+    for mid in c.models:
+        rs = sorted(c.by("distance", mid), key=lambda r: r["spacing"])
+        if not rs:
+            continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
+        long = []
+        for r, ent in task_panels(rs, base):
+            for e in ent:
+                long.append({**e, "series": series(r, mid), "x": r["spacing"]})
+        figure(c, f"fig3_7_distance_{mid}", f"Fig. 3.7 — spacing between decomposed layers ({mid})", long,
+               "spacing between decomposed layers", {x["panel"]: ylab(x["panel"]) for x in long})
+        c.md.append(f"![distance {mid}](figures/fig3_7_distance_{mid}.png)\n")
+        pm_ = primary(rs)
+        cc = cols(rs, pm_)
+        c.md.append(f"| {mid}: layers | spacing | {chead(cc)} | {dhead(pm_)} |\n|---|---|" + "---|" * len(cc) + "---|")
+        for r in rs:
+            c.md.append(f"| {','.join(map(str, r['gamma']['layers']))} | {r['spacing']} | {cvals(r, cc)} | {dcell(base, r, pm_)} |")
+        c.md.append("")
+        cm, better = sensitive(rs)
+        xs = [r["spacing"] for r in rs]
+        ys = [better(metric_of(r, cm)[0]) for r in rs]
+        if len(xs) > 2:
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+            sx = math.sqrt(sum((x - mx) ** 2 for x in xs)); sy = math.sqrt(sum((y - my) ** 2 for y in ys))
+            rho = cov / (sx * sy) if sx and sy else 0.0
+            c0, f_ = metric_of(rs[0], cm)[0], metric_of(rs[-1], cm)[0]
+            gap = compare([rs[0], rs[-1]], [-1.0, 1.0], cm, f"distance {mid}")
+            v = verdict_of(gap, cm)
+            show = (lambda x: f"perplexity {math.exp(x):.2f}") if cm == "lnppl" else (lambda x: f"{cm} {x:.3f}")
+            line = (f"**{mid}**: consecutive layers ({','.join(map(str, rs[0]['gamma']['layers']))}) {show(c0)} vs spacing "
+                    f"{rs[-1]['spacing']} ({','.join(map(str, rs[-1]['gamma']['layers']))}) {show(f_)}; correlation of spacing with "
+                    f"{'−ln(perplexity)' if cm == 'lnppl' else cm} r = {rho:.2f} over {len(rs)} spacings; widest vs consecutive "
+                    f"{fmt_cmp(gap, cm)}. Verdict on the study's "
+                    f"claim ({STUDY_REF['distance']}): **{v}**.")
+            c.md.append(line + "\n")
+            c.findings.append(("4 layer distance", mid, v, line))
 
-    # ---------------------------------------------------------------- 5. trade-off
-    trade = {}
-    if by("tradeoff"):
-        md.append("## 5. Trade-off curves (Fig. 4.1–4.4, Table 4.2)\n")
-        md.append("Planner configurations (Table 4.2 rules, rank 1, all tensors) at increasing parameter reduction. "
-                  "Latency: one prefill (median of 3) and greedy decode throughput, from `lowrank eval`'s efficiency probe "
-                  "on the same weights and threads. Memory: the fp32 weights the runtime holds after factorising "
-                  "(`weights_mb`) and the process peak RSS (which includes loading the dense model first, so it does not "
-                  "fall with the reduction). Energy: only from a real counter (RAPL/NVML) — **unavailable on this machine**, "
-                  "never estimated.\n")
-        for mid in models:
-            rs = sorted(by("tradeoff", mid), key=lambda r: r["reduction"])
-            if not rs:
-                continue
-            base = baseline(rows, mid, rs[0]["profile"])
-            allr = ([base] if base else []) + rs
-            long = []
-            for r, ent in task_panels(allr, None):
-                for p, v, se in ent:
-                    long.append({"panel": p, "series": mid, "x": round(100 * r["reduction"], 2), "y": v, "yerr": se})
-            for r in allr:  # chance level (uniform guessing / majority class), dashed reference
-                for n, t in r["tasks"].items():
-                    if t.get("chance") is not None:
-                        long.append({"panel": f"{n} ({t['metric']}, n={t['n']})", "series": "chance", "x": round(100 * r["reduction"], 2),
-                                     "y": t["chance"], "yerr": None})
-                if r.get("avg_chance") is not None:
-                    long.append({"panel": "average accuracy", "series": "chance", "x": round(100 * r["reduction"], 2),
-                                 "y": r["avg_chance"], "yerr": None})
-            figure(out, f"fig4_1_accuracy_{mid}", f"Fig. 4.1 — parameter reduction vs accuracy ({mid})", long,
-                   "parameter reduction (% of total)", {x["panel"]: ylab(x["panel"]) for x in long})
-            md.append(f"![accuracy {mid}](figures/fig4_1_accuracy_{mid}.png)\n")
-            eff = {"latency_ms": "prefill latency (ms)", "throughput_tok_s": "decode throughput (tokens/s)"}
-            seen = {r["results"][0]["key"] for r in allr if r["results"]}
-            others = []
-            for r in rows:
-                if (r["model"] == mid and r["profile"] == rs[0]["profile"] and "result" in r and r["results"]
-                        and r["results"][0]["key"] not in seen):
-                    seen.add(r["results"][0]["key"])
-                    others.append(r)
-            lw = allr[0]["eff"].get("latency_what") or ""
-            get = {"latency_ms": lat_of, "throughput_tok_s": thr_of}
-            err = lambda r, k: (r.get("eff_t") or {}).get("latency_se") if k == "latency_ms" else None
-            long = [{"panel": lab, "series": "planner (Table 4.2)", "x": round(100 * r["reduction"], 2), "y": get[k](r), "yerr": err(r, k)}
-                    for r in allr for k, lab in eff.items() if get[k](r) is not None]
-            long += [{"panel": lab, "series": "other measured configurations", "x": round(100 * r["reduction"], 2), "y": get[k](r),
-                      "yerr": err(r, k)} for r in others for k, lab in eff.items() if get[k](r) is not None]
-            if any(r.get("eff_t") for r in allr):
-                long += [{"panel": lab, "series": "planner, probe during the evaluation", "x": round(100 * r["reduction"], 2),
-                          "y": r["eff"].get(k), "yerr": None} for r in allr for k, lab in eff.items() if r["eff"].get(k) is not None]
-                nt = max((r.get("eff_t") or {}).get("n", 0) for r in allr)
-                lw = f"{lw}; median of {nt} back-to-back timing rounds (error bar: s.e.)" if lw else lw
-            figure(out, f"fig4_2_latency_{mid}", f"Fig. 4.2 — parameter reduction vs latency ({mid})", long,
-                   "parameter reduction (% of total)", {"*": ""}, notes=lw)
-            md.append(f"![latency {mid}](figures/fig4_2_latency_{mid}.png)\n")
-            long = [{"panel": "energy (J)", "series": mid, "x": round(100 * r["reduction"], 2), "y": r["eff"].get("energy_j"), "yerr": None}
-                    for r in allr]
-            en_avail = any(r["eff"].get("energy_j") is not None for r in allr)
-            figure(out, f"fig4_3_energy_{mid}", f"Fig. 4.3 — parameter reduction vs energy ({mid})"
-                   + ("" if en_avail else ": UNAVAILABLE (no RAPL/NVML counter on this machine)"), long,
-                   "parameter reduction (% of total)", {"*": "J"})
-            md.append(f"![energy {mid}](figures/fig4_3_energy_{mid}.png)\n")
-            long = [{"panel": lab, "series": mid, "x": round(100 * r["reduction"], 2), "y": r["eff"].get(k), "yerr": None}
-                    for r in allr for k, lab in (("weights_mb", "weights held (MB, fp32)"), ("peak_rss_mb", "peak RSS (MB)"))
-                    if r["eff"].get(k) is not None]
-            figure(out, f"fig4_4_memory_{mid}", f"Fig. 4.4 — parameter reduction vs memory ({mid})", long,
-                   "parameter reduction (% of total)", {"*": "MB"})
-            md.append(f"![memory {mid}](figures/fig4_4_memory_{mid}.png)\n")
-            pm_ = primary(allr)
-            md.append(f"Table 4.2 for {mid} (1-based layers):\n")
-            cc = cols(allr, pm_)
-            md.append(f"| target | layers | reduction | {chead(cc)} | prefill ms | decode tok/s | weights MB | peak RSS MB | energy |\n"
-                      "|---|---|---|" + "---|" * len(cc) + "---|---|---|---|---|")
-            for r in allr:
-                e = r["eff"]
-                md.append(f"| {pct(r.get('target'), 0) if r.get('target') else 'dense'} | "
-                          f"{','.join(map(str, r['gamma']['layers'])) if r['gamma'] else '—'} | {pct(r['reduction'])} | {cvals(r, cc)} | "
-                          f"{fnum(lat_of(r), 1)} | {fnum(thr_of(r), 1)} | {fnum(e.get('weights_mb'), 1)} | "
-                          f"{fnum(e.get('peak_rss_mb'), 0)} | {fnum(e.get('energy_j')) if e.get('energy_j') is not None else 'unavailable'} |")
-            md.append("")
-            if base:
-                b = base["eff"]
-                red = [100 * r["reduction"] for r in rs]
-                sl = {}
-                if lat_of(base):
-                    sl["latency_ms"] = slope_through_origin(red, [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) else None for r in rs])
-                for k in ("weights_mb", "peak_rss_mb", "energy_j"):
-                    if b.get(k):
-                        sl[k] = slope_through_origin(red, [100 * (1 - r["eff"][k] / b[k]) if r["eff"].get(k) else None for r in rs])
-                if thr_of(base):
-                    sl["decode_time"] = slope_through_origin(red, [100 * (1 - thr_of(base) / thr_of(r)) if thr_of(r) else None for r in rs])
-                every = rs + others
-                red_all = [100 * r["reduction"] for r in every]
-                sl_all = slope_through_origin(red_all, [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) and lat_of(base) else None
-                                                        for r in every])
-                trade[mid] = sl
-                txt = "; ".join(f"{k.replace('_ms', '').replace('_mb', '')}: {fnum(v[0], 2)} ± {fnum(v[1], 2)} % per 1 %"
-                                for k, v in sl.items() if v[0] is not None)
-                md.append(f"Slopes (least squares through the origin, % reduction of the quantity per 1 % of parameters removed): {txt}. "
-                          f"Latency slope over all {len(every)} measured configurations of this profile: {fnum(sl_all[0], 2)} ± {fnum(sl_all[1], 2)} % per 1 %. "
-                          f"Energy: {'measured' if en_avail else 'unavailable'}.\n")
-                # accuracy drop near 9 %
-                near = min(rs, key=lambda r: abs(r["reduction"] - 0.09))
-                drops = []
-                for n, t in near["tasks"].items():
-                    bt = base["tasks"].get(n)
-                    if bt and t["value"] is not None and bt["value"] is not None:
-                        d = t["value"] - bt["value"]
-                        se = math.sqrt((t["stderr"] or 0) ** 2 + (bt["stderr"] or 0) ** 2)
-                        drops.append(f"{n} {'+' if d >= 0 else ''}{d * (1 if n.startswith(PPL_PREFIX) else 100):.2f}"
-                                     f"{'' if n.startswith(PPL_PREFIX) else '%p'} (± {se * (1 if n.startswith(PPL_PREFIX) else 100):.2f})")
-                lat = sl.get("latency_ms", (None, None))[0]
-                mem = sl.get("weights_mb", (None, None))[0]
-                lse = sl.get("latency_ms", (None, None))[1] or 0
-                agree_lat = lat is not None and 0.25 <= lat <= 1.0
-                lat_v = "n/a" if lat is None else "agree" if agree_lat else (
-                    "inconclusive (within noise)" if abs(lat - 0.5) <= NOISE_Z * lse else "disagree")
-                at_chance = near.get("avg_acc") is not None and near.get("avg_chance") is not None and \
-                    near["avg_acc"] - near["avg_chance"] < NOISE_Z * (near.get("avg_acc_se") or 0)
-                line = (f"**{mid}**: at {pct(near['reduction'])} reduction: " + ", ".join(drops) + ". "
-                        + (f"Average accuracy {pm(near['avg_acc'], near['avg_acc_se'])} is within {NOISE_Z:g} standard errors of chance "
-                           f"({near['avg_chance']:.3f}). " if at_chance else "")
-                        + f"Study: {STUDY_REF['tradeoff']}. "
-                        f"Prefill latency falls {fnum(lat, 2)} % and held weights {fnum(mem, 2)} % per 1 % of parameters "
-                        f"(study: ~0.5 % latency, ~0.4 % memory). Latency slope "
-                        f"verdict: **{lat_v}** (slope {fnum(lat, 2)} ± {fnum(lse, 2)}); energy cannot be compared (unavailable).")
-                md.append(line + "\n")
-                findings.append(("5 trade-off: latency slope", mid, lat_v, line))
-                if near.get("avg_acc") is not None and base.get("avg_acc") is not None:
-                    d = 100 * (base["avg_acc"] - near["avg_acc"])
-                    se = 100 * math.sqrt((base.get("avg_acc_se") or 0) ** 2 + (near.get("avg_acc_se") or 0) ** 2)
-                    v = ("agree" if 4 <= d <= 10 else "consistent within noise" if 4 - NOISE_Z * se <= d <= 10 + NOISE_Z * se
-                         else "disagree (worse)" if d > 10 else "disagree (smaller loss)")
-                    findings.append((f"5 trade-off: accuracy at {pct(near['reduction'])}", mid, v,
-                                     f"average accuracy drop {d:.1f} ± {se:.1f} %p (study: 4-10 %p at 9 %)"))
 
-    # ---------------------------------------------------------------- 6. design goal
-    dg = st["experiments"].get("design_goal")
-    if dg and dg.get("enabled", True):
-        md.append("## 6. The design goal (Definition 3.1)\n")
-        md.append("argmin_γ Latency(γ) × Energy(γ) subject to max(Acc_dense − Acc(γ), 0) < τ, with Energy replaced by the "
-                  "weights' memory because no energy counter is readable here (the objective is then latency × memory). "
-                  "Candidates: every configuration this study measured with the profile named below (exhaustive search "
-                  "over measured points — the evaluator of `design/search.hpp`'s Definition 3.1, fed real measurements). "
-                  "The hand-pruned choices are the planner's Table 4.2 configurations (experiment 5). τ is in accuracy points "
-                  "of the average accuracy; feasibility uses the point estimate (its standard error is listed).\n")
-        for mid in dg["models"]:
-            prof = dg["profile"][mid] if isinstance(dg["profile"], dict) else dg["profile"]
-            cands = [r for r in rows if r["model"] == mid and r["profile"] == prof and "result" in r]
-            base = baseline(rows, mid, prof)
-            if not base or not cands:
-                continue
-            seen, uniq = set(), []
-            for r in sorted(cands, key=lambda r: 0 if r["experiment"] in ("baseline", "tradeoff") else 1):
-                k = r["results"][0]["key"] if r["results"] else id(r)
-                if k not in seen:
-                    seen.add(k)
-                    uniq.append(r)
-            cands = uniq
-            crits = [primary(cands)] + (["ppl"] if primary(cands) == "avg_acc" and base.get("ppl") is not None else [])
+def section_tradeoff(c: Report) -> None:
+    """5. Trade-off curves (Fig. 4.1-4.4, Table 4.2)."""
+    if not c.by("tradeoff"):
+        return
+    c.md.append("## 5. Trade-off curves (Fig. 4.1–4.4, Table 4.2)\n")
+    c.md.append("Planner configurations (Table 4.2 rules, rank 1, all tensors) at increasing parameter reduction. "
+                "Latency: one prefill (median of 3) and greedy decode throughput, from `lowrank eval`'s efficiency probe "
+                "on the same weights and threads. Memory: the fp32 weights the runtime holds after factorising "
+                "(`weights_mb`) and the process peak RSS (which includes loading the dense model first, so it does not "
+                "fall with the reduction). Energy: only from a real counter (RAPL/NVML) — **unavailable on this machine**, "
+                "never estimated.\n")
+    for mid in c.models:
+        rs = sorted(c.by("tradeoff", mid), key=lambda r: r["reduction"])
+        if not rs:
+            continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
+        allr = ([base] if base else []) + rs
+        long = []
+        for r, ent in task_panels(allr, base):
+            for e in ent:
+                long.append({**e, "series": series(r, mid), "x": round(100 * r["reduction"], 2)})
+        for r in allr:  # chance level (uniform guessing / majority class), dashed reference
+            for n, t in r["tasks"].items():
+                if t.get("chance") is not None:
+                    long.append({"panel": f"{n} ({t['metric']}, n={t['n']})", "series": "chance", "x": round(100 * r["reduction"], 2),
+                                 "y": t["chance"], "yerr": None})
+            if r.get("avg_chance") is not None:
+                long.append({"panel": "average accuracy", "series": "chance", "x": round(100 * r["reduction"], 2),
+                             "y": r["avg_chance"], "yerr": None})
+        figure(c, f"fig4_1_accuracy_{mid}", f"Fig. 4.1 — parameter reduction vs accuracy ({mid})", long,
+               "parameter reduction (% of total)", {x["panel"]: ylab(x["panel"]) for x in long})
+        c.md.append(f"![accuracy {mid}](figures/fig4_1_accuracy_{mid}.png)\n")
+        eff = {"latency_ms": "prefill latency (ms)", "throughput_tok_s": "decode throughput (tokens/s)"}
+        seen = {r["results"][0]["key"] for r in allr if r["results"]}
+        others = []
+        for r in c.rows:
+            if (r["model"] == mid and r["profile"] == rs[0]["profile"] and "result" in r and r["results"]
+                    and r["results"][0]["key"] not in seen):
+                seen.add(r["results"][0]["key"])
+                others.append(r)
+        lw = allr[0]["eff"].get("latency_what") or ""
+        get = {"latency_ms": lat_of, "throughput_tok_s": thr_of}
+        err = lambda r, k: (r.get("eff_t") or {}).get("latency_se") if k == "latency_ms" else None
+        long = [{"panel": lab, "series": "planner (Table 4.2)", "x": round(100 * r["reduction"], 2), "y": get[k](r), "yerr": err(r, k)}
+                for r in allr for k, lab in eff.items() if get[k](r) is not None]
+        long += [{"panel": lab, "series": "other measured configurations", "x": round(100 * r["reduction"], 2), "y": get[k](r),
+                  "yerr": err(r, k)} for r in others for k, lab in eff.items() if get[k](r) is not None]
+        if any(r.get("eff_t") for r in allr):
+            long += [{"panel": lab, "series": "planner, probe during the evaluation", "x": round(100 * r["reduction"], 2),
+                      "y": r["eff"].get(k), "yerr": None} for r in allr for k, lab in eff.items() if r["eff"].get(k) is not None]
+            nt = max((r.get("eff_t") or {}).get("n", 0) for r in allr)
+            lw = f"{lw}; median of {nt} back-to-back timing rounds (error bar: s.e.)" if lw else lw
+        figure(c, f"fig4_2_latency_{mid}", f"Fig. 4.2 — parameter reduction vs latency ({mid})", long,
+               "parameter reduction (% of total)", {"*": ""}, notes=lw)
+        c.md.append(f"![latency {mid}](figures/fig4_2_latency_{mid}.png)\n")
+        long = [{"panel": "energy (J)", "series": mid, "x": round(100 * r["reduction"], 2), "y": r["eff"].get("energy_j"), "yerr": None}
+                for r in allr]
+        en_avail = any(r["eff"].get("energy_j") is not None for r in allr)
+        figure(c, f"fig4_3_energy_{mid}", f"Fig. 4.3 — parameter reduction vs energy ({mid})"
+               + ("" if en_avail else ": UNAVAILABLE (no RAPL/NVML counter on this machine)"), long,
+               "parameter reduction (% of total)", {"*": "J"})
+        c.md.append(f"![energy {mid}](figures/fig4_3_energy_{mid}.png)\n")
+        long = [{"panel": lab, "series": mid, "x": round(100 * r["reduction"], 2), "y": r["eff"].get(k), "yerr": None}
+                for r in allr for k, lab in (("weights_mb", "weights held (MB, fp32)"), ("peak_rss_mb", "peak RSS (MB)"))
+                if r["eff"].get(k) is not None]
+        figure(c, f"fig4_4_memory_{mid}", f"Fig. 4.4 — parameter reduction vs memory ({mid})", long,
+               "parameter reduction (% of total)", {"*": "MB"})
+        c.md.append(f"![memory {mid}](figures/fig4_4_memory_{mid}.png)\n")
+        pm_ = primary(allr)
+        c.md.append(f"Table 4.2 for {mid} (1-based layers):\n")
+        cc = cols(allr, pm_)
+        c.md.append(f"| target | layers | reduction | {chead(cc)} | {dhead(pm_)} | prefill ms | decode tok/s | weights MB | "
+                    "peak RSS MB | energy |\n|---|---|---|" + "---|" * len(cc) + "---|---|---|---|---|---|")
+        for r in allr:
+            e = r["eff"]
+            c.md.append(f"| {series(r, pct(r.get('target'), 0)) if r.get('target') else 'dense'} | "
+                        f"{','.join(map(str, r['gamma']['layers'])) if r['gamma'] else '—'} | {pct(r['reduction'])} | {cvals(r, cc)} | "
+                        f"{dcell(base, r, pm_)} | {fnum(lat_of(r), 1)} | {fnum(thr_of(r), 1)} | {fnum(e.get('weights_mb'), 1)} | "
+                        f"{fnum(e.get('peak_rss_mb'), 0)} | {fnum(e.get('energy_j')) if e.get('energy_j') is not None else 'unavailable'} |")
+        c.md.append("")
+        if base:
+            per_task_table(c, mid, base, rs)
+        if base:
+            b = base["eff"]
+            red = [100 * r["reduction"] for r in rs]
+            sl = {}
+            if lat_of(base):
+                sl["latency_ms"] = slope_through_origin(red, [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) else None for r in rs])
+            for k in ("weights_mb", "peak_rss_mb", "energy_j"):
+                if b.get(k):
+                    sl[k] = slope_through_origin(red, [100 * (1 - r["eff"][k] / b[k]) if r["eff"].get(k) else None for r in rs])
+            if thr_of(base):
+                sl["decode_time"] = slope_through_origin(red, [100 * (1 - thr_of(base) / thr_of(r)) if thr_of(r) else None for r in rs])
+            every = rs + others
+            red_all = [100 * r["reduction"] for r in every]
+            sl_all = slope_through_origin(red_all, [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) and lat_of(base) else None
+                                                    for r in every])
+            txt = "; ".join(f"{k.replace('_ms', '').replace('_mb', '')}: {fnum(v[0], 2)} ± {fnum(v[1], 2)} % per 1 %"
+                            for k, v in sl.items() if v[0] is not None)
+            c.md.append(f"Slopes (least squares through the origin, % reduction of the quantity per 1 % of parameters removed): {txt}. "
+                        f"Latency slope over all {len(every)} measured configurations of this profile: {fnum(sl_all[0], 2)} ± {fnum(sl_all[1], 2)} % per 1 %. "
+                        f"Energy: {'measured' if en_avail else 'unavailable'}.\n")
+            # accuracy drop near 9 %
+            near = min(rs, key=lambda r: abs(r["reduction"] - 0.09))
+            drops = [f"{n} {fmt_cmp(vs_dense(base, near, n, f'tradeoff near {n}'), n)}"
+                     for n, t in near["tasks"].items() if t["value"] is not None and n in base["tasks"]]
+            lat = sl.get("latency_ms", (None, None))[0]
+            mem = sl.get("weights_mb", (None, None))[0]
+            lse = sl.get("latency_ms", (None, None))[1] or 0
+            agree_lat = lat is not None and 0.25 <= lat <= 1.0
+            lat_v = "n/a" if lat is None else "agree" if agree_lat else (
+                "inconclusive (within noise)" if abs(lat - 0.5) <= NOISE_Z * lse else "disagree")
+            at_chance = near.get("avg_acc") is not None and near.get("avg_chance") is not None and \
+                near["avg_acc"] - near["avg_chance"] < NOISE_Z * (near.get("avg_acc_se") or 0)
+            line = (f"**{mid}**: at {pct(near['reduction'])} reduction: " + ", ".join(drops) + ". "
+                    + (f"Average accuracy {pm(near['avg_acc'], near['avg_acc_se'])} is within {NOISE_Z:g} standard errors of chance "
+                       f"({near['avg_chance']:.3f}). " if at_chance else "")
+                    + f"Study: {STUDY_REF['tradeoff']}. "
+                    f"Prefill latency falls {fnum(lat, 2)} % and held weights {fnum(mem, 2)} % per 1 % of parameters "
+                    f"(study: ~0.5 % latency, ~0.4 % memory). Latency slope "
+                    f"verdict: **{lat_v}** (slope {fnum(lat, 2)} ± {fnum(lse, 2)}); energy cannot be compared (unavailable).")
+            c.md.append(line + "\n")
+            c.findings.append(("5 trade-off: latency slope", mid, lat_v, line))
+            drop = compare([near, base], [-1.0, 1.0], "avg_acc", f"tradeoff drop {mid}")
+            if drop is not None:  # the drop in points, with its interval, against the study's 4-10 points
+                d, lo, hi = 100 * drop.value, 100 * drop.lo, 100 * drop.hi
+                v = ("agree" if 4 <= d <= 10 else "consistent within noise" if lo <= 10 and hi >= 4
+                     else "disagree (worse)" if lo > 10 else "disagree (smaller loss)")
+                c.findings.append((f"5 trade-off: accuracy at {pct(near['reduction'])}", mid, v,
+                                   f"average accuracy drop {d:.1f} [{lo:.1f}, {hi:.1f}] %p, {drop.how} "
+                                   "(study: 4-10 %p at 9 %)"))
 
-            def obj(r):
-                e = r["eff"]
-                en = e.get("energy_j")
-                sec = en if en is not None else e.get("weights_mb")
-                return lat_of(r) * sec if lat_of(r) and sec else None
 
-            def desc(r):
-                if not r:
-                    return "none"
-                if r["gamma"] is None:
-                    return "dense"
-                g = r["gamma"]
-                rk = "rank 1" if all(v == 1 for v in g["ranks"].values()) else r["label"]
-                nt = len(models[mid]["shapes"])
-                ts = "all tensors" if len(g["tensors"]) == nt else "+".join(g["tensors"])
-                return f"{ts} in {len(g['layers'])} layer(s) {','.join(map(str, g['layers']))}, {rk}"
+def per_task_table(c: Report, mid: str, base: dict, rs: list[dict]) -> None:
+    """Paired differences from the dense model per task (and the average) for the planner's
+    configurations: the headline comparison of the trade-off experiment."""
+    tasks = [n for n in base["tasks"] if all(n in r["tasks"] for r in rs)]
+    avg = "avg_acc" in base and all("avg_acc" in r for r in rs)
+    if not tasks:
+        return
+    heads = tasks + (["average accuracy"] if avg else [])
+    c.md.append(f"Differences from the dense model for {mid}, per task (accuracy in points, perplexity as a ratio; "
+                "95 % interval; p: exact McNemar):\n")
+    c.md.append("| reduction | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads))
+    for r in rs:
+        cells = [fmt_cmp(vs_dense(base, r, n, f"per-task {mid} {n}"), n) for n in tasks]
+        if avg:
+            cells.append(fmt_cmp(vs_dense(base, r, "avg_acc", f"per-task {mid} avg"), "avg_acc"))
+        c.md.append(f"| {series(r, pct(r['reduction']))} | " + " | ".join(cells) + " |")
+    c.md.append("")
 
-            for pm_ in crits:
-                bv, _ = metric_of(base, pm_)
 
-                def drop(r):
-                    v, _ = metric_of(r, pm_)
-                    return (bv - v) * 100 if pm_ == "avg_acc" else (v - bv) / bv * 100
+def section_design_goal(c: Report) -> None:
+    """6. The design goal (Definition 3.1)."""
+    dg = c.study["experiments"].get("design_goal")
+    if not dg or not dg.get("enabled", True):
+        return
+    c.md.append("## 6. The design goal (Definition 3.1)\n")
+    c.md.append("argmin_γ Latency(γ) × Energy(γ) subject to max(Acc_dense − Acc(γ), 0) < τ, with Energy replaced by the "
+                "weights' memory because no energy counter is readable here (the objective is then latency × memory). "
+                "Candidates: every configuration this study measured with the profile named below (exhaustive search "
+                "over measured points — the evaluator of `design/search.hpp`'s Definition 3.1, fed real measurements). "
+                "The hand-pruned choices are the planner's Table 4.2 configurations (experiment 5). τ is in accuracy points "
+                "of the average accuracy; feasibility uses the point estimate (its standard error is listed).\n")
+    for mid in dg["models"]:
+        prof = dg.get("profile_by_model", {}).get(mid) or (dg["profile"][mid] if isinstance(dg["profile"], dict) else dg["profile"])
+        cands = [r for r in c.rows if r["model"] == mid and r["profile"] == prof and "result" in r]
+        base = baseline(c.rows, mid, prof)
+        if not base or not cands:
+            continue
+        seen, uniq = set(), []
+        for r in sorted(cands, key=lambda r: 0 if r["experiment"] in ("baseline", "tradeoff") or r.get("hand_pruned") else 1):
+            k = r["results"][0]["key"] if r["results"] else id(r)
+            if k not in seen:
+                seen.add(k)
+                uniq.append(r)
+        cands = uniq
+        crits = [primary(cands)] + (["ppl"] if primary(cands) == "avg_acc" and base.get("ppl") is not None else [])
 
-                unit = "accuracy points (avg accuracy)" if pm_ == "avg_acc" else "% perplexity increase"
-                md.append(f"Constraint: drop < τ {unit}.\n")
-                long = [{"panel": f"constraint on {pm_}", "series": r["experiment"], "x": drop(r), "y": obj(r) / obj(base), "yerr": None}
-                        for r in cands if obj(r)]
-                md.append(f"| {mid}: τ | chosen γ (search) | reduction | drop | latency×memory vs dense | best hand-pruned | its reduction | its drop | its objective |\n"
-                          "|---|---|---|---|---|---|---|---|---|")
-                for tau in dg["taus"]:
-                    feas = [r for r in cands if obj(r) and max(drop(r), 0) < tau]
-                    hand = [r for r in feas if r["experiment"] == "tradeoff"]
-                    best = min(feas, key=obj) if feas else None
-                    hb = min(hand, key=obj) if hand else None
-                    md.append(f"| {tau} | {desc(best)} | {pct(best['reduction']) if best else '—'} | {fnum(drop(best), 2) if best else '—'} | "
-                              f"{fnum(obj(best) / obj(base), 3) if best else '—'} | {desc(hb)} | {pct(hb['reduction']) if hb else '—'} | "
-                              f"{fnum(drop(hb), 2) if hb else '—'} | {fnum(obj(hb) / obj(base), 3) if hb else '—'} |")
-                    if best:
-                        long.append({"panel": f"constraint on {pm_}", "series": f"chosen, τ={tau}", "x": drop(best),
-                                     "y": obj(best) / obj(base), "yerr": None})
-                        line = (f"**{mid}**, {pm_} drop < {tau}: the search picks {desc(best)} (objective {fnum(obj(best) / obj(base), 3)} × dense, "
-                                f"drop {fnum(drop(best), 2)}); " + (f"the best feasible hand-pruned choice is {desc(hb)} ({fnum(obj(hb) / obj(base), 3)} × dense)."
-                                                                   if hb else "no hand-pruned configuration is feasible."))
-                        dv = "search = hand" if hb and best is hb else ("search better" if not hb or obj(best) < obj(hb) else "hand better")
-                        findings.append((f"6 design goal ({pm_} < {tau})", mid, dv, line))
-                md.append("")
-                figure(out, f"def3_1_design_goal_{mid}_{pm_}", f"Definition 3.1 — measured candidates ({mid}); x: {unit}", long,
-                       unit, {"*": "latency × memory (dense = 1)"})
-                md.append(f"![design goal {mid}](figures/def3_1_design_goal_{mid}_{pm_}.png)\n")
+        def obj(r):
+            e = r["eff"]
+            en = e.get("energy_j")
+            sec = en if en is not None else e.get("weights_mb")
+            return lat_of(r) * sec if lat_of(r) and sec else None
 
-    # ---------------------------------------------------------------- 7. LoRD
-    if by("lord"):
-        md.append("## 7. LoRD-style uniform rank reduction\n")
-        md.append("Every decomposable tensor of every layer truncated by plain SVD to the same fraction of its rank "
-                  "(svd storage form). A tensor whose SVD factors would hold at least as many parameters as the dense "
-                  "weight stays dense (the runtime's rule), so parameter savings only start below each tensor's "
-                  "break-even rank.\n")
-        for mid in models:
-            rs = sorted(by("lord", mid), key=lambda r: (r.get("skip_first", 0), -r["rank_fraction"]))
-            if not rs:
-                continue
-            base = baseline(rows, mid, rs[0]["profile"])
-            if not base or base.get("ppl") is None:
-                continue
-            long = []
-            for r in rs:
-                inc = (r["ppl"] / base["ppl"] - 1) * 100
-                ser = "all layers (LoRD)" if not r.get("skip_first") else f"first {r['skip_first']} layers kept dense"
-                long.append({"panel": "perplexity increase (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]), "y": inc,
-                             "yerr": 100 * r["ppl_se"] / base["ppl"] if r.get("ppl_se") else None})
-                long.append({"panel": "parameter reduction (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]),
-                             "y": 100 * r["reduction"], "yerr": None})
-            figure(out, f"lord_{mid}", f"LoRD-style: uniform rank reduction vs perplexity ({mid}, plain SVD)", long,
-                   "rank reduction per tensor (%)", {"*": "%"})
-            md.append(f"![lord {mid}](figures/lord_{mid}.png)\n")
-            md.append(f"| {mid}: rank kept | parameter reduction | perplexity | increase |\n|---|---|---|---|")
-            md.append(f"| dense | 0 | {pm(base['ppl'], base['ppl_se'], 2)} | — |")
-            for r in rs:
-                md.append(f"| {r['label']} | {pct(r['reduction'])} | {pm(r['ppl'], r['ppl_se'], 2)} | {(r['ppl'] / base['ppl'] - 1) * 100:+.2f}% |")
-            md.append("")
-            ok = [r for r in rs if (r["ppl"] / base["ppl"] - 1) < 0.01 and r["reduction"] > 0]
-            bestr = max(ok, key=lambda r: r["reduction"]) if ok else None
-            line = (f"**{mid}**: " + (f"largest parameter reduction with < 1 % perplexity increase: {pct(bestr['reduction'])} "
-                                      f"({bestr['label']})." if bestr else
-                                      "no rank fraction that saves parameters stays under a 1 % perplexity increase.")
-                    + f" Study (LoRD): {STUDY_REF['lord']}. "
-                    + ("**Agrees** in kind." if bestr else "**Disagrees** for this small model: plain SVD without "
-                       "calibration or fine-tuning costs more than 1 % perplexity before it saves any parameters."))
-            md.append(line + "\n")
-            findings.append(("7 LoRD", mid, "agree" if bestr else "disagree", line))
+        def desc(r):
+            if not r:
+                return "none"
+            if r["gamma"] is None:
+                return "dense"
+            g = r["gamma"]
+            rk = "rank 1" if all(v == 1 for v in g["ranks"].values()) else r["label"]
+            nt = len(c.models[mid]["shapes"])
+            ts = "all tensors" if len(g["tensors"]) == nt else "+".join(g["tensors"])
+            return f"{ts} in {len(g['layers'])} layer(s) {','.join(map(str, g['layers']))}, {rk}"
 
-    # ---------------------------------------------------------------- summary
+        for pm_ in crits:
+            bv, _ = metric_of(base, pm_)
+
+            def drop(r):
+                v, _ = metric_of(r, pm_)
+                return (bv - v) * 100 if pm_ == "avg_acc" else (v - bv) / bv * 100
+
+            unit = "accuracy points (avg accuracy)" if pm_ == "avg_acc" else "% perplexity increase"
+            c.md.append(f"Constraint: drop < τ {unit}.\n")
+            long = [{"panel": f"constraint on {pm_}", "series": "tradeoff" if r.get("hand_pruned") else r["experiment"], "x": drop(r), "y": obj(r) / obj(base), "yerr": None}
+                    for r in cands if obj(r)]
+            c.md.append(f"| {mid}: τ | chosen γ (search) | reduction | drop | latency×memory vs dense | best hand-pruned | its reduction | its drop | its objective |\n"
+                        "|---|---|---|---|---|---|---|---|---|")
+            for tau in dg["taus"]:
+                feas = [r for r in cands if obj(r) and max(drop(r), 0) < tau]
+                hand = [r for r in feas if r["experiment"] == "tradeoff" or r.get("hand_pruned")]
+                best = min(feas, key=obj) if feas else None
+                hb = min(hand, key=obj) if hand else None
+                c.md.append(f"| {tau} | {desc(best)} | {pct(best['reduction']) if best else '—'} | {fnum(drop(best), 2) if best else '—'} | "
+                            f"{fnum(obj(best) / obj(base), 3) if best else '—'} | {desc(hb)} | {pct(hb['reduction']) if hb else '—'} | "
+                            f"{fnum(drop(hb), 2) if hb else '—'} | {fnum(obj(hb) / obj(base), 3) if hb else '—'} |")
+                if best:
+                    long.append({"panel": f"constraint on {pm_}", "series": f"chosen, τ={tau}", "x": drop(best),
+                                 "y": obj(best) / obj(base), "yerr": None})
+                    line = (f"**{mid}**, {pm_} drop < {tau}: the search picks {desc(best)} (objective {fnum(obj(best) / obj(base), 3)} × dense, "
+                            f"drop {fnum(drop(best), 2)}); " + (f"the best feasible hand-pruned choice is {desc(hb)} ({fnum(obj(hb) / obj(base), 3)} × dense)."
+                                                               if hb else "no hand-pruned configuration is feasible."))
+                    dv = "search = hand" if hb and best is hb else ("search better" if not hb or obj(best) < obj(hb) else "hand better")
+                    c.findings.append((f"6 design goal ({pm_} < {tau})", mid, dv, line))
+            c.md.append("")
+            figure(c, f"def3_1_design_goal_{mid}_{pm_}", f"Definition 3.1 — measured candidates ({mid}); x: {unit}", long,
+                   unit, {"*": "latency × memory (dense = 1)"})
+            c.md.append(f"![design goal {mid}](figures/def3_1_design_goal_{mid}_{pm_}.png)\n")
+
+
+def section_lord(c: Report) -> None:
+    """7. LoRD-style uniform rank reduction."""
+    if not c.by("lord"):
+        return
+    c.md.append("## 7. LoRD-style uniform rank reduction\n")
+    c.md.append("Every decomposable tensor of every layer truncated by plain SVD to the same fraction of its rank "
+                "(svd storage form). A tensor whose SVD factors would hold at least as many parameters as the dense "
+                "weight stays dense (the runtime's rule), so parameter savings only start below each tensor's "
+                "break-even rank.\n")
+    for mid in c.models:
+        rs = sorted(c.by("lord", mid), key=lambda r: (r.get("skip_first", 0), -r["rank_fraction"]))
+        if not rs:
+            continue
+        base = baseline(c.rows, mid, rs[0]["profile"])
+        if not base or base.get("ppl") is None:
+            continue
+        long = []
+        for r in rs:
+            inc = (r["ppl"] / base["ppl"] - 1) * 100
+            ser = "all layers (LoRD)" if not r.get("skip_first") else f"first {r['skip_first']} layers kept dense"
+            long.append({"panel": "perplexity increase (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]), "y": inc,
+                         "yerr": 100 * r["ppl_se"] / base["ppl"] if r.get("ppl_se") else None})
+            long.append({"panel": "parameter reduction (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]),
+                         "y": 100 * r["reduction"], "yerr": None})
+        figure(c, f"lord_{mid}", f"LoRD-style: uniform rank reduction vs perplexity ({mid}, plain SVD)", long,
+               "rank reduction per tensor (%)", {"*": "%"})
+        c.md.append(f"![lord {mid}](figures/lord_{mid}.png)\n")
+        c.md.append(f"| {mid}: rank kept | parameter reduction | perplexity | increase | {dhead('ppl')} |\n|---|---|---|---|---|")
+        c.md.append(f"| dense | 0 | {pm(base['ppl'], base['ppl_se'], 2)} | — | — |")
+        for r in rs:
+            c.md.append(f"| {r['label']} | {pct(r['reduction'])} | {pm(r['ppl'], r['ppl_se'], 2)} | {(r['ppl'] / base['ppl'] - 1) * 100:+.2f}% | "
+                        f"{dcell(base, r, 'ppl')} |")
+        c.md.append("")
+        ok = [r for r in rs if (r["ppl"] / base["ppl"] - 1) < 0.01 and r["reduction"] > 0]
+        bestr = max(ok, key=lambda r: r["reduction"]) if ok else None
+        line = (f"**{mid}**: " + (f"largest parameter reduction with < 1 % perplexity increase: {pct(bestr['reduction'])} "
+                                  f"({bestr['label']})." if bestr else
+                                  "no rank fraction that saves parameters stays under a 1 % perplexity increase.")
+                + f" Study (LoRD): {STUDY_REF['lord']}. "
+                + ("**Agrees** in kind." if bestr else "**Disagrees** for this small model: plain SVD without "
+                   "calibration or fine-tuning costs more than 1 % perplexity before it saves any parameters."))
+        c.md.append(line + "\n")
+        c.findings.append(("7 LoRD", mid, "agree" if bestr else "disagree", line))
+
+
+def summary_lines(c: Report) -> list[str]:
+    """The verdict table of every finding, caveats and NOTES.md (it goes before section 1)."""
     summ = ["## Summary: agreement with the founding study\n", "| experiment | model | verdict |\n|---|---|---|"]
-    for e, m, v, _ in findings:
+    for e, m, v, _ in c.findings:
         summ.append(f"| {e} | {m} | {v} |")
     summ.append("")
-    summ.append("Caveats: sample sizes are small (see the profiles table), so many accuracy differences are within two "
-                "standard errors; perplexity on the held-out text is the most sensitive signal. The stand-in models are "
+    summ.append("Caveats: sample sizes are in the profiles table; a verdict is only as sharp as its interval (see "
+                "**Statistics**), and perplexity on the held-out text is the most sensitive signal. The stand-in models are "
                 "~50× (SmolLM2-135M) and ~5× (MiniLM-L6) smaller than Llama-2-7B and BERT-base and start from quantized "
                 "(Q4_1) weights. Latency is CPU time on a shared 2-core machine (no GPU), so absolute numbers and noise differ "
                 "from the study's A100 measurements.\n")
-    head_end = next(i for i, l in enumerate(md) if l.startswith("## 1.") or l.startswith("## 2.") or l.startswith("## 5.")
-                    or l.startswith("## 7.") or l.startswith("## 3.") or l.startswith("## 6.")) if any(
-        l.startswith("## ") and l[3].isdigit() for l in md) else len(md)
-    notes = out / "NOTES.md"  # hand-written remarks on a particular run (kept across `plot`)
+    notes = c.out / "NOTES.md"  # hand-written remarks on a particular run (kept across `plot`)
     if notes.exists():
         summ += [notes.read_text().strip() + "\n"]
-    md = md[:head_end] + summ + md[head_end:]
-    (out / "README.md").write_text("\n".join(md) + "\n")
-    write_csv(out / "findings.csv", ["experiment", "model", "verdict", "text"], [list(f) for f in findings])
+    return summ
 
 
-# ----------------------------------------------------------------------------- checks
-def check_outputs(out: Path) -> list[str]:
+HEAD_SECTIONS = (section_intro, section_how_run, section_setup)
+BODY_SECTIONS = (section_rank, section_tensor, section_position, section_distance, section_tradeoff,
+                 section_design_goal, section_lord)
+
+
+def make_all(out: Path, draw: bool = True) -> None:
+    """Figures, README.md and findings.csv in `out` from its index.json, runs.json and results/
+    (draw=False: the figures' CSVs without their PNGs)."""
     out = Path(out)
-    p = []
-    for f in ("index.json", "runs.json", "README.md"):
-        if not (out / f).exists():
-            p.append(f"missing {f}")
-    if p:
-        return p
-    index = json.loads((out / "index.json").read_text())
-    for row in index["rows"]:
-        if not row["results"]:
-            p.append(f"row {row['experiment']} {row['model']} {row.get('label')}: no result")
-        for f in row["results"]:
-            d = json.loads((out / f["file"]).read_text())
-            if f["kind"] == "decompose":
-                if "manifest" not in d:
-                    p.append(f"{f['file']}: no manifest")
-                continue
-            for k in ("schema", "schema_version", "model", "gamma", "method", "tasks", "efficiency", "machine", "software", "wall_time_s"):
-                if k not in d:
-                    p.append(f"{f['file']}: missing {k}")
-            if d.get("schema") != SCHEMA or d.get("schema_version") != 1:
-                p.append(f"{f['file']}: not {SCHEMA} v1")
-            if len(d.get("model", {}).get("sha256", "")) != 64:
-                p.append(f"{f['file']}: model.sha256")
-            for n, t in d.get("tasks", {}).items():
-                if not t.get("metrics"):
-                    p.append(f"{f['file']}: task {n} has no metrics")
-                for m, v in t.get("metrics", {}).items():
-                    if "value" not in v or "stderr" not in v:
-                        p.append(f"{f['file']}: {n}.{m} lacks value/stderr")
-                if len(t.get("dataset", {}).get("sha256", "")) != 64:
-                    p.append(f"{f['file']}: {n} dataset sha256")
-            for k in ("latency_ms", "throughput_tok_s", "peak_rss_mb", "energy_j"):
-                v = d.get("efficiency", {}).get(k)
-                if not (isinstance(v, (int, float)) or v == "unavailable"):
-                    p.append(f"{f['file']}: efficiency.{k} = {v!r}")
-    figs = list((out / "figures").glob("*.csv")) if (out / "figures").exists() else []
-    if not figs:
-        p.append("no figure data (figures/*.csv)")
-    try:
-        import matplotlib  # noqa: F401
-        have_mpl = True
-    except ImportError:
-        have_mpl = False
-        print("check: matplotlib not importable here, PNG files not required")
-    for c in figs:
-        if have_mpl and not c.with_suffix(".png").exists():
-            p.append(f"{c.name}: no PNG beside it")
-    text = (out / "README.md").read_text()
-    if "## Summary" not in text:
-        p.append("README.md: no summary")
-    return p
+    report_stats.reset()
+    index, runs, rows = load(out)
+    c = Report(out, index, runs, rows, draw=draw)
+    for s in HEAD_SECTIONS:
+        s(c)
+    head, c.md = c.md, []
+    for s in BODY_SECTIONS:
+        s(c)
+    (out / "README.md").write_text("\n".join(head + summary_lines(c) + c.md) + "\n")
+    write_csv(out / "findings.csv", ["experiment", "model", "verdict", "text"], [list(f) for f in c.findings])

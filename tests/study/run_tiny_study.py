@@ -1,5 +1,11 @@
 #!/usr/bin/env python3
-"""CI: the study driver end to end on tiny generated models (see CMakeLists.txt here)."""
+"""CI: the study driver end to end on tiny generated models (see CMakeLists.txt here).
+
+Checks: every experiment computes from scratch and its outputs are well formed; the report carries
+paired statistics (per-document outputs kept in the cache and in each result); a re-run computes
+nothing; a grid change computes exactly the new point and a profile change exactly the points of
+that profile; `plot` regenerates the report from stored results; `--publish` copies it to the
+study's publish directory; `git status` of the checkout's docs/ is the same before and after."""
 import argparse
 import json
 import os
@@ -13,11 +19,23 @@ DRIVER = REPO / "examples" / "study" / "lowrank_study.py"
 STUDY = REPO / "examples" / "study" / "studies" / "ci-tiny.json"
 
 
+def git_status():
+    """`git status` of docs/ (where the committed reports live, and where runs used to write), or None
+    outside a git checkout. Limited to docs/ so that editing code while the test runs is no failure."""
+    try:
+        r = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=all", "--", "docs"],
+                           capture_output=True, text=True)
+    except FileNotFoundError:
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lowrank", required=True)
     ap.add_argument("--work", required=True)
     a = ap.parse_args()
+    status_before = git_status()
     work = Path(a.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -40,6 +58,24 @@ def main():
                 "## 5. Trade-off", "## 6. The design goal", "## 7. LoRD"):
         assert sec in report, f"report lacks {sec}"
     assert "unavailable" in report or "energy" in report
+    # paired statistics: per-document outputs of the tiny Llama's accuracy tasks, in the cache and in the
+    # results, and the report's paired comparisons built on them
+    assert "**Statistics.**" in report
+    acc = [f for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "acc"
+           for f in r["results"] if f["kind"] == "eval"]
+    assert acc
+    for f in acc:
+        d = json.loads((out / f["file"]).read_text())
+        units = d["study_point"]["per_unit"]
+        assert {"arc_easy", "piqa"} <= set(units), (f["file"], sorted(units))
+        assert units["arc_easy"]["n"] == d["tasks"]["arc_easy"]["samples"] == 8
+        assert (out / "cache" / "samples" / f"{f['key']}.jsonl.gz").exists()
+        gid = d["study_point"]["gamma_id"]
+        assert gid == "dense" if d["gamma"] is None else gid.startswith("g-"), gid
+    assert "Differences from the dense model for tiny-llama, per task" in report
+    per_task = report.split("Differences from the dense model for tiny-llama, per task")[1].split("\n\n")[1]
+    assert "p = " in per_task and "%p" in per_task, per_task
+    assert "%p, p = " in report  # a paired accuracy difference with its McNemar p in a table
     # Eckart-Young errors came back from decompose's manifest
     ey = [f for r in index["rows"] for f in r["results"] if f["kind"] == "decompose"]
     assert ey, "no decompose runs"
@@ -55,11 +91,28 @@ def main():
     run("run", str(changed), "--lowrank", a.lowrank)
     runs = json.loads((out / "runs.json").read_text())
     assert runs[-1]["runs_computed"] == 1, runs[-1]
-    # 5. plot regenerates figures and report from stored results alone
+    # 5. a changed profile computes exactly the points evaluated with it
+    index = json.loads((out / "index.json").read_text())
+    ppl_keys = {f["key"] for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "ppl"
+                for f in r["results"] if f["kind"] == "eval"}
+    st["models"]["tiny-llama"]["profiles"]["ppl"]["ppl_windows"] = 3
+    changed.write_text(json.dumps(st))
+    run("run", str(changed), "--lowrank", a.lowrank)
+    runs = json.loads((out / "runs.json").read_text())
+    assert runs[-1]["runs_computed"] == len(ppl_keys) > 0 and runs[-1]["failures"] == 0, (runs[-1], len(ppl_keys))
+    # 6. plot regenerates figures and report from stored results alone
     (out / "README.md").unlink()
     shutil.rmtree(out / "figures")
     run("plot", str(changed))
     run("check", str(changed))
+    # 7. --publish copies the outputs to the study's publish directory and regenerates the report there
+    published = Path(str(out) + "-published")
+    run("plot", str(changed), "--publish")
+    assert (published / "README.md").read_text() == (out / "README.md").read_text()
+    assert sorted(p.name for p in (published / "results").iterdir()) == sorted(p.name for p in (out / "results").iterdir())
+    # 8. nothing in the checkout's docs/ changed
+    if status_before is not None:
+        assert git_status() == status_before, "the study run changed files in the checkout"
     print("study end to end: OK")
 
 

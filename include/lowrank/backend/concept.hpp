@@ -41,6 +41,18 @@
 //   B::syevd(ctx, n, A, w_host) -> int
 //         symmetric eigendecomposition of the n×n matrix A: eigenvalues ascending into w
 //         (host), eigenvector i into ROW i of A.
+//   B::potrf(ctx, n, A) -> int
+//         Cholesky factorisation of the symmetric positive definite n×n matrix A (both
+//         triangles hold A on entry): on return A holds the lower-triangular L with A = L·Lᵀ
+//         and positive diagonal, its strict upper triangle set to zero. Returns 0, or i > 0
+//         when the leading minor of order i is not positive definite (A is then partially
+//         overwritten and must not be used). NaN/Inf input gives an unspecified result
+//         (OpenBLAS does not flag a NaN pivot): callers check finiteness first.
+//   B::trsm(ctx, side s, op t, m, n, alpha, L, ldl, X, ldx)
+//         triangular solve with the lower-triangular, non-unit L (what potrf returns):
+//         side::left:  X (m×n) ← alpha·op(L)⁻¹·X, L is m×m;
+//         side::right: X (m×n) ← alpha·X·op(L)⁻¹, L is n×n.
+//         A zero on L's diagonal gives Inf/NaN in X, as in BLAS (callers check).
 //   B::orthonormalize_columns(ctx, m, n, A) -> int
 //         replaces the m×n matrix A (m ≥ n) by the Q factor of its thin QR (orthonormal columns
 //         spanning range(A); rank deficiency is filled with orthonormal completions).
@@ -65,6 +77,9 @@ namespace lowrank {
 enum class op { none, trans };
 
 inline constexpr op flip(op o) { return o == op::none ? op::trans : op::none; }
+
+/// Side of a triangular solve: op(L)⁻¹·X (left) or X·op(L)⁻¹ (right).
+enum class side { left, right };
 
 /// LAPACK driver for the exact thin SVD.
 enum class svd_driver {
@@ -101,6 +116,8 @@ concept backend_for =
         B::copy_2d(ctx, n, n, cp, n, p, n);
         { B::svd(ctx, n, n, p, p, p, p, svd_driver::gesdd) } -> std::convertible_to<int>;
         { B::syevd(ctx, n, p, p) } -> std::convertible_to<int>;
+        { B::potrf(ctx, n, p) } -> std::convertible_to<int>;
+        B::trsm(ctx, side::left, op::none, n, n, alpha, cp, n, p, n);
         { B::orthonormalize_columns(ctx, n, n, p) } -> std::convertible_to<int>;
         B::transpose(ctx, n, n, cp, p);
         B::swap_outer(ctx, n, n, n, cp, p);

@@ -7,6 +7,7 @@
 #include "lowrank/backend/concept.hpp"
 #include "lowrank/backend/detail/host_ops.hpp"
 #include "lowrank/backend/detail/jacobi.hpp"
+#include "lowrank/backend/detail/triangular.hpp"
 
 #include <cmath>
 #include <vector>
@@ -108,6 +109,15 @@ struct reference_backend : detail::host_backend_ops<reference_backend> {
         if (n > m) throw shape_error("orthonormalize_columns: needs rows >= columns");
         detail::jacobi::householder_q(m, n, a);
         return 0;
+    }
+    template <class T>
+    static int potrf(context&, std::size_t n, T* a) {
+        return detail::triangular::cholesky(n, a);
+    }
+    template <class T>
+    static void trsm(context&, side s, op t, std::size_t m, std::size_t n, T alpha, const T* l, std::size_t ldl, T* x,
+                     std::size_t ldx) {
+        detail::triangular::solve(s, t, m, n, alpha, l, ldl, x, ldx);
     }
 
     template <class T>

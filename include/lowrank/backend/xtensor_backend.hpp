@@ -127,6 +127,22 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
         return detail::lapack::orthonormalize_columns(m, n, a);
     }
 
+    template <class T>
+    static int potrf(context&, std::size_t n, T* a) {
+        return detail::lapack::potrf(n, a);
+    }
+
+    /// CBLAS trsm in row-major order (lower-triangular, non-unit L).
+    template <class T>
+    static void trsm(context&, side s, op t, std::size_t m, std::size_t n, T alpha, const T* l, std::size_t ldl, T* x,
+                     std::size_t ldx) {
+        using detail::lapack::to_blas_int;
+        if (m == 0 || n == 0) return;
+        cxxblas::trsm<int>(cxxblas::RowMajor, s == side::left ? cxxblas::Left : cxxblas::Right, cxxblas::Lower,
+                           trans(t), cxxblas::NonUnit, to_blas_int(m, "trsm"), to_blas_int(n, "trsm"), alpha, l,
+                           to_blas_int(ldl, "trsm"), x, to_blas_int(ldx, "trsm"));
+    }
+
 
     template <class T>
     static T nrm2(context&, std::size_t n, const T* x) {

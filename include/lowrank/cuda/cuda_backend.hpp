@@ -184,6 +184,24 @@ struct cuda_backend {
         return cuda::detail::orthonormalize_columns(ctx, m, n, a);
     }
 
+    /// Cholesky (cuSOLVER potrf on the column-major view; see detail/factorizations.hpp).
+    template <class T>
+    static int potrf(context& ctx, std::size_t n, T* a) {
+        return cuda::detail::potrf(ctx, n, a);
+    }
+
+    /// Row-major X (m×n) is the column-major Xᵀ (n×m) and the row-major lower L is the
+    /// column-major upper Lᵀ: op(L)⁻¹·X becomes Xᵀ·op(Lᵀ)⁻¹ and X·op(L)⁻¹ becomes op(Lᵀ)⁻¹·Xᵀ,
+    /// so the side flips, the fill mode is UPPER, the transposition flag is kept and m/n swap.
+    template <class T>
+    static void trsm(context& ctx, side s, op t, std::size_t m, std::size_t n, T alpha, const T* l, std::size_t ldl,
+                     T* x, std::size_t ldx) {
+        using cuda::detail::to64;
+        if (m == 0 || n == 0) return;
+        cuda::detail::blas::trsm(ctx.cublas(), s == side::left ? CUBLAS_SIDE_RIGHT : CUBLAS_SIDE_LEFT,
+                                 CUBLAS_FILL_MODE_UPPER, flag(t), to64(n), to64(m), &alpha, l, to64(ldl), x, to64(ldx));
+    }
+
     // ---- data movement ---------------------------------------------------------------------
 
     /// b (n×m) ← aᵀ (a is m×n), one cuBLAS geam.

@@ -9,12 +9,18 @@
 // ‖G‖²)/‖X‖ is recorded; HOOI stops when |e_{k-1} − e_k| < tol (converged, stop_reason::
 // tolerance) or after max_iterations sweeps (converged = false, status::not_converged).
 // error_history[0] is the error of the initialisation.
+//
+// Mode order: each sweep updates the modes in `mode_order` (default 0, 1, …, N-1), and the
+// ST-HOSVD start truncates them in the same order. Reordering the modes of the tensor together
+// with `mode_order` gives the same iterates in exact arithmetic (the Python bindings rely on this
+// to decompose a Fortran-ordered array as its C-ordered axis reversal without copying it).
 #pragma once
 
 #include "lowrank/decomp/hosvd.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -27,6 +33,7 @@ struct hooi_options {
     double tol = 1e-8;                           ///< on the change of the relative error between sweeps
     mode_solver solver = mode_solver::gram_eig;
     std::optional<std::vector<Tensor>> initial_factors;  ///< I_n × R_n each; replaces the ST-HOSVD start
+    std::vector<std::size_t> mode_order;         ///< sweep (and ST-HOSVD start) order; empty: 0, 1, …, N-1
     bool compute_error = true;                   ///< rel_error from the explicit residual
 };
 
@@ -36,6 +43,13 @@ tucker_result<Tensor> hooi(Ctx& ctx, const Tensor& x, const hooi_options<Tensor>
     if (!(opt.tol >= 0)) throw invalid_argument("hooi: tolerance must be >= 0");
     const shape_t xs = B::shape(x);
     const std::size_t N = xs.size();
+
+    std::vector<std::size_t> order = opt.mode_order;
+    if (order.empty()) {
+        order.resize(N);
+        std::iota(order.begin(), order.end(), 0);
+    }
+    detail::check_mode_order(order, N, "hooi");
 
     tucker_result<Tensor> res;
     if (opt.initial_factors) {
@@ -55,6 +69,7 @@ tucker_result<Tensor> hooi(Ctx& ctx, const Tensor& x, const hooi_options<Tensor>
         hosvd_options init;
         init.trunc = opt.trunc;
         init.solver = opt.solver;
+        init.mode_order = order;
         init.compute_error = false;
         res = st_hosvd(ctx, x, init);
         res.method = "hooi";
@@ -85,13 +100,14 @@ tucker_result<Tensor> hooi(Ctx& ctx, const Tensor& x, const hooi_options<Tensor>
     res.stop = stop_reason::max_iterations;
     int info = 0;
     for (std::size_t it = 0; it < opt.max_iterations; ++it) {
-        for (std::size_t n = 0; n < N; ++n) {
+        for (std::size_t i = 0; i < N; ++i) {
+            const std::size_t n = order[i];
             Tensor y = project_all_but(n);
             auto ms = detail::compute_mode_subspace(ctx, y, n, opt.solver);
             info = std::max(info, ms.info);
             res.factors[n] = ms.leading(ctx, res.ranks[n]);
             res.spectra[n] = std::move(ms.sigma);
-            if (n + 1 == N) res.core = mode_product(ctx, y, res.factors[n], n, op::trans);
+            if (i + 1 == N) res.core = mode_product(ctx, y, res.factors[n], n, op::trans);
         }
         res.iterations = it + 1;
         const double e = error_of(res.core);

@@ -27,6 +27,18 @@ struct hosvd_options {
 
 namespace detail {
 
+/// Throws invalid_argument unless `order` lists each of the N modes exactly once.
+inline void check_mode_order(const std::vector<std::size_t>& order, std::size_t N, const char* what) {
+    std::vector<bool> seen(N, false);
+    if (order.size() != N)
+        throw invalid_argument(std::string(what) + ": mode order must list each of the " + std::to_string(N) + " modes once");
+    for (std::size_t n : order) {
+        check_mode(n, N);
+        if (seen[n]) throw invalid_argument(std::string(what) + ": mode " + std::to_string(n) + " appears twice in the mode order");
+        seen[n] = true;
+    }
+}
+
 template <backend_context Ctx, class Tensor>
 bool begin_tucker(Ctx& ctx, const Tensor& x, const truncation& trunc, tucker_result<Tensor>& res, const char* method) {
     using B = backend_of<Ctx>;
@@ -95,15 +107,7 @@ tucker_result<Tensor> st_hosvd(Ctx& ctx, const Tensor& x, const hosvd_options& o
         order.resize(N);
         std::iota(order.begin(), order.end(), 0);
     }
-    {
-        std::vector<bool> seen(N, false);
-        if (order.size() != N) throw invalid_argument("st_hosvd: mode order must list each of the " + std::to_string(N) + " modes once");
-        for (std::size_t n : order) {
-            check_mode(n, N);
-            if (seen[n]) throw invalid_argument("st_hosvd: mode " + std::to_string(n) + " appears twice in the mode order");
-            seen[n] = true;
-        }
-    }
+    detail::check_mode_order(order, N, "st_hosvd");
     const double budget = opt.trunc.rel_error * opt.trunc.rel_error * res.norm * res.norm / static_cast<double>(N);
     res.factors.resize(N);
     res.spectra.resize(N);

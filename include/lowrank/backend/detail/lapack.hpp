@@ -126,6 +126,22 @@ blas_int syevd(std::size_t n_, T* a, T* w) {
     return info;
 }
 
+/// Cholesky factorisation of the row-major symmetric n×n matrix a into the lower-triangular L
+/// (A = L·Lᵀ, strict upper triangle zeroed). The row-major buffer is the column-major A (A is
+/// symmetric); potrf('U') factors it as UᵀU with U in the column-major upper triangle, which
+/// is the row-major lower triangle holding L = Uᵀ. Returns info (> 0: not positive definite).
+template <class T>
+blas_int potrf(std::size_t n_, T* a) {
+    const blas_int n = to_blas_int(n_, "potrf");
+    if (n == 0) return 0;
+    const blas_int info = cxxlapack::potrf<blas_int>('U', n, a, n);
+    check_info(info, "potrf");
+    if (info == 0)
+        for (std::size_t i = 0; i < n_; ++i)
+            for (std::size_t j = i + 1; j < n_; ++j) a[i * n_ + j] = T(0);
+    return info;
+}
+
 /// Replaces the row-major m×n matrix a (m ≥ n) by the orthonormal Q of its thin QR. The
 /// matrix is transposed into column-major order for geqrf/orgqr, which is 1.5–2.8× faster
 /// than running gelqf/orglq on the row-major buffer in place (measured on 576×74 … 11008×266).

@@ -35,6 +35,10 @@ using i64 = std::int64_t;
                      i64 incx, T* c, i64 ldc) {                                                                    \
         LOWRANK_CUBLAS_CHECK(cublas##P##dgmm_64(h, side, m, n, a, lda, x, incx, c, ldc));                          \
     }                                                                                                              \
+    inline void trsm(cublasHandle_t h, cublasSideMode_t side, cublasFillMode_t uplo, cublasOperation_t t, i64 m, \
+                     i64 n, const T* alpha, const T* a, i64 lda, T* b, i64 ldb) {                                  \
+        LOWRANK_CUBLAS_CHECK(cublas##P##trsm_64(h, side, uplo, t, CUBLAS_DIAG_NON_UNIT, m, n, alpha, a, lda, b, ldb)); \
+    }                                                                                                              \
     inline void nrm2(cublasHandle_t h, i64 n, const T* x, T* result) {                                            \
         LOWRANK_CUBLAS_CHECK(cublas##P##nrm2_64(h, n, x, 1, result));                                              \
     }                                                                                                              \

@@ -56,6 +56,14 @@ inline int to_int(std::size_t v, const char* what) {
         LOWRANK_CUSOLVER_CHECK(cusolverDn##P##gesvdjBatched(h, jobz, m, n, a, lda, s, u, ldu, v, ldv, work, lwork, \
                                                             info, params, batch));                                  \
     }                                                                                                               \
+    inline int potrf_buffer_size(cusolverDnHandle_t h, int n, T* a, int lda) {                                    \
+        int lwork = 0;                                                                                              \
+        LOWRANK_CUSOLVER_CHECK(cusolverDn##P##potrf_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, a, lda, &lwork));     \
+        return lwork;                                                                                               \
+    }                                                                                                               \
+    inline void potrf(cusolverDnHandle_t h, int n, T* a, int lda, T* work, int lwork, int* info) {                 \
+        LOWRANK_CUSOLVER_CHECK(cusolverDn##P##potrf(h, CUBLAS_FILL_MODE_UPPER, n, a, lda, work, lwork, info));     \
+    }                                                                                                               \
     inline int syevd_buffer_size(cusolverDnHandle_t h, int n, const T* a, int lda, const T* w) {                   \
         int lwork = 0;                                                                                              \
         LOWRANK_CUSOLVER_CHECK(cusolverDn##P##syevd_bufferSize(h, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, \

@@ -115,6 +115,28 @@ int syevd(device_context& ctx, std::size_t n_, T* a, T* w_host) {
     return h_info;
 }
 
+/// Cholesky factorisation of the row-major symmetric n×n matrix a: on return (info 0) a holds
+/// the lower-triangular L with A = L·Lᵀ and a zero strict upper triangle. The buffer is the
+/// column-major A itself (A is symmetric); potrf(UPPER) writes U (A = UᵀU) into the column-
+/// major upper triangle, which is the row-major lower triangle holding L = Uᵀ. The other
+/// triangle still holds A and is cleared row by row (host APIs only: no kernel). Returns
+/// devInfo (> 0: the leading minor of that order is not positive definite).
+template <class T>
+int potrf(device_context& ctx, std::size_t n_, T* a) {
+    if (n_ == 0) return 0;
+    const int n = solver::to_int(n_, "potrf");
+    (void)solver::to_int(n_ * n_, "potrf");
+    const int lwork = solver::potrf_buffer_size(ctx.cusolver(), n, a, n);
+    T* work = static_cast<T*>(ctx.workspace(static_cast<std::size_t>(std::max(lwork, 1)) * sizeof(T)));
+    solver::potrf(ctx.cusolver(), n, a, n, work, lwork, ctx.dev_info());
+    const int h_info = ctx.read_info();
+    check_dev_info(h_info, "cusolverDn?potrf");
+    if (h_info == 0)
+        for (std::size_t i = 0; i + 1 < n_; ++i)
+            LOWRANK_CUDA_CHECK(cudaMemsetAsync(a + i * n_ + i + 1, 0, (n_ - i - 1) * sizeof(T), ctx.stream()));
+    return h_info;
+}
+
 /// Replaces the row-major m×n matrix a (m ≥ n) by the Q factor of its thin QR.
 template <class T>
 int orthonormalize_columns(device_context& ctx, std::size_t m_, std::size_t n_, T* a) {

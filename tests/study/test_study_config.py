@@ -1,0 +1,79 @@
+"""The study descriptions in examples/study/studies/: where they write, and the sample sizes the
+power calculation (examples/study/README.md, "Sample sizes and power") asks of them.
+
+No CLI, no models: the descriptions are read with the driver's own loader and path rules."""
+import json
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STUDIES = REPO / "examples" / "study" / "studies"
+sys.path.insert(0, str(REPO / "examples" / "study"))
+import lowrank_study as L  # noqa: E402
+
+HEADLINE = ("rank", "position", "tradeoff", "design_goal")
+FOUNDING_TASKS = {"arc_easy", "arc_challenge", "hellaswag", "mmlu", "winogrande", "gsm8k"}  # TruthfulQA: not available
+
+
+@pytest.fixture(autouse=True)
+def plain_cache(monkeypatch):
+    monkeypatch.delenv("LOWRANK_CACHE", raising=False)
+
+
+def load(name):
+    return L.load_study(str(STUDIES / f"{name}.json"), False)[0]
+
+
+@pytest.mark.parametrize("name", ["default", "paper"])
+def test_a_run_writes_outside_the_checkout(name):
+    st = load(name)
+    args = types.SimpleNamespace(out=None)
+    out = L.output_dir(st, args)
+    cache = Path(L.expand(st.get("cache", L.DEFAULT_CACHE), name=st["name"]))
+    for p in (out, cache):
+        assert not p.resolve().is_relative_to(REPO.resolve()), p
+    # only --publish writes into the checkout, to the committed report
+    assert L.publish_dir(st) == REPO / "docs" / "study"
+
+
+def profile_of(st, exp, mid):
+    e = st["experiments"][exp]
+    return e.get("profile_by_model", {}).get(mid, e["profile"])
+
+
+def test_paper_headline_experiments_have_the_power_sizes():
+    st = load("paper")
+    m = st["models"]["smollm2"]
+    for exp in HEADLINE:
+        p = m["profiles"][profile_of(st, exp, "smollm2")]
+        tasks = set(p["tasks"])
+        assert {"arc_easy", "arc_challenge", "hellaswag", "mmlu", "winogrande"} <= tasks, (exp, tasks)
+        assert p["limit"] == 0 or p["limit"] >= 500, (exp, p["limit"])
+        assert p["ppl_windows"] >= 40, exp
+    trade = m["profiles"][profile_of(st, "tradeoff", "smollm2")]
+    assert FOUNDING_TASKS <= set(trade["tasks"]) and trade["num_fewshot"] == 8
+    assert st["models"]["minilm"]["profiles"]["acc"]["limit"] == 0  # whole GLUE validation sets
+    # every perplexity profile at least 40 windows
+    for prof in m["profiles"].values():
+        if any(t.startswith("ppl:") for t in prof["tasks"]) and prof.get("baseline", True):
+            assert prof["ppl_windows"] >= 40, prof
+
+
+def test_default_headline_is_the_tradeoff_curve():
+    st = load("default")
+    p = st["models"]["smollm2"]["profiles"][profile_of(st, "tradeoff", "smollm2")]
+    assert p["limit"] >= 300 and p["ppl_windows"] >= 40 and {"arc_easy", "hellaswag"} <= set(p["tasks"])
+
+
+def test_every_task_file_is_a_known_task():
+    known = {"arc_easy", "arc_challenge", "hellaswag", "mmlu", "winogrande", "gsm8k", "piqa", "boolq", "openbookqa",
+             "lambada", "sst2", "mrpc", "agreement", "ppl:austen", "ppl:kjv"}
+    for f in STUDIES.glob("*.json"):
+        st = json.loads(f.read_text())
+        for m in st["models"].values():
+            for prof in m["profiles"].values():
+                assert set(prof["tasks"]) <= known, (f.name, prof["tasks"])
