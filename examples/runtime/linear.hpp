@@ -88,7 +88,7 @@ struct linear {
                 v16 = bf16_matrix::from_transposed(v.data(), r2, in);
                 break;
         }
-        w = {}, v = {}, core = {};
+        w = std::vector<float>(), v = std::vector<float>(), core = std::vector<float>();  // frees (`w = {}` would keep the capacity)
     }
 
     /// Y[n, out] = X[n, in] · Wᵀ (+ b). `scratch` is resized as needed.

@@ -75,7 +75,7 @@ struct llama_weights {
     /// Moves every weight matrix (embedding/tied head, all linears, untied head) to bf16;
     /// norms and biases stay float32. Factorise (apply_plan) first: bf16 layers cannot be.
     void to_bf16() {
-        if (!embed.empty()) embed16 = bf16_matrix::from_rows(embed.data(), cfg.vocab, cfg.hidden), embed = {};
+        if (!embed.empty()) embed16 = bf16_matrix::from_rows(embed.data(), cfg.vocab, cfg.hidden), embed = std::vector<float>();
         for (auto& b : blocks)
             for (linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) l->to_bf16();
         if (!cfg.tied) lm_head.to_bf16();
