@@ -1,5 +1,5 @@
 # Optional libsentencepiece (Debian: libsentencepiece-dev) for the examples' and tests' reading
-# of SentencePiece tokenizer.model files (examples/runtime/sentencepiece_tokenizer.hpp). The
+# of SentencePiece tokenizer.model files (examples/engine/runtime/sentencepiece_tokenizer.hpp). The
 # header-only library never uses it. Defines, once:
 #   LOWRANK_HAVE_SENTENCEPIECE  TRUE/FALSE (in the first including directory only: test
 #                               `if(TARGET lowrank_sentencepiece)` elsewhere)

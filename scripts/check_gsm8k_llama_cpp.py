@@ -3,7 +3,7 @@
 
 Reads a results JSON written by `lowrank eval MODEL.gguf --tasks gsm8k --json OUT`, rebuilds
 each evaluated document's 5-shot prompt from the same gsm8k.jsonl and the recorded exemplar ids
-(examples/eval/gsm8k.hpp layout), generates greedily with llama-cpp-python on the same GGUF
+(examples/engine/eval/gsm8k.hpp layout), generates greedily with llama-cpp-python on the same GGUF
 (no BOS, same stop sequences and max_gen_toks, end-of-text token stops), cuts the text before
 the first stop sequence, and compares per document: generated text, the strict-match and
 flexible-extract answers (lm-eval's regexes, Python `re`). llama.cpp quantises activations to

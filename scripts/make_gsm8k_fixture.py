@@ -2,7 +2,7 @@
 """Reference answers for the GSM8K filter/metric tests (tests/eval/fixtures/gsm8k_lm_eval.json),
 computed by lm-evaluation-harness's own code: RegexFilter (strict-match: the gsm8k.yaml pattern,
 take first; flexible-extract: its pattern, group_select -1) and exact_match_hf_evaluate with the
-task's regexes_to_ignore and ignore_case. The C++ test checks examples/eval/gsm8k.hpp against
+task's regexes_to_ignore and ignore_case. The C++ test checks examples/engine/eval/gsm8k.hpp against
 every case.
 
 Cases: hand-written responses (edge cases of both regexes and of the normalisation) and, when

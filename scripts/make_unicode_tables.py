@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Generates examples/runtime/unicode_tables.hpp from Python's unicodedata.
+"""Generates examples/engine/runtime/unicode_tables.hpp (and unicode_nfc_tables.hpp) from Python's
+unicodedata.
 
 The runtime's tokenizers need a few Unicode character classes (GPT-2 pre-tokenizer: \\p{L},
 \\p{N}; BERT normaliser: P*, Mn, C*, lower-case + accent stripping). Rather than depend on ICU,
 the ranges are generated once from the Unicode database bundled with CPython and committed.
-Usage: python3 scripts/make_unicode_tables.py > examples/runtime/unicode_tables.hpp
+Usage: python3 scripts/make_unicode_tables.py > examples/engine/runtime/unicode_tables.hpp
+       python3 scripts/make_unicode_tables.py nfc > examples/engine/runtime/unicode_nfc_tables.hpp
+
+nfc: the data of Unicode Normalization Form C (UAX #15) for runtime/unicode_nfc.hpp (Qwen2's
+tokenizer normalises its input to NFC): canonical combining classes (non-zero only), the full
+canonical decomposition of every code point that has one (Hangul syllables excluded: they
+decompose algorithmically), and the primary composites as (first, second) -> composite pairs,
+i.e. canonical pairs whose composite is NFC-stable (full composition exclusions left out).
 """
 import sys
 import unicodedata

@@ -3,8 +3,8 @@
 // 32 layers × {q, k, v, o: 4096×4096; gate, up: 11008×4096; down: 4096×11008} = 224 matrices.
 //
 // Each weight gets the per-tensor work of `lowrank decompose --device cuda` (factorised output):
-// the same library call (truncated_svd / tucker2 through cuda_backend), U·diag(s) and Vᵀ
-// formed on the device, and the factors downloaded to the host (--no-download skips that).
+// the same library call, lowrank::model::factorise_weight through cuda_backend (U·diag(s) and V
+// formed on the device), and the factors downloaded to the host (--no-download skips that).
 // Every weight is a distinct N(0, 0.02²) matrix (seed = its index), so no solver sees the same
 // input twice. Timing per weight ends with a stream synchronisation (device time + downloads);
 // generation time is measured separately and excluded from "decompose_seconds".
@@ -16,8 +16,7 @@
 // device (name, compute capability, driver/runtime versions). With no CUDA device it prints
 // "no CUDA device: <reason>" and exits 2. Nothing here asserts a time.
 #include "lowrank/cuda/cuda_backend.hpp"
-#include "lowrank/decomp/matrix_tucker.hpp"
-#include "lowrank/linalg/svd.hpp"
+#include "lowrank/model/factorise.hpp"
 
 #include <curand.h>
 #include <nlohmann/json.hpp>
@@ -123,33 +122,23 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-/// The per-tensor work of `lowrank decompose --device cuda` (factorised output). Returns the
-/// relative reconstruction error the library reports.
+/// The per-tensor work of `lowrank decompose --device cuda` (factorised output): the library's
+/// factorise_weight. Returns the relative reconstruction error it reports.
 double decompose_one(cb::context& ctx, const cuda::device_tensor<float>& w, const options& o) {
-    const std::size_t rows = w.shape()[0], cols = w.shape()[1], r = o.rank;
-    if (o.method == "tucker2" || o.method == "hooi") {
-        auto d = tucker2(ctx, w, r, o.method == "hooi" ? matrix_tucker_method::hooi : matrix_tucker_method::hosvd);
-        if (o.download) {
-            (void)d.factors[0].to_host();
-            (void)d.core.to_host();
-            (void)d.factors[1].to_host();
-        }
-        ctx.synchronize();
-        return d.rel_error;
-    }
-    svd_options so;
-    so.trunc = truncation::rank(r);
-    so.method = o.method == "exact" ? svd_method::exact : o.method == "gram" ? svd_method::gram : svd_method::randomized;
-    auto s = truncated_svd(ctx, w, so);
-    cb::scale_columns(ctx, rows, r, s.u.data(), s.s.data());
-    auto v = cb::empty<float>(ctx, {cols, r});
-    cb::transpose(ctx, r, cols, s.vt.data(), v.data());
+    using model::factor_method;
+    const bool tucker = o.method == "tucker2" || o.method == "hooi";
+    const factor_method m = o.method == "exact" ? factor_method::exact : o.method == "gram" ? factor_method::gram
+                          : o.method == "randomized" ? factor_method::randomized
+                          : o.method == "hooi" ? factor_method::hooi : factor_method::hosvd;
+    const auto f = model::factorise_weight(ctx, w, o.rank, tucker ? factor_form::tucker2 : factor_form::svd, m);
+    if (f.status != status::ok) throw backend_error(f.algorithm + " failed: " + to_string(f.status));
     if (o.download) {
-        (void)s.u.to_host();
-        (void)v.to_host();
+        (void)f.u.to_host();
+        if (f.core) (void)f.core->to_host();
+        (void)f.v.to_host();
     }
     ctx.synchronize();
-    return s.rel_error;
+    return f.rel_error;
 }
 
 std::string version(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }

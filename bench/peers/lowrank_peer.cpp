@@ -206,7 +206,7 @@ json run_plan(const json& j) {
     const auto p = lowrank::design::plan(arch, j.at("target_reduction").get<double>(), o);
     std::vector<std::string> roles;
     const auto specs = arch.tensors();
-    for (auto k : p.gamma.tensors) roles.push_back(specs[k].role);
+    for (auto k : p.gamma.tensors) roles.push_back(specs[k].role_name());
     return json{{"layers", p.gamma.layers}, {"roles", roles}, {"rank", o.rank}};
 }
 

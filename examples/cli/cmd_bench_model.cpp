@@ -60,7 +60,7 @@ int run(const bench_args& a) {
         const auto steps = apply_plan(model.exec(), model.weights(), gamma);
         nlohmann::json kept = nlohmann::json::array();
         for (const auto& s : steps)
-            if (s.kept_dense) kept.push_back({{"layer", s.layer}, {"tensor", s.role}, {"rank", s.rank}});
+            if (s.kept_dense) kept.push_back({{"layer", s.layer}, {"tensor", std::string(model::to_string(s.role))}, {"rank", s.rank}});
         out["plan"] = a.plan;
         out["kept_dense"] = kept;  // factorising these would not have saved parameters or FLOPs
     }

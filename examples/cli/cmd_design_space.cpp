@@ -6,6 +6,7 @@
 // Prints the per-tensor parameter table of one block, the model's parameter totals, and the
 // exact sizes of the design spaces (Theorem 3.1 with R = the smallest rank among the chosen
 // tensors, the exact uniform-rank space, per-role and per-tensor rank spaces) with exponents.
+#include "cli/arch_option.hpp"
 #include "cli/command.hpp"
 
 #include "lowrank/decomp/parameters.hpp"
@@ -30,34 +31,7 @@ using namespace lowrank;
 using namespace lowrank::design;
 
 architecture load_arch(const std::string& name, const std::string& config_path, const char* cmd) {
-    if (name.empty() == config_path.empty())
-        throw cli::usage_error(std::string(cmd) + ": give exactly one of --arch NAME or --config FILE");
-    if (!name.empty()) {
-        try {
-            return find_architecture(name);
-        } catch (const lowrank::error& e) {
-            throw cli::usage_error(std::string(cmd) + ": --arch: " + e.what());
-        }
-    }
-    std::ifstream in(config_path);
-    if (!in) throw cli::usage_error(std::string(cmd) + ": --config: cannot open '" + config_path + "'");
-    try {
-        const auto j = nlohmann::json::parse(in);
-        std::string stem = config_path;
-        if (auto slash = stem.find_last_of('/'); slash != std::string::npos) {
-            // name the model after its directory (…/Llama-2-7b-hf/config.json → Llama-2-7b-hf)
-            const std::string dir = stem.substr(0, slash);
-            const auto s2 = dir.find_last_of('/');
-            stem = s2 == std::string::npos ? dir : dir.substr(s2 + 1);
-        } else {
-            stem.clear();
-        }
-        return from_hf_config(j, stem);
-    } catch (const nlohmann::json::exception& e) {
-        throw cli::usage_error(std::string(cmd) + ": --config '" + config_path + "': not valid JSON: " + e.what());
-    } catch (const lowrank::error& e) {
-        throw cli::usage_error(std::string(cmd) + ": --config '" + config_path + "': " + e.what());
-    }
+    return cli::load_architecture(name, config_path, cmd);
 }
 
 std::vector<std::size_t> parse_tensors(const architecture& a, const std::string& list, const char* cmd) {
@@ -110,7 +84,7 @@ int run(const std::string& arch_name, const std::string& config, const std::stri
     if (as_json) {
         nlohmann::json j;
         j["model"] = a.name;
-        j["family"] = to_string(a.kind);
+        j["family"] = std::string(to_string(a.kind));
         j["layers"] = a.layers;
         j["tensors_per_layer"] = a.tensors_per_layer();
         j["parameters"] = {{"total", a.total_parameters()},
@@ -120,7 +94,7 @@ int run(const std::string& arch_name, const std::string& config, const std::stri
                            {"non_block", a.non_block_parameters()}};
         j["tensors"] = nlohmann::json::array();
         for (const auto& s : specs)
-            j["tensors"].push_back({{"role", s.role},
+            j["tensors"].push_back({{"role", s.role_name()},
                                     {"shape", {s.rows, s.cols}},
                                     {"parameters", s.parameters()},
                                     {"bias", s.has_bias},
@@ -128,7 +102,7 @@ int run(const std::string& arch_name, const std::string& config, const std::stri
                                     {"break_even_svd", break_even_rank(s.rows, s.cols, factor_form::svd)},
                                     {"break_even_tucker2", break_even_rank(s.rows, s.cols, factor_form::tucker2)}});
         nlohmann::json roles = nlohmann::json::array();
-        for (auto k : chosen) roles.push_back(specs[k].role);
+        for (auto k : chosen) roles.push_back(specs[k].role_name());
         j["design_space"] = {{"chosen_tensors", roles},
                              {"N_layers", c.layers},
                              {"N_tensors", c.tensors},
@@ -145,12 +119,12 @@ int run(const std::string& arch_name, const std::string& config, const std::stri
     std::cout << "model " << a.name << " (" << to_string(a.kind) << " family): " << a.layers << " layers, "
               << a.tensors_per_layer() << " decomposable tensors per layer, hidden " << a.hidden << ", intermediate "
               << a.intermediate << ", heads " << a.heads << "/" << a.kv_heads << " (q/kv), vocab " << a.vocab
-              << (a.kind == family::llama ? (a.tied_embeddings ? ", tied lm_head" : ", untied lm_head") : "") << "\n\n";
+              << (model::is_decoder(a.kind) ? (a.tied_embeddings ? ", tied lm_head" : ", untied lm_head") : "") << "\n\n";
     std::printf("%-13s %-13s %14s %6s %12s %16s\n", "tensor", "shape [out,in]", "params/layer", "rank", "break-even", "break-even");
     std::printf("%-13s %-13s %14s %6s %12s %16s\n", "", "", "", "", "svd", "tucker2");
     for (const auto& s : specs) {
         const std::string shape = std::to_string(s.rows) + "x" + std::to_string(s.cols);
-        std::printf("%-13s %-13s %14s %6llu %12llu %16llu\n", (s.role + (s.has_bias ? "+b" : "")).c_str(), shape.c_str(),
+        std::printf("%-13s %-13s %14s %6llu %12llu %16llu\n", (s.role_name() + (s.has_bias ? "+b" : "")).c_str(), shape.c_str(),
                     grouped(s.parameters()).c_str(), static_cast<unsigned long long>(s.rank()),
                     static_cast<unsigned long long>(break_even_rank(s.rows, s.cols, factor_form::svd)),
                     static_cast<unsigned long long>(break_even_rank(s.rows, s.cols, factor_form::tucker2)));
@@ -165,7 +139,7 @@ int run(const std::string& arch_name, const std::string& config, const std::stri
     std::printf("%-34s %16s\n", "total", grouped(a.total_parameters()).c_str());
 
     std::string roles;
-    for (auto k : chosen) roles += (roles.empty() ? "" : ",") + specs[k].role;
+    for (auto k : chosen) roles += (roles.empty() ? "" : ",") + specs[k].role_name();
     std::cout << "\ndesign space over tensors {" << roles << "}: N_Layers = " << c.layers << ", N_Tensors = " << c.tensors
               << ", R = " << c.uniform_rank << " (smallest rank among them)\n";
     std::printf("%-40s %-44s %s\n", "space", "exact count", "floor(log2)");

@@ -1,6 +1,6 @@
 // lowrank eval MODEL [--plan gamma.json] --tasks ppl:austen,arc_easy,hellaswag,... [--limit N]
 //               [--json OUT] [--data DIR] [--context 512] [--stride 256] [--threads N]
-// Accuracy evaluation (examples/eval/, docs/eval.md): windowed perplexity and bits per byte on
+// Accuracy evaluation (examples/engine/eval/, docs/eval.md): windowed perplexity and bits per byte on
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
 // LAMBADA, GSM8K 5-shot greedy generation (slow; eval/gsm8k.hpp), HumanEval pass@1 (greedy
@@ -16,7 +16,7 @@
 // --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods);
 // with --format-only the requests alone, nothing scored (prompt-format cross-check).
 #include "cli/command.hpp"
-#include "cli/sha256.hpp"
+#include "lowrank/io/checksum.hpp"
 #include "eval/bert_eval.hpp"
 #include "eval/bert_plan.hpp"
 #include "eval/gsm8k.hpp"
@@ -91,7 +91,7 @@ std::string data_sha256(const std::string& path) {
         } catch (const std::exception&) {
         }
     }
-    return cli::sha256_file(path);
+    return sha256_file(path);
 }
 
 std::vector<json> read_jsonl(const std::string& path) {
@@ -667,8 +667,8 @@ int run(const eval_args& a0) {
     const fs::path weights_file = fs::exists(fs::path(a.model) / "model.safetensors")
                                       ? fs::path(a.model) / "model.safetensors"
                                       : fs::path(a.model) / "model.safetensors.index.json";  // sharded: the index
-    res["model"]["sha256"] = fs::is_directory(a.model) ? cli::sha256_file(weights_file.string())
-                                                      : cli::sha256_file(a.model);
+    res["model"]["sha256"] = fs::is_directory(a.model) ? sha256_file(weights_file.string())
+                                                      : sha256_file(a.model);
     if (a.format_only && (bert || a.samples_out.empty()))
         throw cli::usage_error("--format-only needs a Llama-family GGUF model and --samples-out");
     if (bert) run_bert(a, tasks, res);

@@ -63,7 +63,7 @@ int run(const generate_args& a) {
         for (const auto& s : steps)
             if (s.kept_dense) {
                 ++kept;
-                std::cerr << "layer " << s.layer << " " << s.role << ": rank " << s.rank
+                std::cerr << "layer " << s.layer << " " << model::to_string(s.role) << ": rank " << s.rank
                           << " would not save parameters; kept dense\n";
             }
         std::cerr << "plan " << a.plan << ": " << steps.size() - kept << " layers factorised, now "

@@ -9,16 +9,14 @@
 #include "cli/command.hpp"
 
 #include "lowrank/design/counting.hpp"
-#include "lowrank/io/architecture.hpp"
 #include "lowrank/io/factorized.hpp"
-#include "lowrank/io/gguf.hpp"
-#include "lowrank/io/safetensors.hpp"
+#include "lowrank/model/source.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -27,78 +25,11 @@
 namespace {
 
 namespace fs = std::filesystem;
-
-struct tensor_row {
-    std::string name;
-    std::string dtype;
-    lowrank::shape_t shape;
-    std::uint64_t params = 0;
-    lowrank::tensor_class cls;
-};
-
-struct model_summary {
-    std::string path;
-    std::string format;  // "safetensors" | "gguf"
-    lowrank::model_family arch = lowrank::model_family::llama;
-    std::string arch_source;
-    std::vector<tensor_row> tensors;
-    lowrank::model_layout layout;
-};
+using lowrank::model::model_source;
+using lowrank::model::tensor_entry;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::uint64_t product(const lowrank::shape_t& s) {
-    std::uint64_t n = 1;
-    for (auto d : s) n *= d;
-    return n;
-}
-
-model_summary load(const std::string& path) {
-    model_summary m;
-    m.path = path;
-    std::vector<std::string> names;
-    if (ends_with(path, ".gguf")) {
-        m.format = "gguf";
-        const lowrank::gguf_file g = lowrank::read_gguf(path);
-        const std::string a = g.architecture();
-        m.arch = lowrank::architecture_from_name(a.empty() ? "(no general.architecture)" : a);
-        m.arch_source = "general.architecture = " + a;
-        for (const auto& t : g.tensors) {
-            tensor_row r{t.name, std::string(lowrank::to_string(t.type)), {}, t.n_elements, {}};
-            for (auto d : t.shape) r.shape.push_back(static_cast<std::size_t>(d));
-            m.tensors.push_back(std::move(r));
-            names.push_back(t.name);
-        }
-    } else {
-        m.format = "safetensors";
-        const auto st = lowrank::safetensors_model::open(path);
-        names = st.names();
-        for (const auto& n : names) {
-            const auto* e = st.find(n);
-            m.tensors.push_back({n, std::string(lowrank::to_string(e->dtype)), e->shape, product(e->shape), {}});
-        }
-        const fs::path dir = fs::is_directory(path) ? fs::path(path) : fs::path(path).parent_path();
-        const fs::path config = dir / "config.json";
-        if (fs::exists(config)) {
-            std::ifstream in(config);
-            nlohmann::json j;
-            try {
-                j = nlohmann::json::parse(in);
-            } catch (const nlohmann::json::exception& e) {
-                throw lowrank::io_error(config.string(), std::string("not valid JSON: ") + e.what());
-            }
-            m.arch = lowrank::architecture_from_config(j);
-            m.arch_source = config.string();
-        } else {
-            m.arch = lowrank::architecture_from_names(names);
-            m.arch_source = "tensor names (no config.json)";
-        }
-    }
-    for (auto& t : m.tensors) t.cls = lowrank::classify_tensor(m.arch, t.name);
-    m.layout = lowrank::layout_of(m.arch, names);
-    return m;
 }
 
 std::string shape_str(const lowrank::shape_t& s) {
@@ -166,40 +97,47 @@ int run_factorized(const std::string& path, bool as_json) {
 
 /// The design space of the file's own layers (lowrank/design/counting.hpp): the ranks are the
 /// smaller dimension of each decomposable weight of the first layer.
-lowrank::design::design_space_counts design_space_of(const model_summary& m) {
+lowrank::design::design_space_counts design_space_of(const model_source& m) {
     std::vector<std::uint64_t> ranks;
-    if (!m.layout.weights.empty())
-        for (const auto& [role, name] : m.layout.weights.front())
-            for (const auto& t : m.tensors)
-                if (t.name == name && t.shape.size() == 2) ranks.push_back(std::min(t.shape[0], t.shape[1]));
-    return lowrank::design::count_design_space(m.layout.layers, ranks);
+    if (!m.layout().weights.empty())
+        for (const auto& [role, name] : m.layout().weights.front())
+            if (const auto& t = m.tensor(name); t.shape.size() == 2) ranks.push_back(std::min(t.shape[0], t.shape[1]));
+    return lowrank::design::count_design_space(m.layout().layers, ranks);
 }
 
 int run(const std::string& path, bool as_json) {
     if (!fs::exists(path)) throw lowrank::cli::usage_error("inspect: " + path + ": no such file or directory");
     if (!fs::is_directory(path) && ends_with(path, ".safetensors") && lowrank::factorized_model::is_factorized(path))
         return run_factorized(path, as_json);
-    const model_summary m = load(path);
+    const model_source m = model_source::open(path);
+    const bool gguf = m.format() == lowrank::model::source_format::gguf;
+    // Listed as before the model layer: GGUF in file order, safetensors sorted by name.
+    std::vector<tensor_entry> tensors = m.tensors();
+    std::vector<std::string> unknown = m.layout().unknown;
+    if (!gguf) {
+        std::sort(tensors.begin(), tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+        std::sort(unknown.begin(), unknown.end());
+    }
     std::uint64_t total = 0, decomposable = 0;
     std::map<std::string, std::uint64_t> by_kind;
-    for (const auto& t : m.tensors) {
-        total += t.params;
-        if (t.cls.decomposable()) decomposable += t.params;
-        by_kind[std::string(lowrank::to_string(t.cls.kind))] += t.params;
+    for (const auto& t : tensors) {
+        total += lowrank::numel(t.shape);
+        if (t.cls.decomposable()) decomposable += lowrank::numel(t.shape);
+        by_kind[std::string(lowrank::model::to_string(t.cls.kind))] += lowrank::numel(t.shape);
     }
     if (as_json) {
         nlohmann::json j;
-        j["path"] = m.path;
-        j["format"] = m.format;
-        j["architecture"] = std::string(lowrank::to_string(m.arch));
-        j["architecture_source"] = m.arch_source;
-        j["layers"] = m.layout.layers;
-        j["tied_embeddings"] = m.layout.tied_embeddings;
+        j["path"] = m.path();
+        j["format"] = gguf ? "gguf" : "safetensors";
+        j["architecture"] = std::string(lowrank::model::to_string(m.family()));
+        j["architecture_source"] = m.family_source();
+        j["layers"] = m.layout().layers;
+        j["tied_embeddings"] = m.layout().tied_embeddings;
         j["parameters"] = total;
         j["decomposable_parameters"] = decomposable;
         j["parameters_by_kind"] = by_kind;
-        j["unknown_tensors"] = m.layout.unknown;
-        j["missing_weights"] = m.layout.missing;
+        j["unknown_tensors"] = unknown;
+        j["missing_weights"] = m.layout().missing;
         const auto ds = design_space_of(m);
         j["design_space"] = {{"layers", ds.layers},
                              {"tensors_per_layer", ds.tensors},
@@ -210,40 +148,42 @@ int run(const std::string& path, bool as_json) {
                              {"per_tensor_rank", ds.per_tensor.to_string()},
                              {"per_tensor_rank_log2", ds.per_tensor_log2}};
         auto& ts = j["tensors"] = nlohmann::json::array();
-        for (const auto& t : m.tensors)
+        for (const auto& t : tensors)
             ts.push_back({{"name", t.name},
-                          {"kind", std::string(lowrank::to_string(t.cls.kind))},
-                          {"role", t.cls.role == lowrank::tensor_role::none ? nlohmann::json(nullptr)
-                                                                             : nlohmann::json(std::string(lowrank::to_string(t.cls.role)))},
+                          {"kind", std::string(lowrank::model::to_string(t.cls.kind))},
+                          {"role", t.cls.role == lowrank::model::role::none
+                                       ? nlohmann::json(nullptr)
+                                       : nlohmann::json(std::string(lowrank::model::to_string(t.cls.role)))},
                           {"layer", t.cls.layer < 0 ? nlohmann::json(nullptr) : nlohmann::json(t.cls.layer)},
                           {"dtype", t.dtype},
                           {"shape", t.shape},
-                          {"parameters", t.params}});
+                          {"parameters", lowrank::numel(t.shape)}});
         std::cout << j.dump(2) << "\n";
         return 0;
     }
-    std::cout << "model:        " << m.path << " (" << m.format << ")\n"
-              << "architecture: " << lowrank::to_string(m.arch) << " (from " << m.arch_source << ")\n"
-              << "layers:       " << m.layout.layers << (m.layout.tied_embeddings ? ", tied embeddings" : "") << "\n\n";
+    std::cout << "model:        " << m.path() << " (" << (gguf ? "gguf" : "safetensors") << ")\n"
+              << "architecture: " << lowrank::model::to_string(m.family()) << " (from " << m.family_source() << ")\n"
+              << "layers:       " << m.layout().layers << (m.layout().tied_embeddings ? ", tied embeddings" : "") << "\n\n";
     std::size_t w = 4;
-    for (const auto& t : m.tensors) w = std::max(w, t.name.size());
+    for (const auto& t : tensors) w = std::max(w, t.name.size());
     char line[512];
     std::snprintf(line, sizeof line, "%-*s  %-9s %-12s %5s  %-6s %-16s %12s\n", static_cast<int>(w), "name", "kind", "role",
                   "layer", "dtype", "shape", "params");
     std::cout << line;
-    for (const auto& t : m.tensors) {
+    for (const auto& t : tensors) {
         std::cout << t.name << std::string(w - t.name.size(), ' ');
-        std::snprintf(line, sizeof line, "  %-9s %-12s %5s  %-6s %-16s %12llu\n", std::string(lowrank::to_string(t.cls.kind)).c_str(),
-                      std::string(lowrank::to_string(t.cls.role)).c_str(),
+        std::snprintf(line, sizeof line, "  %-9s %-12s %5s  %-6s %-16s %12llu\n",
+                      std::string(lowrank::model::to_string(t.cls.kind)).c_str(),
+                      std::string(lowrank::model::to_string(t.cls.role)).c_str(),
                       t.cls.layer < 0 ? "-" : std::to_string(t.cls.layer).c_str(), t.dtype.c_str(), shape_str(t.shape).c_str(),
-                      static_cast<unsigned long long>(t.params));
+                      static_cast<unsigned long long>(lowrank::numel(t.shape)));
         std::cout << line;
     }
-    std::cout << "\ntensors: " << m.tensors.size() << "\nparameters: " << total << "\ndecomposable parameters: " << decomposable
+    std::cout << "\ntensors: " << tensors.size() << "\nparameters: " << total << "\ndecomposable parameters: " << decomposable
               << " (" << (total ? 100.0 * static_cast<double>(decomposable) / static_cast<double>(total) : 0.0) << "%)\n";
     for (const auto& [k, v] : by_kind) std::cout << "  " << k << ": " << v << "\n";
-    if (!m.layout.unknown.empty()) std::cout << "unknown tensors: " << m.layout.unknown.size() << "\n";
-    if (!m.layout.missing.empty()) std::cout << "missing decomposable weights: " << m.layout.missing.size() << "\n";
+    if (!unknown.empty()) std::cout << "unknown tensors: " << unknown.size() << "\n";
+    if (!m.layout().missing.empty()) std::cout << "missing decomposable weights: " << m.layout().missing.size() << "\n";
     const auto ds = design_space_of(m);
     std::cout << "design space (docs/design-space.md): " << ds.layers << " layers x " << ds.tensors
               << " tensors, uniform rank " << ds.uniform_rank << "\n"

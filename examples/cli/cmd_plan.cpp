@@ -1,28 +1,46 @@
-// `lowrank plan`: the configuration γ the study's rules choose for a parameter-reduction target.
+// `lowrank plan`: the configuration γ the study's rules choose for a parameter-reduction target,
+// or the accounting of a given γ.
 //
 //   lowrank plan --arch llama2-7b --target-reduction 0.09 [--rank 1] [--skip-first 2]
-//                [--skip-last 0] [--method tucker2|svd] [--tensors q,k,...] [--indexing 1] --out gamma.json
+//                [--skip-last 0] [--method tucker2|svd] [--tensors q,k,...] [--indexing 1]
+//                [--out gamma.json] [--json]
+//   lowrank plan --arch NAME | --config FILE --gamma gamma.json --json
 //
 // Whole layers, one rank for all chosen tensors, the first/last layers skipped, the fewest
 // layers that reach the target spread evenly over the rest (lowrank/design/planner.hpp). The
 // reduction is a fraction of the model's total parameters. Ranks at which factorising saves
 // nothing (past break-even) are refused. γ is written atomically (temp file + rename).
+//
+// --json prints, instead of the summary, one document (format "lowrank.plan") with γ (with the
+// library's stable id, "g-…"), its parameter accounting and every weight it touches:
+//   {"format": "lowrank.plan", "version": 1, "model", "method", "id", "gamma": {...},
+//    "parameters": {"before", "after", "after_all_factorised", "reduction", "linear_before",
+//                   "reduction_of_linear"},
+//    "weights": [{"layer" (0-based), "role", "rank", "shape": [out, in], "parameters_before",
+//                 "parameters_after", "kept_dense"}],
+//    "planner": {...}   (target mode only: target, rank, skip_first, skip_last, layers_needed)}
+// "after" counts a weight whose factorisation would not save parameters as dense ("kept_dense":
+// the runtime keeps it dense; decompose refuses it without --allow-no-savings);
+// "after_all_factorised" counts every weight factorised. With --gamma, γ is read and validated
+// against the architecture instead of planned; --out is then not needed.
+#include "cli/arch_option.hpp"
 #include "cli/command.hpp"
 
 #include "lowrank/design/architecture.hpp"
 #include "lowrank/design/gamma_json.hpp"
 #include "lowrank/design/planner.hpp"
+#include "lowrank/io/atomic_file.hpp"
+#include "lowrank/model/plan.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
-#include <memory>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -30,63 +48,78 @@ namespace {
 using namespace lowrank;
 using namespace lowrank::design;
 
-architecture load_arch(const std::string& name, const std::string& config_path) {
-    if (name.empty() == config_path.empty()) throw cli::usage_error("plan: give exactly one of --arch NAME or --config FILE");
-    if (!name.empty()) {
-        try {
-            return find_architecture(name);
-        } catch (const lowrank::error& e) {
-            throw cli::usage_error(std::string("plan: --arch: ") + e.what());
-        }
-    }
-    std::ifstream in(config_path);
-    if (!in) throw cli::usage_error("plan: --config: cannot open '" + config_path + "'");
-    try {
-        const auto j = nlohmann::json::parse(in);
-        std::string stem;
-        if (auto slash = config_path.find_last_of('/'); slash != std::string::npos) {
-            const std::string dir = config_path.substr(0, slash);
-            const auto s2 = dir.find_last_of('/');
-            stem = s2 == std::string::npos ? dir : dir.substr(s2 + 1);
-        }
-        return from_hf_config(j, stem);
-    } catch (const nlohmann::json::exception& e) {
-        throw cli::usage_error("plan: --config '" + config_path + "': not valid JSON: " + e.what());
-    } catch (const lowrank::error& e) {
-        throw cli::usage_error("plan: --config '" + config_path + "': " + e.what());
-    }
-}
-
 struct plan_args {
-    std::string arch, config, tensors, method = "tucker2", out;
+    std::string arch, config, tensors, method = "tucker2", out, gamma;
+    bool json = false;
     double target = -1;
     std::uint64_t rank = 1, skip_first = 2, skip_last = 0;
     int indexing = 1;
 };
 
-void write_atomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw cli::usage_error("plan: --out: cannot create '" + tmp + "'");
-        out << text;
-        out.flush();
-        if (!out) {
-            std::remove(tmp.c_str());
-            throw cli::usage_error("plan: --out: write to '" + tmp + "' failed");
-        }
+/// The "lowrank.plan" document for γ (see the header comment).
+nlohmann::json plan_document(const architecture& a, const configuration& g, int indexing) {
+    const parameter_reduction r = reduction(a, g);
+    nlohmann::json j;
+    j["format"] = "lowrank.plan";
+    j["version"] = 1;
+    j["model"] = a.name;
+    j["method"] = to_string(g.method);
+    j["gamma"] = to_json(a, g, indexing);
+    j["id"] = j["gamma"]["id"];
+    std::uint64_t after = r.total_before;
+    auto& ws = j["weights"] = nlohmann::json::array();
+    for (const auto& w : model::weights_of(a, g)) {
+        const bool kept = !w.saves();
+        if (!kept) after -= w.parameters_before() - w.parameters_after();
+        ws.push_back({{"layer", w.layer},
+                      {"role", std::string(model::to_string(w.role))},
+                      {"rank", w.rank},
+                      {"shape", {w.rows, w.cols}},
+                      {"parameters_before", w.parameters_before()},
+                      {"parameters_after", kept ? w.parameters_before() : w.parameters_after()},
+                      {"kept_dense", kept}});
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw cli::usage_error("plan: --out: cannot rename '" + tmp + "' to '" + path + "'");
+    j["parameters"] = {{"before", r.total_before},
+                       {"after", after},
+                       {"after_all_factorised", r.total_after()},
+                       {"reduction", 1.0 - static_cast<double>(after) / static_cast<double>(r.total_before)},
+                       {"linear_before", r.linear_before},
+                       {"reduction_of_linear", static_cast<double>(r.total_before - after) / static_cast<double>(r.linear_before)}};
+    return j;
+}
+
+/// --gamma FILE --json: the document for an existing γ.
+int run_gamma(const plan_args& p, const architecture& a) {
+    std::ifstream in(p.gamma);
+    if (!in) throw cli::usage_error("plan: --gamma: cannot open '" + p.gamma + "'");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw cli::usage_error("plan: --gamma '" + p.gamma + "': not valid JSON: " + e.what());
     }
+    configuration g;
+    try {
+        g = from_json(a, j);
+    } catch (const lowrank::error& e) {
+        throw cli::usage_error("plan: --gamma '" + p.gamma + "': " + e.what());
+    }
+    const int indexing = j.value("indexing", p.indexing);
+    std::cout << plan_document(a, g, indexing).dump(2) << "\n";
+    return 0;
 }
 
 int run(const plan_args& p) {
-    const architecture a = load_arch(p.arch, p.config);
+    const architecture a = cli::load_architecture(p.arch, p.config, "plan");
+    if (!p.gamma.empty()) {
+        if (p.target >= 0) throw cli::usage_error("plan: give --gamma FILE or --target-reduction, not both");
+        if (!p.json) throw cli::usage_error("plan: --gamma FILE needs --json");
+        return run_gamma(p, a);
+    }
+    if (p.target < 0) throw cli::usage_error("plan: --target-reduction is required (or --gamma FILE --json)");
     if (!(p.target > 0 && p.target < 1))
         throw cli::usage_error("plan: --target-reduction must be a fraction in (0, 1), e.g. 0.09 for 9%");
-    if (p.out.empty()) throw cli::usage_error("plan: --out FILE is required");
+    if (p.out.empty() && !p.json) throw cli::usage_error("plan: --out FILE is required");
     pruning_options o;
     o.rank = p.rank;
     o.skip_first = p.skip_first;
@@ -117,7 +150,21 @@ int run(const plan_args& p) {
         throw cli::usage_error(std::string("plan: ") + arg + ": " + what);
     }
     const auto j = to_json(a, r.gamma, p.indexing);
-    write_atomically(p.out, j.dump(2) + "\n");
+    if (!p.out.empty()) {
+        try {
+            write_file_atomically(p.out, j.dump(2) + "\n");
+        } catch (const io_error& e) {
+            throw cli::usage_error(std::string("plan: --out: ") + e.what());
+        }
+    }
+    if (p.json) {
+        auto doc = plan_document(a, r.gamma, p.indexing);
+        doc["planner"] = {{"target_reduction", p.target}, {"rank", p.rank},          {"skip_first", p.skip_first},
+                          {"skip_last", p.skip_last},     {"layers_needed", r.layers_needed},
+                          {"saved_per_layer", r.saved_per_layer}};
+        std::cout << doc.dump(2) << "\n";
+        return 0;
+    }
 
     std::string layers;
     for (auto l : r.gamma.layers) layers += (layers.empty() ? "" : ", ") + std::to_string(l + p.indexing);
@@ -140,7 +187,7 @@ const lowrank::cli::registrar reg("plan", [](CLI::App& app, int* exit_code) {
     auto* a = sub->add_option("--arch", p->arch, "catalog model (see design-space --help)");
     auto* c = sub->add_option("--config", p->config, "Hugging Face config.json instead of --arch");
     a->excludes(c);
-    sub->add_option("--target-reduction", p->target, "fraction of total parameters to remove, in (0, 1)")->required();
+    sub->add_option("--target-reduction", p->target, "fraction of total parameters to remove, in (0, 1)");
     sub->add_option("--rank", p->rank, "pruned rank of every decomposed tensor (default 1)");
     sub->add_option("--skip-first", p->skip_first, "never decompose the first N layers (default 2, as in the study)");
     sub->add_option("--skip-last", p->skip_last, "never decompose the last N layers (default 0)");
@@ -148,7 +195,9 @@ const lowrank::cli::registrar reg("plan", [](CLI::App& app, int* exit_code) {
     sub->add_option("--tensors", p->tensors, "comma-separated roles to decompose (default: all)");
     sub->add_option("--indexing", p->indexing, "layer numbering in the output and printout: 1 (default) or 0")
         ->check(CLI::IsMember({0, 1}));
-    sub->add_option("--out", p->out, "where to write gamma JSON")->required();
+    sub->add_option("--out", p->out, "where to write gamma JSON (required unless --json)");
+    sub->add_option("--gamma", p->gamma, "account for this gamma instead of planning one (with --json)");
+    sub->add_flag("--json", p->json, "print gamma, its id, parameter accounting and weights as JSON");
     sub->callback([=] { *exit_code = run(*p); });
 });
 

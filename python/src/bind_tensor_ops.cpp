@@ -1,4 +1,4 @@
-// lowrank._lowrank.mode_product / unfold / fold (core/tensor_ops.hpp) on the input's device.
+// lowrank._lowrank.mode_product / unfold / fold (linalg/tensor_ops.hpp) on the input's device.
 //
 // mode_product reads both operands in place in C or Fortran order:
 //   - a Fortran-ordered x is the C-ordered Xr with the axes reversed, and X ×_n A is
@@ -8,7 +8,7 @@
 // Python layer makes the documented C-ordered copy of a Fortran-ordered argument first.
 #include "bindings.hpp"
 
-#include "lowrank/core/tensor_ops.hpp"
+#include "lowrank/linalg/tensor_ops.hpp"
 
 #include <nanobind/stl/vector.h>
 

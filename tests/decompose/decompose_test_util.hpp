@@ -143,12 +143,14 @@ inline std::string gamma_json(const std::string& model, const std::vector<int>& 
 
 inline void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
+#ifdef LOWRANK_CLI_PATH
 /// Runs the CLI; returns its exit status. Output goes to `log`.
 inline int run_cli(const std::string& args, const std::string& log) {
     const std::string cmd = std::string(LOWRANK_CLI_PATH) + " " + args + " > " + log + " 2>&1";
     const int rc = std::system(cmd.c_str());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
+#endif
 
 inline std::string read_text(const std::string& path) {
     std::ifstream in(path);

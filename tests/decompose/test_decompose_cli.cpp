@@ -3,7 +3,7 @@
 // SVD in double (Eckart–Young error at rank r), sha256 of the input (never modified).
 #include "decompose_test_util.hpp"
 
-#include "cli/sha256.hpp"
+#include "lowrank/io/checksum.hpp"
 #include "lowrank/io/factorized.hpp"
 #include "lowrank/io/gguf.hpp"
 #include "lowrank/io/gguf_dequant.hpp"
@@ -37,7 +37,7 @@ TEST_CASE("decompose at full rank reproduces the weights (factorised and folded 
     dtest::write_tiny_hf(d.path / "tiny", ts);
     dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0, 1, 2}, full_ranks));
     const std::string input = (d.path / "tiny" / "model.safetensors").string();
-    const std::string before = cli::sha256_file(input);
+    const std::string before = sha256_file(input);
     const auto ref = by_hf(ts);
     for (const char* method : {"svd", "tucker2", "hooi"}) {
         CAPTURE(method);
@@ -78,7 +78,7 @@ TEST_CASE("decompose at full rank reproduces the weights (factorised and folded 
         CHECK(out16.view(n).dtype == safetensors_dtype::BF16);
         CHECK(dtest::rel_diff(to_float(out16.view(n)), to_float(in16.view(n))) < 1e-2);
     }
-    CHECK(cli::sha256_file(input) == before);
+    CHECK(sha256_file(input) == before);
     CHECK(no_temp_files(d.path));
 }
 
@@ -116,7 +116,7 @@ TEST_CASE("decompose GGUF: q/k un-permuted in the factorised file, re-permuted w
     const auto ts = dtest::tiny_llama(5);
     const std::string in = d / "tiny.gguf";
     dtest::write_tiny_gguf(in, ts);
-    const std::string before = cli::sha256_file(in);
+    const std::string before = sha256_file(in);
     dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0, 2}, full_ranks, "tucker2"));
     // Factorised: HF layout, so the reconstruction equals the original (unpermuted) weights.
     REQUIRE(dtest::run_cli("decompose " + in + " --plan " + (d / "g.json") + " --allow-no-savings --out " +
@@ -138,7 +138,7 @@ TEST_CASE("decompose GGUF: q/k un-permuted in the factorised file, re-permuted w
         CAPTURE(t.name);
         CHECK(dtest::rel_diff(dequantize(b, b.tensor(t.name)), dequantize(a, t)) < 1e-5);
     }
-    CHECK(cli::sha256_file(in) == before);
+    CHECK(sha256_file(in) == before);
     CHECK(no_temp_files(d.path));
 }
 
@@ -164,11 +164,11 @@ TEST_CASE("decompose refuses bad plans and bad outputs, leaving nothing behind")
     // --out equal to the input.
     dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {1}, {{"q", 2}}));
     const std::string input = (d.path / "tiny" / "model.safetensors").string();
-    const std::string before = cli::sha256_file(input);
+    const std::string before = sha256_file(input);
     CHECK(dtest::run_cli("decompose " + model + " --plan " + (d / "g.json") + " --out " + input, d / "log") == 2);
     CHECK(dtest::read_text(d / "log").find("refusing") != std::string::npos);
     CHECK(dtest::run_cli("decompose " + model + " --plan " + (d / "g.json") + " --fold --out " + model, d / "log") == 2);
-    CHECK(cli::sha256_file(input) == before);
+    CHECK(sha256_file(input) == before);
 }
 
 TEST_CASE("a decompose that fails midway leaves no output under the final name") {

@@ -25,12 +25,12 @@ TEST_CASE("catalog parameter counts match the published model sizes") {
     const auto& l7 = find_architecture("llama2-7b");
     CHECK(l7.tensors_per_layer() == 7);
     CHECK(l7.linear_parameters_per_layer() == 4ull * 4096 * 4096 + 3ull * 4096 * 11008);
-    CHECK(l7.tensors()[6].role == "down");
+    CHECK(l7.tensors()[6].role_name() == "down");
     CHECK(l7.tensors()[6].rows == 4096);
     CHECK(l7.tensors()[6].cols == 11008);
     const auto& l70 = find_architecture("llama2-70b");
     CHECK(l70.tensors()[1].rows == 1024);  // GQA: 8 KV heads × 128
-    CHECK(find_architecture("bert-base").tensors()[3].role == "attn-out");
+    CHECK(find_architecture("bert-base").tensors()[3].role_name() == "attn-out");
     CHECK(find_architecture("bert-base").role_index("o") == 3);
     CHECK_THROWS_AS(l7.role_index("intermediate"), invalid_argument);
 }

@@ -1,4 +1,4 @@
-// Tests of examples/eval: lm-evaluation-harness semantics on hand-made tasks (answers and scores
+// Tests of examples/engine/eval: lm-evaluation-harness semantics on hand-made tasks (answers and scores
 // known by construction), windowed perplexity against direct scoring with the runtime's
 // llama_model::score on a tiny random model, results-schema validation, --limit subsets.
 #include "eval/bert_eval.hpp"

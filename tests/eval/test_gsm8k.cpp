@@ -1,4 +1,4 @@
-// Tests of examples/eval/gsm8k.hpp against lm-evaluation-harness v0.4's gsm8k task semantics:
+// Tests of examples/engine/eval/gsm8k.hpp against lm-evaluation-harness v0.4's gsm8k task semantics:
 // hand-made responses whose extracted answers are known. The expected strings were derived by
 // hand from lm-eval's filters (RegexFilter with its two patterns, take_first) and exact_match's
 // regexes_to_ignore, and confirmed with Python's `re` module (the engine lm-eval runs them on).

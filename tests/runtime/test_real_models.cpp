@@ -17,7 +17,7 @@
 #include "runtime/llama_loader.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 #include "runtime_test_util.hpp"
-#include "cli/sha256.hpp"
+#include "lowrank/io/checksum.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -103,7 +103,7 @@ TEST_CASE("real: SmolLM2-135M greedy continuation agrees with transformers and l
         REQUIRE_MESSAGE(fx != nullptr, "committed fixture tests/runtime/fixtures/" << name << " is missing");
         const auto& prov = fx["provenance"];
         if (prov.contains("model_sha256"))
-            REQUIRE_MESSAGE(lowrank::cli::sha256_file(path) == prov["model_sha256"].get<std::string>(),
+            REQUIRE_MESSAGE(lowrank::sha256_file(path) == prov["model_sha256"].get<std::string>(),
                             path << " is not the GGUF the fixture was made from");
         for (const auto& r : fx["results"]) {
             CAPTURE(r["prompt"].get<std::string>());

@@ -8,7 +8,7 @@
 #include "lowrank/backend/concept.hpp"
 #include "lowrank/compress/detail/host.hpp"
 #include "lowrank/core/errors.hpp"
-#include "lowrank/core/tensor_ops.hpp"
+#include "lowrank/linalg/tensor_ops.hpp"
 
 #include <span>
 #include <string>

@@ -23,7 +23,7 @@
 #include "lowrank/compress/detail/host.hpp"
 #include "lowrank/compress/stats.hpp"
 #include "lowrank/core/errors.hpp"
-#include "lowrank/core/tensor_ops.hpp"
+#include "lowrank/linalg/tensor_ops.hpp"
 
 #include <cmath>
 #include <limits>

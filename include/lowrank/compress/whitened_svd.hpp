@@ -28,8 +28,8 @@
 #include "lowrank/compress/detail/host.hpp"
 #include "lowrank/compress/whitening.hpp"
 #include "lowrank/core/errors.hpp"
-#include "lowrank/core/tensor_ops.hpp"
-#include "lowrank/decomp/truncation.hpp"
+#include "lowrank/linalg/tensor_ops.hpp"
+#include "lowrank/linalg/truncation.hpp"
 #include "lowrank/linalg/svd.hpp"
 
 #include <cmath>

@@ -65,6 +65,13 @@ constexpr std::uint64_t break_even_rank(std::uint64_t rows, std::uint64_t cols, 
     return lo;
 }
 
+/// The break-even rule: true when `form` at rank r holds strictly fewer parameters than the
+/// dense rows × cols matrix (equivalently r ≤ break_even_rank). A factorisation that fails it
+/// saves nothing; decompose refuses it (unless told otherwise), the runtime keeps the layer dense.
+constexpr bool saves_parameters(std::uint64_t rows, std::uint64_t cols, std::uint64_t r, factor_form form) {
+    return factored_parameters(rows, cols, r, form) < dense_parameters(rows, cols);
+}
+
 /// Compression ratio dense / factorised (> 1 means the factorised form is smaller).
 inline double compression_ratio(std::uint64_t rows, std::uint64_t cols, std::uint64_t r, factor_form form) {
     if (r == 0) throw rank_error("compression_ratio: rank must be positive");

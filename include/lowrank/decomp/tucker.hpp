@@ -9,8 +9,8 @@
 #include "lowrank/backend/concept.hpp"
 #include "lowrank/core/errors.hpp"
 #include "lowrank/core/random.hpp"
-#include "lowrank/core/tensor_ops.hpp"
-#include "lowrank/decomp/truncation.hpp"
+#include "lowrank/linalg/tensor_ops.hpp"
+#include "lowrank/linalg/truncation.hpp"
 
 #include <cmath>
 #include <limits>

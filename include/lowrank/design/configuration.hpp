@@ -95,7 +95,7 @@ inline std::vector<std::size_t> all_tensors(const architecture& arch) {
 inline std::optional<std::string> invalid_reason(const architecture& arch, const configuration& g) {
     const auto specs = arch.tensors();
     auto role = [&](std::size_t k) {
-        if (k < specs.size()) return specs[k].role;
+        if (k < specs.size()) return specs[k].role_name();
         std::string r = "#";  // (not "#" + to_string: GCC 12 -Wrestrict false positive)
         r += std::to_string(k);
         return r;

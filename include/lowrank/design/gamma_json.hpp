@@ -42,7 +42,7 @@ inline nlohmann::json gamma_body(const architecture& arch, const configuration& 
     j["layers"] = nlohmann::json::array();
     for (auto l : g.layers) j["layers"].push_back(l + static_cast<std::uint64_t>(base));
     j["tensors"] = nlohmann::json::array();
-    for (auto k : g.tensors) j["tensors"].push_back(specs.at(k).role);
+    for (auto k : g.tensors) j["tensors"].push_back(specs.at(k).role_name());
     // Per-role form when each chosen tensor has a single rank over all chosen layers.
     std::map<std::size_t, std::uint64_t> per_role;
     bool uniform_per_role = true;
@@ -52,12 +52,12 @@ inline nlohmann::json gamma_body(const architecture& arch, const configuration& 
     }
     if (uniform_per_role) {
         j["ranks"] = nlohmann::json::object();
-        for (auto [k, p] : per_role) j["ranks"][specs.at(k).role] = p;
+        for (auto [k, p] : per_role) j["ranks"][specs.at(k).role_name()] = p;
     } else {
         j["pruned_ranks"] = nlohmann::json::array();
         for (const auto& t : g.ranks)
             j["pruned_ranks"].push_back({{"layer", t.layer + static_cast<std::uint64_t>(base)},
-                                         {"tensor", specs.at(t.tensor).role},
+                                         {"tensor", specs.at(t.tensor).role_name()},
                                          {"rank", t.rank}});
     }
     return j;

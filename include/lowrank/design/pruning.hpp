@@ -68,10 +68,10 @@ inline void check_break_even(const architecture& arch, const std::vector<std::si
         const auto& s = specs[k];
         if (rank > s.rank())
             throw rank_error("rank " + std::to_string(rank) + " exceeds the rank " + std::to_string(s.rank()) + " of tensor '" +
-                             s.role + "' (" + std::to_string(s.rows) + "×" + std::to_string(s.cols) + ")");
+                             s.role_name() + "' (" + std::to_string(s.rows) + "×" + std::to_string(s.cols) + ")");
         const std::uint64_t be = break_even_rank(s.rows, s.cols, method);
         if (rank > be)
-            throw rank_error("rank " + std::to_string(rank) + " saves nothing on tensor '" + s.role + "' (" +
+            throw rank_error("rank " + std::to_string(rank) + " saves nothing on tensor '" + s.role_name() + "' (" +
                              std::to_string(s.rows) + "×" + std::to_string(s.cols) + ") in " + to_string(method) +
                              " form: its break-even rank is " + std::to_string(be));
     }

@@ -96,6 +96,32 @@ inline std::vector<double> to_double(const tensor_view& t) {
     return v;
 }
 
+/// The bytes of `v` stored as `dtype` (F32, F16, BF16 rounded to nearest even, or F64), little
+/// endian; the inverse of to_float. Throws invalid_argument for the integer dtypes.
+inline std::vector<std::byte> from_float(std::span<const float> v, safetensors_dtype dtype) {
+    std::vector<std::byte> out(v.size() * dtype_size(dtype));
+    auto put16 = [&](std::size_t i, std::uint16_t h) { std::memcpy(out.data() + 2 * i, &h, 2); };
+    switch (dtype) {
+        case safetensors_dtype::F32:
+            if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
+            break;
+        case safetensors_dtype::F16:
+            for (std::size_t i = 0; i < v.size(); ++i) put16(i, detail::float_to_half(v[i]));
+            break;
+        case safetensors_dtype::BF16:
+            for (std::size_t i = 0; i < v.size(); ++i) put16(i, detail::float_to_bf16(v[i]));
+            break;
+        case safetensors_dtype::F64:
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                const double x = v[i];
+                std::memcpy(out.data() + 8 * i, &x, 8);
+            }
+            break;
+        default: throw invalid_argument("from_float: cannot store floats as " + std::string(to_string(dtype)));
+    }
+    return out;
+}
+
 /// One memory-mapped .safetensors file. Move-only; views borrow its mapping.
 class safetensors_file {
 public:

@@ -9,8 +9,7 @@
 // each kept as a row-major [outputs, inputs] bf16 matrix so every product reads whole rows.
 #pragma once
 
-#include "lowrank/decomp/matrix_tucker.hpp"
-#include "lowrank/linalg/svd.hpp"
+#include "lowrank/model/factorise.hpp"
 #include "runtime/bf16.hpp"
 #include "runtime/ops.hpp"
 
@@ -178,37 +177,24 @@ private:
     }
 };
 
-/// Factorises a dense layer at rank r (bias kept). svd: truncated SVD, U·diag(s) and V;
-/// tucker2: HOSVD of the matrix (U1, G = U1ᵀWU2, U2).
+/// Factorises a dense layer at rank r (bias kept) with the library's factorise_weight
+/// (lowrank/model/factorise.hpp): svd — truncated SVD, U·diag(s) and V; tucker2 — HOSVD of the
+/// matrix (U1, G = U1ᵀWU2, U2). A dense `form` returns the layer unchanged.
 inline linear factorise(exec_context& ex, const linear& dense, std::size_t r, linear_form form) {
-    if (dense.form != linear_form::dense) throw std::invalid_argument("factorise: layer is already factorised");
-    if (dense.is_bf16()) throw std::invalid_argument("factorise: layer is stored as bf16 (factorise before to_bf16)");
+    if (dense.form != linear_form::dense) throw invalid_argument("factorise: layer is already factorised");
+    if (dense.is_bf16()) throw invalid_argument("factorise: layer is stored as bf16 (factorise before to_bf16)");
+    if (form == linear_form::dense) return dense;
     using B = blas;
     auto W = B::upload<float>(ex.ctx, dense.w.data(), {dense.out, dense.in});
-    const std::size_t out = dense.out, in = dense.in;
-    if (form == linear_form::svd) {
-        svd_options opt;
-        opt.trunc = truncation::rank(r);
-        opt.compute_error = false;
-        auto s = truncated_svd(ex.ctx, W, opt);
-        if (s.status != status::ok) throw std::runtime_error("factorise: SVD failed: " + std::string(to_string(s.status)));
-        const std::size_t k = s.rank;
-        std::vector<float> us(out * k), v(in * k);
-        for (std::size_t i = 0; i < out; ++i)
-            for (std::size_t j = 0; j < k; ++j) us[i * k + j] = s.u.data()[i * k + j] * s.s[j];
-        for (std::size_t j = 0; j < k; ++j)
-            for (std::size_t i = 0; i < in; ++i) v[i * k + j] = s.vt.data()[j * in + i];
-        return linear::svd(std::move(us), std::move(v), out, in, k, dense.bias);
-    }
-    if (form == linear_form::tucker2) {
-        auto t = lowrank::tucker2(ex.ctx, W, r);
-        if (t.status != status::ok) throw std::runtime_error("factorise: tucker2 failed");
-        const std::size_t a = t.ranks[0], b = t.ranks[1];
-        return linear::tucker2(std::vector<float>(t.factors[0].begin(), t.factors[0].end()),
-                               std::vector<float>(t.core.begin(), t.core.end()),
-                               std::vector<float>(t.factors[1].begin(), t.factors[1].end()), out, in, a, b, dense.bias);
-    }
-    return dense;
+    model::factorise_options opt;
+    opt.form = form == linear_form::svd ? factor_form::svd : factor_form::tucker2;
+    opt.compute_error = false;
+    auto f = model::factorise_weight(ex.ctx, W, r, opt);
+    if (f.status != status::ok)
+        throw backend_error("factorise: " + f.algorithm + " failed (" + std::string(to_string(f.status)) + ")");
+    auto host = [](const auto& t) { return std::vector<float>(t.begin(), t.end()); };
+    if (form == linear_form::svd) return linear::svd(host(f.u), host(f.v), dense.out, dense.in, f.rank, dense.bias);
+    return linear::tucker2(host(f.u), host(*f.core), host(f.v), dense.out, dense.in, f.rank, f.rank, dense.bias);
 }
 
 }  // namespace lowrank::runtime

@@ -7,7 +7,8 @@
 // and out of the mean.
 #pragma once
 
-#include "lowrank/io/safetensors.hpp"
+#include "lowrank/model/family.hpp"
+#include "lowrank/model/source.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/weight_source.hpp"
@@ -32,14 +33,22 @@ struct bert_config {
 struct bert_block {
     linear q, k, v, attn_out, intermediate, output;  ///< with biases
     std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b;   ///< attention-output and output LayerNorms [hidden]
-    linear* by_role(const std::string& role) {
-        if (role == "q") return &q;
-        if (role == "k") return &k;
-        if (role == "v") return &v;
-        if (role == "attn-out" || role == "attn_out") return &attn_out;
-        if (role == "intermediate") return &intermediate;
-        if (role == "output") return &output;
-        return nullptr;
+    /// The linear layer of a decomposable role; nullptr for a role the block does not have.
+    linear* by_role(model::role r) {
+        using R = model::role;
+        switch (r) {
+            case R::q: return &q;
+            case R::k: return &k;
+            case R::v: return &v;
+            case R::attn_out: return &attn_out;
+            case R::intermediate: return &intermediate;
+            case R::output: return &output;
+            default: return nullptr;
+        }
+    }
+    linear* by_role(std::string_view name) {
+        const auto r = model::parse_role(model::family::bert, name);
+        return r ? by_role(*r) : nullptr;
     }
 };
 
@@ -108,16 +117,9 @@ inline bert_weights build_bert(const bert_config& c, const weight_source& src) {
 /// BERT weights from a Hugging Face directory (config.json + model.safetensors).
 inline bert_weights load_bert_hf(const std::string& dir) {
     const std::string cp = (std::filesystem::path(dir) / "config.json").string();
-    std::ifstream in(cp);
-    if (!in) throw std::runtime_error(dir + ": no config.json");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        throw io_error(cp, std::string("not valid JSON: ") + e.what());
-    }
-    const safetensors_model m = safetensors_model::open(dir);
-    return build_bert(bert_config_from_hf(j, cp), safetensors_weight_source(m, dir));
+    if (!std::filesystem::exists(cp)) throw io_error(dir, "no config.json");
+    const model::model_source m = model::model_source::open(dir);
+    return build_bert(bert_config_from_hf(*m.config(), cp), weight_source_of(m));
 }
 
 class bert_model {

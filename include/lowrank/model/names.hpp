@@ -1,21 +1,13 @@
-// Architecture tables: one per model family, mapping the tensor names found in weight files
+// Tensor-name tables: one per model family, mapping the tensor names found in weight files
 // (Hugging Face safetensors, with or without the `model.` / `bert.` prefix; GGUF `blk.N.*`)
-// to (layer, kind, role). This is the only place in the library that knows model names.
-//
-//   Family  Covers                              Decomposable roles
-//   llama   Llama, Llama-2, SmolLM2, Mistral-   q, k, v, o, gate, up, down
-//           style decoders (model_type llama)
-//   qwen2   Qwen2 / Qwen2.5 (Llama-like with    q, k, v, o, gate, up, down (+ q/k/v biases)
-//           q/k/v biases)
-//   bert    BERT, MiniLM                        q, k, v, attn_out, intermediate, output
+// to (kind, role, layer). Nothing else in the code branches on tensor names. (Family names as
+// files spell them, and the decomposable roles of each block: model/family.hpp.)
 //
 // Non-decomposable tensors are classified too: embeddings, norms, biases, lm_head (absent
 // when tied to the embedding), buffers (position_ids, rotary inv_freq) and task heads.
 #pragma once
 
-#include "lowrank/core/errors.hpp"
-
-#include <nlohmann/json.hpp>
+#include "lowrank/model/family.hpp"
 
 #include <algorithm>
 #include <array>
@@ -27,50 +19,12 @@
 #include <string_view>
 #include <vector>
 
-namespace lowrank {
-
-/// Supported model families.
-/// A model family the tensor-name tables know (lowrank::design::architecture is the
-/// catalog of published configurations; this is only the naming scheme).
-enum class model_family { llama, qwen2, bert };
-
-/// The architecture is not one of the supported families; the message lists them.
-struct architecture_error : error {
-    using error::error;
-};
-
-/// What a tensor is.
-enum class tensor_kind {
-    weight,     ///< a decomposable linear weight, [out, in]
-    bias,       ///< bias of a linear layer (role says which; none for other biases)
-    embedding,  ///< token / position / token-type embedding table
-    norm,       ///< layer- or RMS-norm scale or shift
-    lm_head,    ///< output projection to the vocabulary (untied)
-    buffer,     ///< non-parameter buffer (position_ids, rotary inv_freq)
-    head,       ///< task head or pooler (linear, but outside the study's decomposition set)
-    unknown,    ///< not in the family's table
-};
-
-/// Role of a linear weight (or its bias) inside a transformer block.
-enum class tensor_role { none, q, k, v, o, gate, up, down, attn_out, intermediate, output };
-
-inline constexpr std::string_view to_string(model_family a) {
-    constexpr std::string_view n[] = {"llama", "qwen2", "bert"};
-    return n[static_cast<int>(a)];
-}
-inline constexpr std::string_view to_string(tensor_kind k) {
-    constexpr std::string_view n[] = {"weight", "bias", "embedding", "norm", "lm_head", "buffer", "head", "unknown"};
-    return n[static_cast<int>(k)];
-}
-inline constexpr std::string_view to_string(tensor_role r) {
-    constexpr std::string_view n[] = {"-", "q", "k", "v", "o", "gate", "up", "down", "attn_out", "intermediate", "output"};
-    return n[static_cast<int>(r)];
-}
+namespace lowrank::model {
 
 /// Classification of one tensor name.
 struct tensor_class {
     tensor_kind kind = tensor_kind::unknown;
-    tensor_role role = tensor_role::none;
+    model::role role = model::role::none;
     int layer = -1;  ///< block index, -1 outside the blocks
     bool decomposable() const { return kind == tensor_kind::weight; }
 };
@@ -79,27 +33,21 @@ struct tensor_class {
 struct name_rule {
     std::string_view pattern;
     tensor_kind kind;
-    tensor_role role = tensor_role::none;
+    model::role role = model::role::none;
 };
 
 /// The table of one family.
-struct architecture_table {
-    model_family arch;
-    std::span<const std::string_view> hf_names;        ///< config.json model_type / architectures, GGUF general.architecture
-    std::span<const std::string_view> prefixes;        ///< optional prefixes of HF names ("model.", "bert.")
-    std::span<const name_rule> rules;                  ///< HF names, without prefix
-    std::span<const name_rule> gguf_rules;             ///< GGUF names
-    std::span<const tensor_role> decomposable_roles;   ///< in block order
+struct name_table {
+    model::family family;
+    std::span<const std::string_view> prefixes;  ///< optional prefixes of HF names ("model.", "bert.")
+    std::span<const name_rule> rules;            ///< HF names, without prefix
+    std::span<const name_rule> gguf_rules;       ///< GGUF names
 };
 
 namespace detail {
 using K = tensor_kind;
-using R = tensor_role;
+using R = role;
 
-inline constexpr std::string_view llama_names[] = {"llama", "LlamaForCausalLM", "LlamaModel"};
-inline constexpr std::string_view qwen2_names[] = {"qwen2", "Qwen2ForCausalLM", "Qwen2Model"};
-inline constexpr std::string_view bert_names[] = {"bert", "BertModel", "BertForMaskedLM", "BertForPreTraining",
-                                                  "BertForSequenceClassification"};
 inline constexpr std::string_view model_prefix[] = {"model."};
 inline constexpr std::string_view bert_prefix[] = {"bert."};
 
@@ -141,7 +89,6 @@ inline constexpr name_rule llama_gguf_rules[] = {
     {"blk.{L}.ffn_norm.weight", K::norm},
     {"blk.{L}.rope_freqs.weight", K::buffer},
 };
-inline constexpr tensor_role llama_roles[] = {R::q, R::k, R::v, R::o, R::gate, R::up, R::down};
 
 // BERT encoder blocks. Old checkpoints (bert-base-uncased) name LayerNorm parameters gamma/beta.
 inline constexpr name_rule bert_rules[] = {
@@ -200,12 +147,11 @@ inline constexpr name_rule bert_gguf_rules[] = {
     {"blk.{L}.attn_output_norm.weight", K::norm}, {"blk.{L}.attn_output_norm.bias", K::norm},
     {"blk.{L}.layer_output_norm.weight", K::norm}, {"blk.{L}.layer_output_norm.bias", K::norm},
 };
-inline constexpr tensor_role bert_roles[] = {R::q, R::k, R::v, R::attn_out, R::intermediate, R::output};
 
-inline constexpr architecture_table tables[] = {
-    {model_family::llama, llama_names, model_prefix, llama_rules, llama_gguf_rules, llama_roles},
-    {model_family::qwen2, qwen2_names, model_prefix, llama_rules, llama_gguf_rules, llama_roles},
-    {model_family::bert, bert_names, bert_prefix, bert_rules, bert_gguf_rules, bert_roles},
+inline constexpr name_table tables[] = {
+    {family::llama, model_prefix, llama_rules, llama_gguf_rules},
+    {family::qwen2, model_prefix, llama_rules, llama_gguf_rules},
+    {family::bert, bert_prefix, bert_rules, bert_gguf_rules},
 };
 
 /// Matches `name` against `pattern` ("{L}" = a decimal layer index); sets `layer`.
@@ -228,59 +174,12 @@ inline bool match_rule(std::string_view pattern, std::string_view name, int& lay
 }
 }  // namespace detail
 
-/// The table of a family.
-inline const architecture_table& table_of(model_family a) { return detail::tables[static_cast<int>(a)]; }
-
-/// "llama, qwen2, bert (config names: ...)" — for error messages.
-inline std::string supported_architectures() {
-    std::string s;
-    for (const auto& t : detail::tables) {
-        if (!s.empty()) s += "; ";
-        s += std::string(to_string(t.arch)) + " (";
-        for (std::size_t i = 0; i < t.hf_names.size(); ++i) s += (i ? ", " : "") + std::string(t.hf_names[i]);
-        s += ")";
-    }
-    return s;
-}
-
-/// The family of a config.json model_type, an architectures[] entry or a GGUF
-/// general.architecture value; nullopt when unknown.
-inline std::optional<model_family> find_architecture(std::string_view name) {
-    for (const auto& t : detail::tables)
-        for (auto n : t.hf_names)
-            if (n == name) return t.arch;
-    return std::nullopt;
-}
-
-/// As find_architecture, but throws architecture_error listing the supported families.
-inline model_family architecture_from_name(std::string_view name) {
-    if (auto a = find_architecture(name)) return *a;
-    throw architecture_error("unsupported architecture '" + std::string(name) +
-                             "'; supported: " + supported_architectures());
-}
-
-/// The family of a Hugging Face config.json (model_type, else architectures[0]).
-inline model_family architecture_from_config(const nlohmann::json& config) {
-    std::string seen;
-    if (config.is_object()) {
-        if (config.contains("model_type") && config["model_type"].is_string()) {
-            seen = config["model_type"].get<std::string>();
-            if (auto a = find_architecture(seen)) return *a;
-        }
-        if (config.contains("architectures") && config["architectures"].is_array())
-            for (const auto& n : config["architectures"])
-                if (n.is_string()) {
-                    if (auto a = find_architecture(n.get<std::string>())) return *a;
-                    if (seen.empty()) seen = n.get<std::string>();
-                }
-    }
-    throw architecture_error("unsupported architecture '" + (seen.empty() ? std::string("(none given)") : seen) +
-                             "' in config.json; supported: " + supported_architectures());
-}
+/// The name table of a family.
+inline const name_table& table_of(family f) { return detail::tables[static_cast<int>(f)]; }
 
 /// Classifies one tensor name (HF with or without prefix, or GGUF) for family `a`.
-inline tensor_class classify_tensor(model_family a, std::string_view name) {
-    const architecture_table& t = table_of(a);
+inline tensor_class classify_tensor(family a, std::string_view name) {
+    const name_table& t = table_of(a);
     auto try_rules = [&](std::span<const name_rule> rules, std::string_view n, tensor_class& out) {
         for (const auto& r : rules) {
             int layer = -1;
@@ -302,37 +201,36 @@ inline tensor_class classify_tensor(model_family a, std::string_view name) {
 /// Guesses the family from tensor names alone (for a bare .safetensors file without config):
 /// BERT encoder names → bert; Llama-style names with q/k/v biases → qwen2; else llama.
 /// Throws architecture_error when the names fit no family.
-inline model_family architecture_from_names(std::span<const std::string> names) {
+inline family family_from_names(std::span<const std::string> names) {
     bool llama_like = false, qkv_bias = false, bert = false;
     for (const auto& n : names) {
-        const tensor_class b = classify_tensor(model_family::bert, n);
+        const tensor_class b = classify_tensor(family::bert, n);
         if (b.kind == tensor_kind::weight && n.find("blk.") != 0) bert = true;
-        const tensor_class l = classify_tensor(model_family::llama, n);
+        const tensor_class l = classify_tensor(family::llama, n);
         if (l.kind == tensor_kind::weight) llama_like = true;
         if (l.kind == tensor_kind::bias) qkv_bias = true;
     }
-    if (bert && !llama_like) return model_family::bert;
-    if (llama_like && !bert) return qkv_bias ? model_family::qwen2 : model_family::llama;
-    throw architecture_error("cannot tell the architecture from the tensor names; supported: " +
-                             supported_architectures());
+    if (bert && !llama_like) return family::bert;
+    if (llama_like && !bert) return qkv_bias ? family::qwen2 : family::llama;
+    throw architecture_error("cannot tell the architecture from the tensor names; supported: " + supported_families());
 }
 
 /// All tensors of a model, classified, with the decomposable weights indexed by layer and role.
 struct model_layout {
-    model_family arch = model_family::llama;
+    model::family family = model::family::llama;
     std::size_t layers = 0;                          ///< 1 + the largest block index seen
     std::vector<std::string> names;                  ///< as given
     std::vector<tensor_class> classes;               ///< classes[i] is names[i]'s
-    std::vector<std::map<tensor_role, std::string>> weights;  ///< [layer][role] -> tensor name
+    std::vector<std::map<role, std::string>> weights;  ///< [layer][role] -> tensor name
     std::vector<std::string> unknown;                ///< names not in the family's table
     bool tied_embeddings = false;                    ///< no separate lm_head tensor
     /// Decomposable (layer, role) pairs the table expects but the file lacks, as "layer.role".
     std::vector<std::string> missing;
 };
 
-inline model_layout layout_of(model_family a, std::span<const std::string> names) {
+inline model_layout layout_of(family a, std::span<const std::string> names) {
     model_layout m;
-    m.arch = a;
+    m.family = a;
     bool lm_head = false;
     for (const auto& n : names) {
         const tensor_class c = classify_tensor(a, n);
@@ -342,14 +240,14 @@ inline model_layout layout_of(model_family a, std::span<const std::string> names
         if (c.kind == tensor_kind::unknown) m.unknown.push_back(n);
         if (c.kind == tensor_kind::lm_head) lm_head = true;
     }
-    m.tied_embeddings = !lm_head && a != model_family::bert;
+    m.tied_embeddings = !lm_head && a != family::bert;
     m.weights.resize(m.layers);
     for (std::size_t i = 0; i < names.size(); ++i)
         if (m.classes[i].decomposable()) m.weights[static_cast<std::size_t>(m.classes[i].layer)][m.classes[i].role] = names[i];
     for (std::size_t l = 0; l < m.layers; ++l)
-        for (auto r : table_of(a).decomposable_roles)
+        for (auto r : block_roles(a))
             if (!m.weights[l].count(r)) m.missing.push_back(std::to_string(l) + "." + std::string(to_string(r)));
     return m;
 }
 
-}  // namespace lowrank
+}  // namespace lowrank::model

@@ -1,16 +1,13 @@
-// SHA-256 (FIPS 180-4) of a file, for provenance in manifests. Streams the file in 1 MiB blocks.
+// SHA-256 (FIPS 180-4), streamed: the engine behind lowrank::sha256_file (io/checksum.hpp).
 #pragma once
 
-#include "lowrank/core/errors.hpp"
-
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <string>
-#include <vector>
 
-namespace lowrank::cli {
+namespace lowrank::detail {
 
 class sha256 {
 public:
@@ -81,18 +78,4 @@ private:
     std::uint64_t total_ = 0;
 };
 
-/// Hex SHA-256 of a file's bytes; io_error when it cannot be read.
-inline std::string sha256_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path, "cannot open for hashing");
-    sha256 h;
-    std::vector<char> buf(std::size_t{1} << 20);
-    while (in) {
-        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-        h.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(in.gcount()));
-    }
-    if (in.bad()) throw io_error(path, "read failed while hashing");
-    return h.hex();
-}
-
-}  // namespace lowrank::cli
+}  // namespace lowrank::detail

@@ -10,6 +10,7 @@
 // cache holds B sequences. Prefill = forward with T = prompt length; decode = T = 1.
 #pragma once
 
+#include "lowrank/model/family.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/ops.hpp"
 
@@ -34,15 +35,23 @@ struct llama_block {
     std::vector<float> attn_norm, ffn_norm;  ///< [hidden]
     linear q, k, v, o;                        ///< q [H·d, h], k/v [Hkv·d, h] (+ bias for Qwen2), o [h, H·d]
     linear gate, up, down;                    ///< gate/up [I, h], down [h, I]
-    linear* by_role(const std::string& role) {
-        if (role == "q") return &q;
-        if (role == "k") return &k;
-        if (role == "v") return &v;
-        if (role == "o") return &o;
-        if (role == "gate") return &gate;
-        if (role == "up") return &up;
-        if (role == "down") return &down;
-        return nullptr;
+    /// The linear layer of a decomposable role; nullptr for a role the block does not have.
+    linear* by_role(model::role r) {
+        using R = model::role;
+        switch (r) {
+            case R::q: return &q;
+            case R::k: return &k;
+            case R::v: return &v;
+            case R::o: return &o;
+            case R::gate: return &gate;
+            case R::up: return &up;
+            case R::down: return &down;
+            default: return nullptr;
+        }
+    }
+    linear* by_role(std::string_view name) {
+        const auto r = model::parse_role(model::family::llama, name);
+        return r ? by_role(*r) : nullptr;
     }
 };
 

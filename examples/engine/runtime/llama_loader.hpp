@@ -1,15 +1,15 @@
 // Loading Llama-family weights: GGUF (dequantised to float32, q/k rows restored to the Hugging
-// Face order), Hugging Face safetensors directories, and γ plans applied in memory. (Factorised
-// files written by `lowrank decompose`: runtime/factorized_loader.hpp.) Every tensor's shape
-// is checked against the configuration (weight_source.hpp).
+// Face order) and Hugging Face safetensors directories, both opened by the library's model layer
+// (lowrank/model/source.hpp); γ plans applied in memory: runtime/plan.hpp. (Factorised files
+// written by `lowrank decompose`: runtime/factorized_loader.hpp.) Every tensor's shape is checked
+// against the configuration (weight_source.hpp).
 #pragma once
 
-#include "lowrank/design/gamma_json.hpp"
 #include "lowrank/io/gguf.hpp"
-#include "lowrank/io/gguf_dequant.hpp"
-#include "lowrank/io/safetensors.hpp"
+#include "lowrank/model/source.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/llama.hpp"
+#include "runtime/plan.hpp"
 #include "runtime/weight_source.hpp"
 
 #include <nlohmann/json.hpp>
@@ -131,7 +131,8 @@ inline llama_weights build_llama(llama_config c, const weight_source& src, llama
 
 /// Llama / Qwen2 weights from a GGUF file (any dequantisable type).
 inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context = 4096) {
-    return build_llama(llama_config_from_gguf(f, max_context), gguf_weight_source(f), llama_names::gguf);
+    return build_llama(llama_config_from_gguf(f, max_context), weight_source_of(model::model_source::from_gguf(f)),
+                       llama_names::gguf);
 }
 
 /// Reads `dir`/config.json.
@@ -150,49 +151,21 @@ inline nlohmann::json read_hf_config(const std::string& dir) {
 /// sharded index), any float dtype.
 inline llama_weights load_llama_hf(const std::string& dir, std::size_t max_context = 4096) {
     const nlohmann::json cfg = read_hf_config(dir);
-    const safetensors_model m = safetensors_model::open(dir);
-    return build_llama(llama_config_from_hf(cfg, dir + "/config.json", max_context), safetensors_weight_source(m, dir),
+    const model::model_source m = model::model_source::open(dir);
+    return build_llama(llama_config_from_hf(cfg, dir + "/config.json", max_context), weight_source_of(m),
                        llama_names::hugging_face);
 }
 
 /// The design-space architecture of loaded weights (for reading γ files).
 inline design::architecture design_architecture(const llama_config& c, const std::string& name = "model") {
-    return design::detail::make_llama(name, c.hidden, c.intermediate, c.layers, c.heads, c.kv_heads, c.vocab, c.tied);
+    return design::make_llama(name, c.hidden, c.intermediate, c.layers, c.heads, c.kv_heads, c.vocab, c.tied);
 }
 
-/// What apply_plan did to one layer.
-struct plan_step {
-    std::size_t layer = 0;
-    std::string role;
-    std::size_t rank = 0;
-    linear_form form = linear_form::dense;
-    bool kept_dense = false;  ///< the factorised layer would have more parameters than the dense one
-};
-
-/// Factorises the layers γ names, in memory (SVD or 2-D Tucker/HOSVD at the γ's ranks). With
-/// `keep_dense_when_larger`, a layer whose factorisation would hold at least as many
-/// parameters (and hence FLOPs per token) as the dense weight stays dense; the step says so.
+/// Factorises the layers γ names, in memory (runtime/plan.hpp); see apply_plan there.
 inline std::vector<plan_step> apply_plan(exec_context& ex, llama_weights& w, const nlohmann::json& gamma,
                                          bool keep_dense_when_larger = true) {
-    const auto arch = design_architecture(w.cfg, gamma.value("model", std::string("model")));
-    const design::configuration g = design::from_json(arch, gamma);
-    const auto specs = arch.tensors();
-    const linear_form form = g.method == factor_form::svd ? linear_form::svd : linear_form::tucker2;
-    std::vector<plan_step> steps;
-    for (const auto& pr : g.ranks) {
-        plan_step s{static_cast<std::size_t>(pr.layer), specs.at(pr.tensor).role, static_cast<std::size_t>(pr.rank), form};
-        linear* l = w.blocks.at(s.layer).by_role(s.role);
-        if (!l) throw std::runtime_error("apply_plan: unknown role " + s.role);
-        const std::size_t after = factored_parameters(l->out, l->in, s.rank, g.method);
-        if (keep_dense_when_larger && after >= l->out * l->in) {
-            s.kept_dense = true;
-            s.form = linear_form::dense;
-        } else {
-            *l = factorise(ex, *l, s.rank, form);
-        }
-        steps.push_back(s);
-    }
-    return steps;
+    return apply_plan(ex, w, design_architecture(w.cfg, gamma.value("model", std::string("model"))), gamma,
+                      keep_dense_when_larger);
 }
 
 }  // namespace lowrank::runtime

@@ -18,7 +18,7 @@
 // every shape is checked against the source's configuration.
 #pragma once
 
-#include "cli/sha256.hpp"
+#include "lowrank/io/checksum.hpp"
 #include "lowrank/io/factorized.hpp"
 #include "runtime/bert.hpp"
 #include "runtime/llama_loader.hpp"
@@ -110,7 +110,7 @@ inline factorized_source locate_source(const factorized_model& fm, const std::st
         if (!fs::exists(at, ec))
             throw io_error(file, "source file " + at + " (sha256 recorded in the manifest) does not exist; give the "
                                  "source model's location with --source");
-        const std::string got = cli::sha256_file(at);
+        const std::string got = sha256_file(at);
         const std::string want = f["sha256"].get<std::string>();
         if (got != want)
             throw io_error(file, "source file " + at + " has sha256 " + got + ", but the manifest records " + want +
@@ -147,10 +147,11 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
             o.hf_dir = path;
             break;
         case model_file_kind::factorized: {
-            const factorized_model fm(path);
+            const model::model_source ms = model::model_source::open(path);
+            const factorized_model& fm = *ms.factorized();
             o.source = locate_source(fm, source_override);
             o.manifest = fm.manifest();
-            const weight_source src = factorized_weight_source(fm);
+            const weight_source src = weight_source_of(ms);
             if (o.source->format == "gguf") {
                 o.gguf = read_gguf(o.source->path);
                 o.weights = build_llama(llama_config_from_gguf(*o.gguf, max_context), src, llama_names::gguf);
@@ -229,13 +230,14 @@ inline opened_bert open_bert(const std::string& path, const std::string& source_
     }
     if (o.kind != model_file_kind::factorized)
         throw io_error(path, "not a BERT model directory or a lowrank factorised file of one");
-    const factorized_model fm(path);
+    const model::model_source ms = model::model_source::open(path);
+    const factorized_model& fm = *ms.factorized();
     o.source = locate_source(fm, source_override);
     if (o.source->format != "safetensors") throw io_error(path, "the source model is a GGUF file, not a BERT directory");
     o.manifest = fm.manifest();
     o.dir = o.source->path;
     const std::string cp = (std::filesystem::path(o.dir) / "config.json").string();
-    o.weights = build_bert(bert_config_from_hf(read_hf_config(o.dir), cp), factorized_weight_source(fm));
+    o.weights = build_bert(bert_config_from_hf(read_hf_config(o.dir), cp), weight_source_of(ms));
     for (const auto& t : fm.tensors()) o.factorised_layers += t.factored;
     return o;
 }

@@ -1,8 +1,8 @@
-// Architecture tables. Reference: tensor names as they appear in the real checkpoints
+// Tensor-name tables and family names (lowrank/model/names.hpp, family.hpp). Reference: tensor names as they appear in the real checkpoints
 // (meta-llama/Llama-2-7b-hf safetensors, Qwen2.5 safetensors and GGUF, bert-base-uncased,
 // sentence-transformers/all-MiniLM-L6-v2, llama.cpp's GGUF tensor names), spelled out here.
-#include "lowrank/io/architecture.hpp"
 #include "lowrank/io/safetensors.hpp"
+#include "lowrank/model/names.hpp"
 
 #include "io/io_test_util.hpp"
 
@@ -10,12 +10,11 @@
 
 #include <filesystem>
 
-using lowrank::model_family;
-using lowrank::classify_tensor;
-using lowrank::tensor_kind;
-using lowrank::tensor_role;
-using K = lowrank::tensor_kind;
-using R = lowrank::tensor_role;
+using lowrank::model::classify_tensor;
+using lowrank::model::tensor_kind;
+using model_family = lowrank::model::family;
+using K = lowrank::model::tensor_kind;
+using R = lowrank::model::role;
 
 namespace {
 void expect(model_family a, const std::string& name, K kind, R role, int layer) {
@@ -27,7 +26,7 @@ void expect(model_family a, const std::string& name, K kind, R role, int layer) 
 }
 }  // namespace
 
-TEST_CASE("architecture: Llama-2 / SmolLM2 names (HF and GGUF)") {
+TEST_CASE("names: Llama-2 / SmolLM2 names (HF and GGUF)") {
     const auto L = model_family::llama;
     expect(L, "model.layers.0.self_attn.q_proj.weight", K::weight, R::q, 0);
     expect(L, "model.layers.31.self_attn.k_proj.weight", K::weight, R::k, 31);
@@ -64,7 +63,7 @@ TEST_CASE("architecture: Llama-2 / SmolLM2 names (HF and GGUF)") {
     expect(L, "bert.encoder.layer.0.attention.self.query.weight", K::unknown, R::none, -1);
 }
 
-TEST_CASE("architecture: Qwen2 biases") {
+TEST_CASE("names: Qwen2 biases") {
     const auto Q = model_family::qwen2;
     expect(Q, "model.layers.27.self_attn.q_proj.bias", K::bias, R::q, 27);
     expect(Q, "model.layers.27.self_attn.k_proj.bias", K::bias, R::k, 27);
@@ -75,7 +74,7 @@ TEST_CASE("architecture: Qwen2 biases") {
     expect(Q, "blk.27.ffn_down.weight", K::weight, R::down, 27);
 }
 
-TEST_CASE("architecture: BERT with and without the bert. prefix, and GGUF") {
+TEST_CASE("names: BERT with and without the bert. prefix, and GGUF") {
     const auto B = model_family::bert;
     for (std::string p : {"", "bert."}) {
         expect(B, p + "encoder.layer.0.attention.self.query.weight", K::weight, R::q, 0);
@@ -106,17 +105,17 @@ TEST_CASE("architecture: BERT with and without the bert. prefix, and GGUF") {
     expect(B, "model.encoder.layer.0.attention.self.query.weight", K::unknown, R::none, -1);
 }
 
-TEST_CASE("architecture: names from config.json and GGUF; unknown ones list the supported") {
-    CHECK(lowrank::architecture_from_name("llama") == model_family::llama);
-    CHECK(lowrank::architecture_from_name("qwen2") == model_family::qwen2);
-    CHECK(lowrank::architecture_from_name("bert") == model_family::bert);
-    CHECK(lowrank::architecture_from_config(nlohmann::json::parse(R"({"model_type": "llama"})")) == model_family::llama);
-    CHECK(lowrank::architecture_from_config(nlohmann::json::parse(R"({"architectures": ["BertModel"]})")) ==
+TEST_CASE("names: names from config.json and GGUF; unknown ones list the supported") {
+    CHECK(lowrank::model::family_from_name("llama") == model_family::llama);
+    CHECK(lowrank::model::family_from_name("qwen2") == model_family::qwen2);
+    CHECK(lowrank::model::family_from_name("bert") == model_family::bert);
+    CHECK(lowrank::model::family_from_config(nlohmann::json::parse(R"({"model_type": "llama"})")) == model_family::llama);
+    CHECK(lowrank::model::family_from_config(nlohmann::json::parse(R"({"architectures": ["BertModel"]})")) ==
           model_family::bert);
-    CHECK(lowrank::architecture_from_config(nlohmann::json::parse(
+    CHECK(lowrank::model::family_from_config(nlohmann::json::parse(
               R"({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"})")) == model_family::qwen2);
     try {
-        (void)lowrank::architecture_from_name("gemma3");
+        (void)lowrank::model::family_from_name("gemma3");
         FAIL("expected architecture_error");
     } catch (const lowrank::architecture_error& e) {
         const std::string msg = e.what();
@@ -124,14 +123,16 @@ TEST_CASE("architecture: names from config.json and GGUF; unknown ones list the 
         for (const char* s : {"llama", "qwen2", "bert", "LlamaForCausalLM", "BertModel"})
             CHECK(msg.find(s) != std::string::npos);
     }
-    CHECK_THROWS_AS(lowrank::architecture_from_config(nlohmann::json::parse(R"({"model_type": "t5"})")),
+    CHECK_THROWS_AS(lowrank::model::family_from_config(nlohmann::json::parse(R"({"model_type": "t5"})")),
                     lowrank::architecture_error);
-    CHECK_THROWS_AS(lowrank::architecture_from_config(nlohmann::json::object()), lowrank::architecture_error);
+    CHECK_THROWS_AS(lowrank::model::family_from_config(nlohmann::json::object()), lowrank::architecture_error);
+    // Mistral checkpoints use the llama blocks and names.
+    CHECK(lowrank::model::family_from_config(nlohmann::json::parse(R"({"model_type": "mistral"})")) == model_family::llama);
     const std::vector<std::string> junk = {"foo.weight", "bar"};
-    CHECK_THROWS_AS(lowrank::architecture_from_names(junk), lowrank::architecture_error);
+    CHECK_THROWS_AS(lowrank::model::family_from_names(junk), lowrank::architecture_error);
 }
 
-TEST_CASE("architecture: layouts of the fixture checkpoints") {
+TEST_CASE("names: layouts of the fixture checkpoints") {
     const std::string fx = LOWRANK_IO_FIXTURES;
     if (!std::filesystem::exists(fx + "/fixtures.json")) {
         MESSAGE("io fixtures missing; skipping");
@@ -146,9 +147,9 @@ TEST_CASE("architecture: layouts of the fixture checkpoints") {
         auto m = lowrank::safetensors_model::open(fx + "/" + e.dir);
         const auto names = m.names();
         const auto config = nlohmann::json::parse(lowrank::test::read_bytes(fx + "/" + e.dir + "/config.json"));
-        CHECK(lowrank::architecture_from_config(config) == e.arch);
-        CHECK(lowrank::architecture_from_names(names) == e.arch);
-        const auto layout = lowrank::layout_of(e.arch, names);
+        CHECK(lowrank::model::family_from_config(config) == e.arch);
+        CHECK(lowrank::model::family_from_names(names) == e.arch);
+        const auto layout = lowrank::model::layout_of(e.arch, names);
         CHECK(layout.layers == e.layers);
         CHECK(layout.unknown.empty());
         CHECK(layout.missing.empty());
@@ -163,7 +164,22 @@ TEST_CASE("architecture: layouts of the fixture checkpoints") {
     }
     // A missing weight is reported.
     std::vector<std::string> names = {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight"};
-    const auto partial = lowrank::layout_of(model_family::llama, names);
+    const auto partial = lowrank::model::layout_of(model_family::llama, names);
     CHECK(partial.missing.size() == 5);
     CHECK(partial.missing.front() == "0.v");
+}
+
+TEST_CASE("family: roles parse from every spelling the files and CLI use, and only the family's own") {
+    using lowrank::model::parse_role;
+    CHECK(parse_role(model_family::bert, "attn-out") == R::attn_out);
+    CHECK(parse_role(model_family::bert, "attn_out") == R::attn_out);
+    CHECK(parse_role(model_family::bert, "o") == R::attn_out);
+    CHECK(parse_role(model_family::llama, "o") == R::o);
+    CHECK_FALSE(parse_role(model_family::llama, "attn-out"));
+    CHECK_FALSE(parse_role(model_family::bert, "gate"));
+    CHECK(parse_role(model_family::qwen2, "down") == R::down);
+    for (auto f : {model_family::llama, model_family::qwen2, model_family::bert})
+        for (auto r : lowrank::model::block_roles(f)) CHECK(parse_role(f, lowrank::model::to_string(r)) == r);
+    CHECK(lowrank::model::block_roles(model_family::llama).size() == 7);
+    CHECK(lowrank::model::block_roles(model_family::bert).size() == 6);
 }

@@ -1,0 +1,12 @@
+// The model layer (docs/architecture.md): everything between a weight file and the decomposition
+// library. Families and roles (family.hpp), tensor-name tables (names.hpp), the design-space
+// description of a model file (architecture.hpp), the one opener of model files (source.hpp),
+// factorising one weight (factorise.hpp) and walking a configuration γ over a model (plan.hpp).
+#pragma once
+
+#include "lowrank/model/architecture.hpp"
+#include "lowrank/model/factorise.hpp"
+#include "lowrank/model/family.hpp"
+#include "lowrank/model/names.hpp"
+#include "lowrank/model/plan.hpp"
+#include "lowrank/model/source.hpp"
