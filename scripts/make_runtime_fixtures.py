@@ -51,12 +51,40 @@ did not write, run on the cached real assets (python3 scripts/fetch_assets.py fi
                un-permutation; float32, CPU) vs `lowrank generate --logits-out`: both run the
                same dequantised weights, so this isolates the forward pass.
                needs: pip install torch transformers gguf numpy; LOWRANK_CLI=path/to/lowrank
+  nfc          Unicode's own NFC conformance data, NormalizationTest.txt of Debian's unicode-data
+               package (15.0.0-1: apt-get download unicode-data; dpkg-deb -x; give the .txt or
+               .txt.bz2 with --nfc-test), reduced to what the C++ test needs: lines whose code
+               points are all assigned in the Unicode version of the runtime's tables (Python's
+               unicodedata), Part 0, 2 (every 4th line), 3 and the Part 1 lines NFC changes as
+               (c1, NFC(c1) = c2) pairs, the Part 1 characters NFC keeps as code point ranges.
+               Python's own unicodedata.normalize must agree with every kept line first.
+               Written as nfc_normalization_test.json.
+  qwen         Qwen2.5-Coder-1.5B-Instruct (python3 scripts/fetch_assets.py --qwen): the C++ runtime
+               (`lowrank generate`, dense float32, dense bf16, a γ applied in memory with --plan
+               and the same γ as a `lowrank decompose` file) against Hugging Face transformers'
+               Qwen2ForCausalLM loading the same GGUF (float32, CPU). Ours runs first, one process
+               at a time; transformers only after the last of ours has exited (each side holds
+               ~6 GB of float32 weights). Same weights on both sides: bf16 = every weight matrix
+               (embedding, q/k/v/o, gate/up/down) rounded to bf16 (nearest even) in the reference
+               too, norms and biases float32; the γ = the same layers replaced by their rank-r
+               truncated SVD (numpy, float64) in the reference. Per prompt: greedy agreement
+               (32 tokens), max |Δlogit|, KL(p_ref || p_ours) per position on the common prefix,
+               and the reference's top-TOPK logits per position (for tests/runtime without
+               transformers). Also the token ids of transformers' tokenizer (built from the
+               GGUF by transformers: NFC, Qwen2 split, byte-level BPE) on the tricky and code
+               strings: the model's tokenizer normalises to NFC (Qwen's tokenizer.json, transformers'
+               Qwen2Tokenizer) but the one transformers 5.25 builds from a GGUF has no normalizer, so
+               the reference ids are that tokenizer with NFC set (both recorded). Written as
+               qwen25_coder.json. `qwen-tokenizer` redoes only the tokenizer cases.
+               needs: pip install torch transformers accelerate gguf numpy; LOWRANK_CLI=path/to/lowrank;
+               LOWRANK_QWEN_WORK=DIR keeps (and reuses) our runs' outputs there
   minilm       all-MiniLM-L6-v2 sentence embeddings from Hugging Face transformers (torch, CPU):
                mean pooling over the attention mask, L2 normalisation (sentence-transformers'
                modules.json pipeline).
                needs: pip install torch transformers
 
-Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|minilm} [--out DIR]
+Usage: python3 scripts/make_runtime_fixtures.py {tokenizers|spm|vocab|tokenizer-json|llama|hf-llama|qwen|qwen-tokenizer|minilm|nfc}
+                                                  [--out DIR]
 """
 import argparse
 import json
@@ -96,7 +124,8 @@ TRICKY = [
 def provenance(**extra):
     import importlib.metadata as md
     versions = {}
-    for p in ("tokenizers", "sentencepiece", "protobuf", "gguf", "numpy", "llama_cpp_python", "torch", "transformers"):
+    for p in ("tokenizers", "sentencepiece", "protobuf", "gguf", "numpy", "llama_cpp_python", "torch", "transformers",
+              "accelerate"):
         try:
             versions[p] = md.version(p.replace("_", "-"))
         except md.PackageNotFoundError:
@@ -160,6 +189,27 @@ SPM_EXTRA = [  # beyond the tricky strings: whitespace runs, digits, byte fallba
     "",
     " ",
     "x",
+]
+CODE_TRICKY = [  # source code: indentation, tabs, mixed newlines, Unicode identifiers, digit runs; non-NFC text
+    "def f(x):\n\tif x:\n\t\treturn 1\n    else:\n        return 2\n",
+    "class Foo:\r\n    def bar(self):\r\n        pass\r\n\r\n\r\n",
+    "x = 1\ry = 2\n\n\n\nz = 3\n\r\n\t\n",
+    "    \n        \n\t\t\n  \t \n",
+    "if (a && b) { return c ?? d; } // comment /* block */ #include <stdio.h>",
+    "        # deeply indented comment with trailing spaces   \n            return None",
+    "PI = 3.14159265358979323846264338327950288419716939937510\nBIG = 123456789012345678901234567890",
+    "n = 0x7fffffffffffffff + 0b1010 + 0o777 + 1_000_000 + 1e-10 + 6.02e+23j",
+    "def gr\u00f6\u00dfe(l\u00e4nge, \u5e45):\n    return l\u00e4nge * \u5e45  # \u03bb \u0394t\n",
+    "\u0394t = t\u2081 - t\u2080; \u03c0 = 3.14; \u03b1\u03b2\u03b3 = [\u03b1, \u03b2]",
+    "cafe\u0301 = 'e\u0301'  # not NFC: e + COMBINING ACUTE ACCENT",
+    "ohm = '\u2126'; angstrom = '\u212b'; kelvin = '\u212a'  # singletons NFC replaces",
+    "\u1100\u1161\u11a8 = 1  # Hangul jamo that NFC composes; a\u0302\u0323 reordered",
+    "s = '''docstring'''\nt = \"\"\"another\"\"\"\nu = r'\\n\\t' + f'{x!r:>10}'",
+    "x=[1,2,3];y={'a':1,\"b\":[None,True]}\nprint(x[::-1], y.get('a'))",
+    "emoji_\U0001F600 = '\U0001F44D'; zero\u200bwidth = 'nbsp\u00a0here'",
+    "0.1 + 0.2 == 0.30000000000000004  # 1234567890123456789012345678901234567890",
+    "\t\t\t\n\t \t",
+    "lambda\u00a0x: x  \u3000# ideographic space",
 ]
 SPM_TRAIN_FLAGS = ["--model_type=bpe", "--vocab_size=1000", "--normalization_rule_name=identity",
                    "--byte_fallback=true", "--add_dummy_prefix=true", "--remove_extra_whitespaces=false",
@@ -306,8 +356,7 @@ def cmd_tokenizer_json(out: Path):
 def cmd_vocab(out: Path):
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders, AddedToken, Regex
-    texts = TRICKY + SPM_EXTRA
+    texts = TRICKY + SPM_EXTRA + CODE_TRICKY
     # Llama-2 (SentencePiece BPE)
     path = VOCAB / "ggml-vocab-llama-spm.gguf"
     f, strings, scalars = gguf_vocab(path)
@@ -530,13 +579,255 @@ def cmd_hf_llama(out: Path):
         "results": results}, ensure_ascii=False, indent=1) + "\n")
 
 
+QWEN = CACHE / "Qwen2.5-Coder-1.5B-Instruct" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN_PROMPTS = [
+    "def fibonacci(n):\n",
+    "from typing import List\n\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+    "    \"\"\" Check if in given list of numbers, are any two numbers closer to each other than\n"
+    "    given threshold.\n    >>> has_close_elements([1.0, 2.0, 3.0], 0.5)\n    False\n    \"\"\"\n",
+    "# Funci\u00f3n que calcula el \u00e1rea de un c\u00edrculo\ndef \u00e1rea(radio):\n\treturn",
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWrite a Python one-liner "
+    "that reverses a string s.<|im_end|>\n<|im_start|>assistant\n",
+]
+QWEN_GAMMA = ["--arch", "qwen2.5-1.5b", "--target-reduction", "0.03", "--rank", "256", "--method", "svd",
+              "--tensors", "gate,up,down"]
+QWEN_TOPK = 16
+
+
+def run_qwen_ours(cli, model, prompt, work, tag, extra=(), n_tokens=32):
+    """`lowrank generate` on one prompt: (float32 logits [n, V] of prompt + generated, token ids).
+    Reuses the files of an earlier run in `work` (LOWRANK_QWEN_WORK) when both exist."""
+    import numpy as np
+    logits, tokens = work / (tag + ".npy"), work / (tag + ".json")
+    if logits.exists() and tokens.exists():
+        return np.load(logits), json.load(open(tokens))
+    subprocess.run([cli, "generate", str(model), "--prompt", prompt, "--max-tokens", str(n_tokens), "--threads",
+                    os.environ.get("LOWRANK_THREADS", "2"), "--logits-out", str(logits), "--tokens-out", str(tokens),
+                    *extra], check=True, stdout=subprocess.DEVNULL)
+    return np.load(logits), json.load(open(tokens))
+
+
+def cmd_qwen(out: Path):
+    import datetime
+    import numpy as np
+    cli = os.environ.get("LOWRANK_CLI", str(ROOT / "build" / "examples" / "lowrank"))
+    if not Path(cli).is_file():
+        raise SystemExit(f"{cli}: no lowrank CLI (build the lowrank_cli target; set LOWRANK_CLI)")
+    if not QWEN.is_file():
+        raise SystemExit(f"{QWEN}: not cached (python3 scripts/fetch_assets.py --qwen)")
+    keep = os.environ.get("LOWRANK_QWEN_WORK")  # keep the intermediate files there (else a temp dir)
+    tmp = None if keep else tempfile.TemporaryDirectory()
+    work = Path(keep or tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
+    # ---- ours, one process at a time
+    gamma = work / "gamma.json"
+    subprocess.run([cli, "plan", *QWEN_GAMMA, "--out", str(gamma)], check=True, stdout=subprocess.DEVNULL)
+    factorised = work / "qwen-gamma.safetensors"
+    if not factorised.exists() and not (work / "file-0.npy").exists():
+        subprocess.run([cli, "decompose", str(QWEN), "--plan", str(gamma), "--out", str(factorised), "--quiet",
+                        "--threads", os.environ.get("LOWRANK_THREADS", "2")], check=True, stdout=subprocess.DEVNULL)
+    ours = {}
+    for i, prompt in enumerate(QWEN_PROMPTS):
+        ours[("f32", i)] = run_qwen_ours(cli, QWEN, prompt, work, "f32-%d" % i)
+        ours[("bf16", i)] = run_qwen_ours(cli, QWEN, prompt, work, "bf16-%d" % i, ["--weights", "bf16"])
+        print("ours: prompt %d done" % i, flush=True)
+    ours[("plan", 0)] = run_qwen_ours(cli, QWEN, QWEN_PROMPTS[0], work, "plan-0", ["--plan", str(gamma)])
+    ours[("file", 0)] = run_qwen_ours(cli, factorised, QWEN_PROMPTS[0], work, "file-0")
+    if factorised.exists():
+        factorised.unlink()  # ~6 GB
+    # ---- the reference, after all of ours
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    torch.set_num_threads(int(os.environ.get("LOWRANK_THREADS", "2")))
+    tok = AutoTokenizer.from_pretrained(str(QWEN.parent), gguf_file=QWEN.name)
+    model = AutoModelForCausalLM.from_pretrained(str(QWEN.parent), gguf_file=QWEN.name, dtype=torch.float32).eval()
+    eos = [t for t in (tok.convert_tokens_to_ids("<|endoftext|>"), tok.convert_tokens_to_ids("<|im_end|>")) if t is not None]
+
+    def reference(ids):
+        with torch.no_grad():
+            g = model.generate(torch.tensor([ids]), max_new_tokens=32, do_sample=False, eos_token_id=eos,
+                               pad_token_id=eos[0])[0].tolist()[len(ids):]
+            if g and g[-1] in eos:
+                g = g[:-1]
+            return g, model(torch.tensor([ids + g])).logits[0].double().numpy()
+
+    def figures(variant, i, ref_gen, ref):
+        logits, toks = ours[(variant, i)]
+        r = compare(QWEN_PROMPTS[i], toks["prompt"], ref_gen, ref, logits.astype(np.float64), toks["generated"])
+        r["variant"] = variant
+        n = r["positions_compared"]
+        r["reference_top"], figs = topk_figures(ref[:n], logits[:n].astype(np.float64), k=QWEN_TOPK)
+        r.update(figs)
+        print(json.dumps({k: v for k, v in r.items() if k not in ("prompt_ids", "reference_top")}, ensure_ascii=False),
+              flush=True)
+        return r
+
+    results = []
+    tok_check = []
+    for i, prompt in enumerate(QWEN_PROMPTS):
+        ids = ours[("f32", i)][1]["prompt"]
+        hf_ids = tok.encode(prompt, add_special_tokens=False)
+        tok_check.append({"prompt": prompt, "equal": hf_ids == ids})
+        if hf_ids != ids:
+            raise SystemExit("prompt %d: our ids %s differ from transformers' %s" % (i, ids, hf_ids))
+        g, ref = reference(ids)
+        results.append(figures("f32", i, g, ref))
+    # the γ: the same layers as truncated SVDs (float64) in the reference
+    gam = json.load(open(gamma))
+    layers = [l - gam.get("indexing", 1) for l in gam["layers"]]
+    names = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj", "q": "q_proj", "k": "k_proj", "v": "v_proj",
+             "o": "o_proj"}
+    saved = {}
+    with torch.no_grad():
+        for l in layers:
+            for role in gam["tensors"]:
+                mod = model.model.layers[l].mlp if role in ("gate", "up", "down") else model.model.layers[l].self_attn
+                w = getattr(mod, names[role]).weight
+                saved[(l, role)] = w.detach().clone()
+                u, s_, vt = np.linalg.svd(w.double().numpy(), full_matrices=False)
+                r = gam["ranks"][role]
+                w.copy_(torch.from_numpy((u[:, :r] * s_[:r]) @ vt[:r]).float())
+        ids = ours[("plan", 0)][1]["prompt"]
+        g, ref = reference(ids)
+        results.append(figures("plan", 0, g, ref))
+        results.append(figures("file", 0, g, ref))
+        for (l, role), w in saved.items():  # back to dense
+            mod = model.model.layers[l].mlp if role in ("gate", "up", "down") else model.model.layers[l].self_attn
+            getattr(mod, names[role]).weight.copy_(w)
+        del saved
+        # bf16 storage: every weight matrix rounded to bf16 (round to nearest even), computed in float32
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                p.copy_(p.to(torch.bfloat16).float())
+    for i, prompt in enumerate(QWEN_PROMPTS):
+        g, ref = reference(ours[("bf16", i)][1]["prompt"])
+        results.append(figures("bf16", i, g, ref))
+    cases = qwen_tokenizer_cases(tok)
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    (out / "qwen25_coder.json").write_text(compact_number_lists(json.dumps({
+        "provenance": provenance(
+            model=QWEN.name, model_sha256=file_sha256(QWEN),
+            reference="transformers AutoModelForCausalLM / AutoTokenizer from the GGUF (gguf-package dequantisation, "
+                      "float32, CPU); ours: lowrank generate",
+            gamma="lowrank plan " + " ".join(QWEN_GAMMA) + " (svd: the reference replaces those weights by numpy's "
+                  "float64 rank-r truncated SVD); plan = --plan in memory, file = lowrank decompose output",
+            bf16="reference: every 2-D weight rounded to bf16 and back to float32; ours: --weights bf16",
+            lowrank_git_commit=commit, command="LOWRANK_CLI=<lowrank> python scripts/make_runtime_fixtures.py qwen",
+            created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        "results": results, "tokenizer_cases": cases}, ensure_ascii=False, indent=1)) + "\n")
+    print("wrote", out / "qwen25_coder.json")
+    if tmp:
+        tmp.cleanup()
+
+
+def qwen_tokenizer_cases(gguf_tok):
+    """Reference ids for the tricky and code strings. The model's own tokenizer (Qwen's
+    tokenizer.json, transformers' Qwen2Tokenizer) normalises to NFC; the tokenizer transformers
+    (5.25) builds from a GGUF file has the Qwen2 split but no normalizer. `ids`: that tokenizer
+    with the NFC normalizer set (= the model's tokenizer, checked against Qwen2Tokenizer built from
+    the same vocabulary and merges on the strings without special tokens); `ids_without_nfc`:
+    the GGUF-built tokenizer as it is (recorded to show where the two differ)."""
+    import copy
+    from tokenizers import normalizers
+    from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
+    nfc = copy.deepcopy(gguf_tok)
+    nfc.backend_tokenizer.normalizer = normalizers.NFC()
+    vocab = gguf_tok.backend_tokenizer.get_vocab()
+    model = json.loads(gguf_tok.backend_tokenizer.to_str())["model"]
+    q2 = Qwen2Tokenizer(vocab={k: v for k, v in vocab.items()}, merges=[tuple(m) if isinstance(m, list) else tuple(m.split(" "))
+                                                                        for m in model["merges"]])
+    cases = []
+    for t in TRICKY + SPM_EXTRA + CODE_TRICKY:
+        ids = nfc.encode(t, add_special_tokens=False)
+        if "<|" not in t and q2.encode(t, add_special_tokens=False) != ids:
+            raise SystemExit("Qwen2Tokenizer disagrees with the NFC GGUF tokenizer on %r" % t)
+        cases.append({"text": t, "ids": ids, "ids_without_nfc": gguf_tok.encode(t, add_special_tokens=False)})
+    return cases
+
+
+def cmd_qwen_tokenizer(out: Path):
+    """Only the tokenizer cases of qwen25_coder.json (the file must exist: `qwen` writes it)."""
+    from transformers import AutoTokenizer
+    path = out / "qwen25_coder.json"
+    fx = json.loads(path.read_text(encoding="utf-8"))
+    tok = AutoTokenizer.from_pretrained(str(QWEN.parent), gguf_file=QWEN.name)
+    fx["tokenizer_cases"] = qwen_tokenizer_cases(tok)
+    fx["provenance"]["tokenizer"] = ("ids: transformers' tokenizer from the GGUF with the NFC normalizer of Qwen's "
+                                     "tokenizer.json (= Qwen2Tokenizer on the same vocabulary/merges); ids_without_nfc: "
+                                     "the GGUF-built tokenizer as transformers %s makes it (no normalizer)"
+                                     % __import__("transformers").__version__)
+    path.write_text(compact_number_lists(json.dumps(fx, ensure_ascii=False, indent=1)) + "\n")
+    print("wrote", path, "(tokenizer cases)")
+
+
+def cmd_nfc(out: Path, source: Path):
+    import bz2
+    import unicodedata
+    if source is None:
+        raise SystemExit("nfc: give --nfc-test PATH (NormalizationTest.txt[.bz2] from Debian's unicode-data)")
+    raw = bz2.open(source, "rt", encoding="utf-8") if source.suffix == ".bz2" else open(source, encoding="utf-8")
+    version = None
+    part, cases, keep_ranges, dropped, seen = None, [], [], 0, {}
+    with raw:
+        for line in raw:
+            if line.startswith("# NormalizationTest-"):
+                version = line.split("-", 1)[1].split(".txt")[0]
+            if line.startswith("@Part"):
+                part = line.split()[0][1:]
+                continue
+            if line.startswith("#") or not line.strip():
+                continue
+            c1, c2 = [[int(x, 16) for x in f.split()] for f in line.split(";")[:2]]
+            if any(unicodedata.category(chr(c)) == "Cn" for c in c1 + c2):
+                dropped += 1  # assigned after the tables' Unicode version
+                continue
+            s1, s2 = "".join(map(chr, c1)), "".join(map(chr, c2))
+            if unicodedata.normalize("NFC", s1) != s2:
+                raise SystemExit("Python's unicodedata disagrees with %s on %s" % (source, line.strip()))
+            seen[part] = seen.get(part, 0) + 1
+            if part == "Part1" and s1 == s2:
+                (c,) = c1
+                if keep_ranges and keep_ranges[-1][1] == c - 1:
+                    keep_ranges[-1][1] = c
+                else:
+                    keep_ranges.append([c, c])
+                continue
+            if part == "Part2" and seen[part] % 4 != 1:
+                continue
+            cases.append([part, " ".join("%X" % c for c in c1), " ".join("%X" % c for c in c2)])
+    prov = provenance(
+        source="NormalizationTest-%s.txt from Debian unicode-data 15.0.0-1. Copyright (c) 1991-2022 Unicode, Inc.; "
+               "Unicode data files licence (use and redistribution permitted with this notice): "
+               "https://www.unicode.org/copyright.html" % version,
+        tables="Python %s unicodedata (Unicode %s)" % (platform.python_version(), unicodedata.unidata_version),
+        dropped_lines="%d (a code point unassigned in Unicode %s)" % (dropped, unicodedata.unidata_version),
+        lines_per_part=seen,
+        fields="cases: [part, c1, c2 = NFC(c1)] in hex code points; part1_nfc_stable: [first, last] ranges of "
+               "the Part 1 characters whose NFC is themselves; Part2 every 4th line")
+    with open(out / "nfc_normalization_test.json", "w", encoding="utf-8") as f:
+        f.write('{"provenance": %s,\n"cases": [\n' % json.dumps(prov, ensure_ascii=False, indent=1))
+        f.write(",\n".join(json.dumps(c) for c in cases))
+        f.write('],\n"part1_nfc_stable": %s}\n' % json.dumps(keep_ranges))
+    print("wrote", out / "nfc_normalization_test.json", len(cases), "cases,", len(keep_ranges), "ranges,",
+          dropped, "lines dropped")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "minilm"])
+    ap.add_argument("what", choices=["tokenizers", "spm", "vocab", "tokenizer-json", "llama", "hf-llama", "qwen",
+                                     "qwen-tokenizer", "minilm", "nfc"])
+    ap.add_argument("--nfc-test", type=Path, help="nfc: NormalizationTest.txt or .txt.bz2 (Debian unicode-data)")
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "runtime" / "fixtures")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama, "hf-llama": cmd_hf_llama, "minilm": cmd_minilm}[a.what](a.out)
+    if a.what == "nfc":
+        return cmd_nfc(a.out, a.nfc_test)
+    {"tokenizers": cmd_tokenizers, "spm": cmd_spm, "vocab": cmd_vocab, "tokenizer-json": cmd_tokenizer_json, "llama": cmd_llama,
+     "hf-llama": cmd_hf_llama, "qwen": cmd_qwen, "qwen-tokenizer": cmd_qwen_tokenizer, "minilm": cmd_minilm}[a.what](a.out)
 
 
 if __name__ == "__main__":

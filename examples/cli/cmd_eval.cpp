@@ -3,7 +3,10 @@
 // Accuracy evaluation (examples/engine/eval/, docs/eval.md): windowed perplexity and bits per byte on
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
-// LAMBADA, GSM8K 5-shot greedy generation (slow; eval/gsm8k.hpp); for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
+// LAMBADA, GSM8K 5-shot greedy generation (slow; eval/gsm8k.hpp), HumanEval pass@1 (greedy
+// generation, each program executed in a sandboxed Python process: eval/humaneval.hpp,
+// eval/sandbox.hpp; --humaneval-log makes the run resumable), ppl:code (Python standard-library
+// sources); for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
 // model. MODEL is a Llama-family GGUF file or Hugging Face directory (tokenizer.json or
 // tokenizer.model), a BERT (MiniLM) Hugging Face directory, or a
 // factorised file written by `lowrank decompose` from either (runtime/factorized_loader.hpp:
@@ -22,6 +25,7 @@
 #include "eval/bert_plan.hpp"
 #include "eval/gsm8k.hpp"
 #include "eval/kl_divergence.hpp"
+#include "eval/humaneval.hpp"
 #include "eval/llama_scorer.hpp"
 #include "eval/lm_eval_output.hpp"
 #include "eval/results.hpp"
@@ -48,6 +52,10 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #ifndef LOWRANK_VERSION
@@ -62,8 +70,9 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 struct eval_args {
-    std::string model, plan, source, tasks, json_out, data, samples_out, output_path, kl_base;
-    bool log_samples = false;
+    std::string model, plan, source, tasks, json_out, data, samples_out, output_path, kl_base, humaneval_log,
+        python = "/usr/bin/python3";
+    bool log_samples = false, gen_tokens_given = false;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0, gen_tokens = eval::gsm8k::max_gen_toks;
     int threads = 2;
     std::string weights = "f32";
@@ -293,6 +302,64 @@ void kl_against_base(const eval_args& a, const std::string& name, const std::vec
     std::fflush(stdout);
 }
 
+/// HumanEval (eval/humaneval.hpp): greedy completions executed in the sandbox; resumable
+/// through --humaneval-log (whose header is this run's model, γ, weights and settings).
+json run_humaneval(const eval_args& a, runtime::llama_model& model, const runtime::gguf_tokenizer& tok, const json& res) {
+    namespace he = eval::humaneval;
+    const auto tt = clock_type::now();
+    const std::string file = (fs::path(a.data) / "humaneval.jsonl").string();
+    std::vector<he::problem> all;
+    for (const auto& r : read_jsonl(file)) {
+        try {
+            all.push_back(he::from_json(r));
+        } catch (const std::exception& e) {
+            throw std::runtime_error(file + ": problem " + std::to_string(all.size() + 1) + ": " + e.what());
+        }
+    }
+    std::vector<he::problem> docs;
+    for (auto i : eval::limited_indices(all.size(), a.limit)) docs.push_back(all[i]);
+    const std::string python = eval::code_exec::find_executable(a.python);
+    if (python.empty()) throw cli::usage_error("--python " + a.python + ": not an executable");
+    const std::size_t max_new = a.gen_tokens_given ? a.gen_tokens : he::default_max_gen_toks;
+    const eval::sandbox::limits lim;
+    const json limits = {{"wall_s", lim.wall_seconds}, {"cpu_s", lim.cpu_seconds}, {"memory_bytes", lim.memory_bytes},
+                         {"file_bytes", lim.file_bytes}, {"processes", lim.processes}, {"open_files", lim.open_files},
+                         {"output_bytes", lim.output_bytes}};
+    const json settings = {{"max_gen_toks", max_new}, {"until", he::stop_sequences()}, {"decoding", "greedy"},
+                           {"python", python}, {"limits", limits},
+                           {"semantics", "OpenAI human-eval / lm-evaluation-harness v0.4 humaneval (greedy, n = 1)"}};
+    he::run_log log(a.humaneval_log, {{"humaneval_log", 1}, {"model_sha256", res["model"]["sha256"]},
+                                      {"gamma", res["gamma"].is_object() ? res["gamma"].value("id", json()) : json()},
+                                      {"weights", a.weights}, {"dataset_sha256", data_sha256(file)}, {"settings", settings}});
+    progress_bar bar("humaneval", !a.no_progress);
+    auto make = [&](const he::problem& p) {
+        const auto t = clock_type::now();
+        const auto g = he::complete(model, tok, p.prompt, max_new);
+        he::record r;
+        r.completion = g.text, r.tokens = g.tokens.size(), r.stop = g.reason, r.gen_seconds = since(t);
+        return r;
+    };
+    const auto r = he::evaluate(docs, make, python, lim, log, [&](std::size_t d, std::size_t t) { bar(d, t); });
+    json e = task_entry(file, docs.size(), all.size(), a.limit);
+    e["metrics"]["pass_at_1"] = eval::metric(r.pass_at_1, r.stderr_);
+    json out = json::array();
+    std::size_t tokens = 0;
+    for (const auto& d : r.records) out.push_back(he::to_json(d)), tokens += d.tokens;
+    e["settings"] = settings;
+    e["settings"]["unit"] = "problems";
+    e["settings"]["by_status"] = r.by_status;
+    e["settings"]["resumed_from_log"] = r.resumed;
+    e["settings"]["tokens_generated"] = tokens;
+    if (!docs.empty()) {  // what isolation the programs ran under (the first problem's run, repeated per run)
+        const auto v = eval::code_exec::run_python(python, "pass\n", lim);
+        e["settings"]["sandbox"] = {{"namespaces", v.run.iso.namespaces}, {"readonly_filesystem", v.run.iso.readonly_filesystem},
+                                    {"own_uid", v.run.iso.own_uid}, {"seccomp", v.run.iso.seccomp}, {"notes", v.run.iso.notes}};
+    }
+    e["outputs"] = out;
+    e["seconds"] = since(tt);
+    return e;
+}
+
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res, sample_log& logged) {
     auto t0 = clock_type::now();
     runtime::opened_llama o =
@@ -340,7 +407,12 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
                   << model.weights().parameters() << " parameters (" << since(t0) << " s)\n";
     }
     res["model"]["parameters"] = model.weights().parameters();
-    if (a.weights == "bf16") model.weights().to_bf16();
+    if (a.weights == "bf16") {
+        model.weights().to_bf16();
+#ifdef __GLIBC__
+        ::malloc_trim(0);  // hand the freed float32 weights back to the system (else RSS stays ~2× for hours)
+#endif
+    }
     res["model"]["weights"] = a.weights;
     eval::llama_scorer scorer(model, tok);
     std::optional<runtime::llama_model> base;  // --kl-divergence-base
@@ -370,7 +442,8 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         if (name.rfind("ppl:", 0) == 0) {
             if (a.format_only) continue;
             const std::string corpus = name.substr(4);
-            if (corpus != "austen" && corpus != "kjv") throw cli::usage_error("unknown corpus '" + corpus + "' (austen, kjv)");
+            if (corpus != "austen" && corpus != "kjv" && corpus != "code")
+                throw cli::usage_error("unknown corpus '" + corpus + "' (austen, kjv, code)");
             const std::string file = (fs::path(a.data) / (corpus + ".heldout.txt")).string();
             const std::string text = read_text(file);
             std::vector<int> ids{scorer.document_start_token()};
@@ -400,6 +473,10 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         }
         if (name == "gsm8k") {
             res["tasks"][name] = run_gsm8k(a, model, tok);
+            continue;
+        }
+        if (name == "humaneval") {
+            if (!a.format_only) res["tasks"][name] = run_humaneval(a, model, tok, res);
             continue;
         }
         const auto info = eval::find_task(name);
@@ -629,7 +706,7 @@ int run(const eval_args& a0) {
     const bool bert = runtime::is_bert_model(a.model, a.source);
     if (!bert)
         for (const auto& t : tasks)
-            if (t.rfind("ppl:", 0) != 0 && t != "gsm8k") eval::find_task(t);  // fail early on a typo
+            if (t.rfind("ppl:", 0) != 0 && t != "gsm8k" && t != "humaneval") eval::find_task(t);  // fail early on a typo
     json res = {{"schema", eval::results_schema},
                 {"schema_version", eval::results_schema_version},
                 {"model", {{"path", fs::absolute(a.model).string()}}},
@@ -695,11 +772,16 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--tasks", a->tasks,
                     "comma-separated: ppl:austen, ppl:kjv, arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
-                    "openbookqa, mmlu, lambada, gsm8k (generation, slow); BERT: mrpc, sst2, agreement")
+                    "openbookqa, mmlu, lambada, gsm8k (generation, slow), humaneval (generation + sandboxed execution, slow), "
+                    "ppl:code; BERT: mrpc, sst2, agreement")
         ->required();
     sub->add_option("--limit", a->limit, "first N documents per task (mmlu: ⌈N/57⌉ per subject); perplexity: first N windows; 0 = all");
-    sub->add_option("--gen-tokens", a->gen_tokens, "gsm8k: most tokens generated per answer (lm-eval max_gen_toks)")
-        ->check(CLI::Range(1, 1 << 16));
+    auto* gen = sub->add_option("--gen-tokens", a->gen_tokens,
+                                "gsm8k / humaneval: most tokens generated per answer (default 256 / 512)")
+                    ->check(CLI::Range(1, 1 << 16));
+    sub->add_option("--humaneval-log", a->humaneval_log,
+                    "humaneval: append each finished problem to this JSONL file and resume from it on a restart");
+    sub->add_option("--python", a->python, "humaneval: the Python interpreter programs run with (default /usr/bin/python3)");
     sub->add_option("--ppl-windows", a->ppl_limit, "perplexity windows (overrides --limit for ppl:*)");
     sub->add_option("--context", a->context, "perplexity window length in tokens")->check(CLI::Range(2, 1 << 20));
     sub->add_option("--stride", a->stride, "perplexity window stride in tokens (< context)")->check(CLI::PositiveNumber);
@@ -719,13 +801,14 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_flag("--log-samples", a->log_samples, "with --output-path: per-document samples_<task>_<date>.jsonl (lm-eval's form)");
     sub->add_option("--kl-divergence-base", a->kl_base,
                     "perplexity tasks: also KL divergence, top-1 agreement and PPL ratio against this (dense) model, same windows");
-    sub->callback([a, exit_code] {
+    sub->callback([a, exit_code, gen] {
+        a->gen_tokens_given = gen->count() > 0;
         auto& c = a->command;
         c = "lowrank eval " + a->model + (a->plan.empty() ? "" : " --plan " + a->plan) +
             (a->source.empty() ? "" : " --source " + a->source) + " --tasks " + a->tasks;
         if (a->limit) c += " --limit " + std::to_string(a->limit);
         if (a->ppl_limit) c += " --ppl-windows " + std::to_string(a->ppl_limit);
-        if (a->gen_tokens != eval::gsm8k::max_gen_toks) c += " --gen-tokens " + std::to_string(a->gen_tokens);
+        if (a->gen_tokens_given) c += " --gen-tokens " + std::to_string(a->gen_tokens);
         c += " --context " + std::to_string(a->context) + " --stride " + std::to_string(a->stride) +
              " --threads " + std::to_string(a->threads);
         if (a->weights != "f32") c += " --weights " + a->weights;

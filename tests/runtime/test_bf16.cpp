@@ -51,3 +51,23 @@ TEST_CASE("bf16: from_transposed stores the transpose; to_float widens exactly")
     const auto t = bf16_matrix::from_transposed(a.data(), 3, 2);
     CHECK(t.to_float() == std::vector<float>{1.f, 4.f, 2.f, 5.f, 3.f, 6.f});
 }
+
+#include "runtime/llama.hpp"
+
+TEST_CASE("bf16: to_bf16 releases the float32 storage (a bf16 model holds half the bytes, not 1.5×)") {
+    // `w = {}` on a std::vector keeps its capacity; the float32 copies must really be freed.
+    std::mt19937 rng(3);
+    lowrank::runtime::linear l = lowrank::runtime::linear::dense(rt_test::random_vec(6 * 5, rng), 6, 5);
+    l.to_bf16();
+    CHECK(l.w.capacity() == 0);
+    auto s = lowrank::runtime::linear::svd(rt_test::random_vec(6 * 2, rng), rt_test::random_vec(5 * 2, rng), 6, 5, 2);
+    s.to_bf16();
+    CHECK(s.w.capacity() == 0);
+    CHECK(s.v.capacity() == 0);
+    lowrank::runtime::llama_weights w;
+    w.cfg.vocab = 7, w.cfg.hidden = 4;
+    w.embed = rt_test::random_vec(7 * 4, rng);
+    w.to_bf16();
+    CHECK(w.embed.capacity() == 0);
+    CHECK(w.embed16.size() == 7 * 4);
+}

@@ -4,12 +4,16 @@
 //   SmolLM2-135M greedy continuation vs transformers / llama.cpp (fixtures smollm2_*.json):
 //   greedy agreement at least the recorded one; against llama.cpp also the logits on the common
 //   prefix vs the fixture's reference top-32 logits (max |Δlogit|, coarsened KL, top-1
-//   agreement), within 1.5× the recorded figures plus a small slack.
+//   agreement), within 1.5× the recorded figures plus a small slack;
+//   Qwen2.5-Coder-1.5B-Instruct (fixture qwen25_coder.json, reference transformers on the same
+//   GGUF): its tokenizer on tricky and code strings (whenever the GGUF is cached: metadata only),
+//   and the float32 / bf16 logits and greedy agreement (only with LOWRANK_TEST_LARGE=1: ~7 GB).
 #include <doctest/doctest.h>
 
 #include "lowrank/io/gguf.hpp"
 #include "runtime/bert.hpp"
 #include "runtime/bpe_tokenizer.hpp"
+#include "runtime/unicode_nfc.hpp"
 #include "runtime/llama_loader.hpp"
 #include "runtime/wordpiece_tokenizer.hpp"
 #include "runtime_test_util.hpp"
@@ -137,6 +141,91 @@ TEST_CASE("real: SmolLM2-135M greedy continuation agrees with transformers and l
             CHECK(got.kl_mean <= 1.5 * r["topk_kl_mean"].get<double>() + 1e-4);
             CHECK(got.kl_max <= 1.5 * r["topk_kl_max"].get<double>() + 1e-3);
             CHECK(got.top1 >= r["top1_agreement"].get<double>() - 1.0 / double(n) - 1e-9);  // one near-tie may flip
+        }
+    }
+}
+
+// ---- Qwen2.5-Coder-1.5B-Instruct (fixture qwen25_coder.json: scripts/make_runtime_fixtures.py qwen)
+
+namespace {
+const char* qwen_gguf = "Qwen2.5-Coder-1.5B-Instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+}
+
+TEST_CASE("real: Qwen2.5-Coder tokenizer (GGUF vocabulary) gives the ids of transformers' tokenizer on code strings") {
+    // Reference: transformers' tokenizer built from the same GGUF with the NFC normalizer of Qwen's
+    // tokenizer.json (= transformers' Qwen2Tokenizer; the GGUF-built one alone has no normalizer,
+    // its ids are kept as ids_without_nfc). Only the GGUF's metadata is read here (no weights).
+    const auto path = rt_test::asset(qwen_gguf, "real/Qwen2.5-Coder tokenizer");
+    if (path.empty()) return;
+    const auto fx = rt_test::fixture("qwen25_coder.json");
+    REQUIRE_MESSAGE(fx != nullptr, "committed fixture tests/runtime/fixtures/qwen25_coder.json is missing");
+    const auto tok = bpe_tokenizer::from_gguf(lowrank::read_gguf(path));
+    std::size_t ok = 0, n = 0;
+    for (const auto& c : fx["tokenizer_cases"]) {
+        const std::string text = c["text"];
+        CAPTURE(text);
+        const auto ids = tok.encode(text);
+        CHECK(ids == c["ids"].get<std::vector<int>>());
+        CHECK(tok.decode(ids) == unicode::nfc(text));  // Qwen2 normalises to NFC
+        // transformers' GGUF-built tokenizer lacks the NFC normalizer: it may differ only on non-NFC text
+        if (unicode::nfc(text) == text) CHECK(c["ids_without_nfc"] == c["ids"]);
+        ++n, ok += ids == c["ids"].get<std::vector<int>>();
+    }
+    MESSAGE("Qwen2.5-Coder tokenizer: " << ok << "/" << n << " strings give transformers' ids");
+    CHECK(n >= 40);
+}
+
+TEST_CASE("real: Qwen2.5-Coder-1.5B logits agree with transformers (float32 and bf16 weights)") {
+    // Reference: transformers' Qwen2ForCausalLM on the same dequantised GGUF weights (bf16: the same
+    // weight matrices rounded to bf16). Loads ~7 GB of float32 weights, so it only runs with
+    // LOWRANK_TEST_LARGE=1 (the machine is shared); the tokenizer case above always runs.
+    const auto path = rt_test::asset(qwen_gguf, "real/Qwen2.5-Coder logits");
+    if (path.empty()) return;
+    if (const char* e = std::getenv("LOWRANK_TEST_LARGE"); !e || std::string(e) != "1") {
+        std::cout << "SKIPPED real/Qwen2.5-Coder logits: loads ~7 GB of weights; set LOWRANK_TEST_LARGE=1 to run\n";
+        return;
+    }
+    const auto fx = rt_test::fixture("qwen25_coder.json");
+    REQUIRE(fx != nullptr);
+    REQUIRE_MESSAGE(lowrank::cli::sha256_file(path) == fx["provenance"]["model_sha256"].get<std::string>(),
+                    path << " is not the GGUF the fixture was made from");
+    const auto f = lowrank::read_gguf(path);
+    const auto tok = bpe_tokenizer::from_gguf(f);
+    llama_model m(load_llama_gguf(f, 512), 2);
+    const std::size_t V = m.config().vocab;
+    for (const char* variant : {"f32", "bf16"}) {
+        if (std::string(variant) == "bf16") m.weights().to_bf16();
+        for (const auto& r : fx["results"]) {
+            if (r["variant"] != variant) continue;
+            CAPTURE(variant);
+            CAPTURE(r["prompt"].get<std::string>());
+            const auto ids = tok.encode(r["prompt"].get<std::string>());
+            CHECK(ids == r["prompt_ids"].get<std::vector<int>>());
+            // One teacher-forced pass over prompt + the reference's greedy tokens: the greedy
+            // agreement is the run of positions whose argmax is the reference's next token.
+            const auto ref = r["reference_greedy"].get<std::vector<int>>();
+            std::vector<int> seq(ids);
+            seq.insert(seq.end(), ref.begin(), ref.end());
+            auto cache = m.make_cache(1, seq.size());
+            const auto all = m.forward(seq.data(), seq.size(), cache, true);
+            std::size_t agree = 0;
+            for (; agree < ref.size(); ++agree) {
+                const float* row = all.data() + (ids.size() - 1 + agree) * V;
+                if (std::max_element(row, row + V) - row != ref[agree]) break;
+            }
+            const auto& top = r["reference_top"];
+            const std::size_t n = top.size();
+            REQUIRE(n <= seq.size());
+            const auto got = compare_topk(all, V, top);
+            MESSAGE("Qwen2.5-Coder " << std::string(variant) << ": greedy agrees for " << agree << "/" << ref.size()
+                                     << " (recorded " << r["greedy_agreement"] << "), top-" << r["topk"] << " max |dlogit| "
+                                     << got.max_abs_dlogit << " (recorded " << r["topk_max_abs_dlogit"] << "), KL mean "
+                                     << got.kl_mean << ", top-1 " << got.top1);
+            CHECK(agree >= r["greedy_agreement"].get<std::size_t>());
+            CHECK(got.max_abs_dlogit <= 1.5 * r["topk_max_abs_dlogit"].get<double>() + 0.02);
+            CHECK(got.kl_mean <= 1.5 * r["topk_kl_mean"].get<double>() + 1e-4);
+            CHECK(got.kl_max <= 1.5 * r["topk_kl_max"].get<double>() + 1e-3);
+            CHECK(got.top1 >= r["top1_agreement"].get<double>() - 1.0 / double(n) - 1e-9);
         }
     }
 }

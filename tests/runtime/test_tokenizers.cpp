@@ -354,7 +354,8 @@ void check_llama_cpp_vocab(const char* name, const char* expect_model, const cha
         const bool special = t.kind() == "gpt2";  // HF tokenizers parse added tokens; sentencepiece does not
         const auto ids = t.encode(text, special);
         CHECK(ids == c["ids"].get<std::vector<int>>());
-        CHECK(t.decode(ids) == text);
+        // Qwen2 normalises to NFC first (as its HF tokenizer does), so the text comes back in NFC
+        CHECK(t.decode(ids) == (std::string(name) == "qwen2" ? unicode::nfc(text) : text));
     }
 }
 }  // namespace
@@ -417,8 +418,9 @@ nlohmann::json tokenizer_json_from_gguf(const lowrank::gguf_file& f, nlohmann::j
 nlohmann::json byte_level(bool regex) { return {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", regex}}; }
 
 /// Encodes every fixture case with `t` (special tokens parsed) and compares with the fixture ids.
+/// `nfc`: the tokenizer normalises to NFC, so decoding gives the NFC of the text back.
 template <class Tok>
-void check_cases(const Tok& t, const nlohmann::json& cases) {
+void check_cases(const Tok& t, const nlohmann::json& cases, bool nfc = false) {
     REQUIRE(cases.is_array());
     REQUIRE(!cases.empty());
     for (const auto& c : cases) {
@@ -426,7 +428,7 @@ void check_cases(const Tok& t, const nlohmann::json& cases) {
         CAPTURE(text);
         const auto ids = t.encode(text);
         CHECK(ids == c["ids"].get<std::vector<int>>());
-        CHECK(t.decode(ids) == text);
+        CHECK(t.decode(ids) == (nfc ? unicode::nfc(text) : text));
     }
 }
 }  // namespace
@@ -500,7 +502,7 @@ TEST_CASE("bpe: tokenizer.json built from the GGUF vocabularies gives the Huggin
         const auto t = bpe_tokenizer::from_tokenizer_json((dir / "tokenizer.json").string());
         const auto g = bpe_tokenizer::from_gguf(f);
         CHECK(t.vocab_size() == g.vocab_size());
-        check_cases(t, fx["cases"]);
+        check_cases(t, fx["cases"], !c.norm.is_null());
         for (const auto& k : fx["cases"]) CHECK(t.encode(k["text"].get<std::string>()) == g.encode(k["text"].get<std::string>()));
     }
 }

@@ -14,8 +14,10 @@
 //      (equal to Hugging Face's Sequence[Digits(individual_digits), ByteLevel(use_regex)]);
 //      Qwen2 regex: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}
 //                   | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-//      (Hugging Face: Split(that regex, isolated) then ByteLevel(use_regex=false); Qwen2's
-//      tokenizer.json also applies NFC first, which is not done here: NFC text is expected);
+//      (Hugging Face: Split(that regex, isolated) then ByteLevel(use_regex=false));
+//      before splitting, "qwen2" normalises each text segment between special tokens to Unicode
+//      NFC (runtime/unicode_nfc.hpp), as Qwen2's tokenizer.json does (a tokenizer.json applies
+//      NFC when its normalizer is NFC, whatever the pre-tokenizer);
 //   3. every piece is mapped byte → printable code point (GPT-2's bytes_to_unicode) and merged
 //      by BPE: repeatedly merge the adjacent pair of lowest merge rank.
 //
@@ -26,6 +28,7 @@
 #include "lowrank/io/gguf.hpp"
 #include "runtime/special_tokens.hpp"
 #include "runtime/unicode.hpp"
+#include "runtime/unicode_nfc.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -66,6 +69,7 @@ public:
                   std::vector<std::int32_t> types, const std::string& pre)
         : tokens_(std::move(tokens)), types_(std::move(types)), pre_(pre_type_of(pre)) {
         ignore_merges_ = pre_ == pre_type::llama3;
+        nfc_ = pre_ == pre_type::qwen2;
         for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<int>(i));
         for (std::size_t i = 0; i < merges.size(); ++i) ranks_.emplace(merges[i], static_cast<int>(i));
         if (types_.size() != tokens_.size()) types_.assign(tokens_.size(), 1);
@@ -110,7 +114,7 @@ public:
     ///   Sequence[Digits(individual_digits), ByteLevel(use_regex)]         → "smollm" (SmolLM2)
     ///   Sequence[Split(Qwen2 regex, Isolated), ByteLevel(use_regex=false)] → "qwen2"
     ///   Sequence[Split(Llama-3 regex, Isolated), ByteLevel(use_regex=false)] → "llama3"
-    /// normalizer: none, or NFC (not applied: NFC text is expected, as for GGUF). model.vocab
+    /// normalizer: none, or NFC (applied to the text between special tokens). model.vocab
     /// (token → id, ids 0..n-1 with added_tokens filling the rest), model.merges ("a b" strings
     /// or [a, b] pairs; a, b and a+b must be tokens), added_tokens (special → control, others
     /// user-defined). BOS / EOS / add_bos from tokenizer_config.json in the same directory
@@ -330,6 +334,7 @@ private:
             merges.push_back(a + " " + b);
         }
         bpe_tokenizer tok(std::move(tokens), merges, std::move(types), pre);
+        tok.nfc_ = !norm.is_null();  // NFC (checked above) or none
 
         // A TemplateProcessing post-processor whose single-sequence template starts with a special
         // token (Llama-3: <|begin_of_text|> $A) adds that token as BOS; tokenizer_config.json's
@@ -471,6 +476,8 @@ private:
     }
 
     void encode_plain(std::string_view text, std::vector<int>& out) const {
+        const std::string normalised = nfc_ ? unicode::nfc(text) : std::string();
+        if (nfc_) text = normalised;
         for (const std::string& piece : pre_tokenize(text)) {
             auto cached = cache_.find(piece);
             if (cached == cache_.end()) cached = cache_.emplace(piece, bpe(piece)).first;
@@ -528,6 +535,7 @@ private:
     mutable std::unordered_map<std::string, std::vector<int>> cache_;
     pre_type pre_ = pre_type::gpt2;
     bool ignore_merges_ = false;
+    bool nfc_ = false;  ///< normalise to NFC before pre-tokenising
     int bos_ = -1, eos_ = -1;
     bool add_bos_ = false;
 };
