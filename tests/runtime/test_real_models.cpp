@@ -187,7 +187,7 @@ TEST_CASE("real: Qwen2.5-Coder-1.5B logits agree with transformers (float32 and 
     }
     const auto fx = rt_test::fixture("qwen25_coder.json");
     REQUIRE(fx != nullptr);
-    REQUIRE_MESSAGE(lowrank::cli::sha256_file(path) == fx["provenance"]["model_sha256"].get<std::string>(),
+    REQUIRE_MESSAGE(lowrank::sha256_file(path) == fx["provenance"]["model_sha256"].get<std::string>(),
                     path << " is not the GGUF the fixture was made from");
     const auto f = lowrank::read_gguf(path);
     const auto tok = bpe_tokenizer::from_gguf(f);

@@ -5,15 +5,24 @@
 #include "lowrank/backend/concept.hpp"
 #include "lowrank/backend/detail/host_ops.hpp"
 #include "lowrank/backend/detail/lapack.hpp"
+#include "lowrank/backend/detail/mode_kernel.hpp"
+#include "lowrank/backend/detail/worker_pool.hpp"
 
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbuilder.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads(void) __attribute__((weak));
 
 namespace lowrank {
 
@@ -21,7 +30,9 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
     static constexpr const char* name = "xtensor";
 
     /// CPU context. `threads` > 0 asks OpenBLAS for that many threads when the context is
-    /// made (OpenBLAS keeps the count process-wide); 0 leaves the BLAS default alone.
+    /// made (OpenBLAS keeps the count process-wide); 0 leaves the BLAS default alone. The
+    /// backend's own kernels (mode products) run on a pool of the same size — `threads`, or
+    /// OpenBLAS's count when 0 — created on first use and shared by copies of the context.
     struct context {
         using backend_type = xtensor_backend;
         int threads = 0;
@@ -29,6 +40,20 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
         explicit context(int n_threads) : threads(n_threads) {
             if (threads > 0 && openblas_set_num_threads != nullptr) openblas_set_num_threads(threads);
         }
+        /// Threads of the backend's own kernels.
+        unsigned kernel_threads() const {
+            if (threads > 0) return unsigned(threads);
+            return openblas_get_num_threads != nullptr ? unsigned(std::max(1, openblas_get_num_threads())) : 1u;
+        }
+        detail::worker_pool* pool() {
+            const unsigned n = kernel_threads();
+            if (n <= 1) return nullptr;
+            if (!pool_ || pool_->size() != n) pool_ = std::make_shared<detail::worker_pool>(n);
+            return pool_.get();
+        }
+
+    private:
+        std::shared_ptr<detail::worker_pool> pool_;
     };
 
     template <class T>
@@ -36,11 +61,13 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
 
     template <class T>
     static tensor<T> empty(context&, const shape_t& s) {
-        return tensor<T>::from_shape(s);
+        auto t = tensor<T>::from_shape(s);
+        advise_huge_pages(t.data(), t.size() * sizeof(T));
+        return t;
     }
     template <class T>
-    static tensor<T> zeros(context&, const shape_t& s) {
-        auto t = tensor<T>::from_shape(s);
+    static tensor<T> zeros(context& ctx, const shape_t& s) {
+        auto t = empty<T>(ctx, s);
         std::fill(t.begin(), t.end(), T(0));
         return t;
     }
@@ -63,8 +90,8 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
         t.reshape(s);
     }
     template <class T>
-    static tensor<T> upload(context&, const T* host, const shape_t& s) {
-        auto t = tensor<T>::from_shape(s);
+    static tensor<T> upload(context& ctx, const T* host, const shape_t& s) {
+        auto t = empty<T>(ctx, s);
         if (t.size()) std::memcpy(t.data(), host, t.size() * sizeof(T));
         return t;
     }
@@ -89,6 +116,15 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
                            beta, c, to_blas_int(ldc, "gemm"));
     }
 
+
+    /// Mode-n product kernel (see detail/mode_kernel.hpp): Y[l] = op(A)·X[l] over the (L, I, R)
+    /// view, on the context's threads. Returns false when the CPU has no supported SIMD unit
+    /// (the caller then uses gemm / gemm_strided_batched).
+    template <class T>
+    static bool mode_product_kernel(context& ctx, op a_op, std::size_t L, std::size_t J, std::size_t I,
+                                    std::size_t R, const T* a, std::size_t lda, const T* x, T* y) {
+        return detail::mode_kernel::run(ctx.pool(), a_op, L, J, I, R, a, lda, x, y);
+    }
 
     template <class T>
     static void syrk(context&, op t, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda, T beta,
@@ -169,6 +205,21 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
 
 private:
     static cxxblas::Transpose trans(op o) { return o == op::none ? cxxblas::NoTrans : cxxblas::Trans; }
+
+    /// Asks the kernel for transparent huge pages on the 2 MiB-aligned interior of a buffer of
+    /// at least 4 MiB (as numpy does): a fresh large output is otherwise first-touched in 4 KiB
+    /// page faults, measured at +23 % on a 64 MiB mode product. Advisory only; errors ignored.
+    static void advise_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        constexpr std::size_t huge = std::size_t(2) << 20;
+        if (bytes < 2 * huge) return;
+        const auto begin = (reinterpret_cast<std::uintptr_t>(p) + huge - 1) & ~(huge - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(huge - 1);
+        if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+        (void)p, (void)bytes;
+#endif
+    }
 };
 
 static_assert(backend<xtensor_backend>);

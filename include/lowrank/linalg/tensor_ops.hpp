@@ -17,6 +17,9 @@
 // the unfolding: one GEMM when n is the first mode (L = 1) or the last (R = 1), otherwise L
 // strided-batched GEMMs over the (L, I_n, R) view. `a_op = op::trans` multiplies by Aᵀ
 // instead (A stored I_n × J), which projects onto a factor's columns without a transpose.
+// A backend may provide its own kernel for the whole product (B::mode_product_kernel, optional;
+// the xtensor backend's SIMD kernel reads X in place and runs at or above raw-GEMM speed on
+// every mode, see backend/detail/mode_kernel.hpp); it is used when it reports success.
 #pragma once
 
 #include "lowrank/backend/concept.hpp"
@@ -89,6 +92,8 @@ Tensor mode_product(Ctx& ctx, const Tensor& x, const Tensor& a, std::size_t n, o
     ys[n] = J;
     Tensor y = B::template empty<T>(ctx, ys);
     if (numel(ys) == 0) return y;
+    if constexpr (requires { B::mode_product_kernel(ctx, a_op, L, J, I, R, B::data(a), lda, B::data(x), B::data(y)); })
+        if (B::mode_product_kernel(ctx, a_op, L, J, I, R, B::data(a), lda, B::data(x), B::data(y))) return y;
     if (R == 1)  // Y (L×J) = X (L×I) · op(A)ᵀ
         B::gemm(ctx, op::none, flip(a_op), L, J, I, T(1), B::data(x), I, B::data(a), lda, T(0), B::data(y), J);
     else if (L == 1)  // Y (J×R) = op(A) · X (I×R)
