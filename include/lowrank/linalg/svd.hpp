@@ -58,7 +58,7 @@ struct svd_options {
     bool compute_error = true;              ///< compute rel_error from the explicit residual
     /// randomized: when a randomized SVD would cost more than a deterministic one — the sketch
     /// covering a large part of min(m, n) — the cheaper of the exact and Gram methods runs instead
-    /// (cost model in detail::randomized_fallback_method; measured: randomized 2.5× slower than
+    /// (cost model in detail::cheapest_method; measured: randomized 2.5× slower than
     /// exact at 576×576, r = 512); svd_result::method reports which method ran.
     bool randomized_fallback = true;
 };
