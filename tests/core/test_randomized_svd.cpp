@@ -205,6 +205,10 @@ TEST_CASE("randomized fallback picks a deterministic method when it is estimated
     // Sketch covering most of the matrix: Gram or exact, never randomized.
     CHECK(detail::cheapest_method(576, 576, 512, opt, 4) != svd_method::randomized);
     CHECK(detail::cheapest_method(40, 30, 10, opt, 8) != svd_method::randomized);
+    // Rank near min(m, n) of a rectangular matrix: exact, not Gram (whose r×r SVD and eigensolver
+    // then cost more; measured with lowrank_peer on SmolLM2 ffn_down 576×1536 at r = 512:
+    // Gram 571 ms, exact 282 ms).
+    CHECK(detail::cheapest_method(576, 1536, 512, opt, 4) == svd_method::exact);
     // Thin rank of a large matrix: randomized.
     CHECK(detail::cheapest_method(4096, 11008, 64, opt, 4) == svd_method::randomized);
     CHECK(detail::cheapest_method(768, 3072, 16, opt, 4) == svd_method::randomized);

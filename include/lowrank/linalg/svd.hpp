@@ -134,13 +134,17 @@ void keep_leading_rows(Ctx& ctx, Tensor& vt, std::size_t r) {
 /// Estimated run time (ns, one core) of each method for a rank-r SVD of an m×n matrix, from
 /// operation counts and rates measured on the benchmark machine (AMD EPYC Zen 4, OpenBLAS
 /// 0.3.21): ~32 multiply-adds/ns in GEMM-like float32 code (half in double), a symmetric
-/// eigensolver of order d at 0.1·d³ ns (float32), gesdd at 0.18·k²·K ns. Only the ranking
-/// matters: the randomized method runs unless a deterministic one is estimated cheaper.
+/// eigensolver of order d at 0.1·d³ ns (float32), gesdd at 0.18·k²·K ns (also for the r×r SVD
+/// that the Gram route — Gram method and block Krylov — ends with: at r = 512 of 576×1536 it
+/// decides between Gram and exact; without it Gram was picked and ran 2.0× slower than exact,
+/// 571 vs 282 ms, bench/peers lowrank_peer under load). Only the ranking matters: the
+/// randomized method runs unless a deterministic one is estimated cheaper.
 inline svd_method cheapest_method(std::size_t m, std::size_t n, std::size_t r, const svd_options& opt,
                                   std::size_t elem) {
     const double k = double(std::min(m, n)), K = double(std::max(m, n)), scale = elem > 4 ? 2.0 : 1.0;
     const double fma = scale / 32.0, l = std::min(k, double(r + opt.oversampling)), rr = double(r);
     auto eig = [&](double d) { return 0.1 * scale * d * d * d; };
+    const double small_svd = 0.18 * scale * rr * rr * rr;  // gram_svd_rows: SVD of the r×r factor
     double randomized;
     const std::size_t b = (std::size_t(l) + 1) / 2;
     if (opt.variant == randomized_variant::block_krylov && std::size_t(k) / b >= 2) {
@@ -148,12 +152,12 @@ inline svd_method cheapest_method(std::size_t m, std::size_t n, std::size_t r, c
         const double dim = (d + 1) * bb;
         randomized = fma * ((2 * d + 2) * bb * k * K + 2 * k * bb * bb * (d + 1) * (d + 1) + dim * dim * K / 2 +
                             rr * dim * K + 2.5 * rr * rr * K + k * dim * rr) +
-                     eig(dim);
+                     eig(dim) + small_svd;
     } else {
         const double q = double(opt.power_iterations);
         randomized = fma * ((2 * q + 2) * l * k * K + (2 * q + 1) * 4 * k * l * l + 4 * l * l * K);
     }
-    const double gram = fma * (k * k * K / 2 + rr * k * K + 2.5 * rr * rr * K) + eig(k);
+    const double gram = fma * (k * k * K / 2 + rr * k * K + 2.5 * rr * rr * K) + eig(k) + small_svd;
     const double exact = 0.18 * scale * k * k * K;
     if (randomized <= gram && randomized <= exact) return svd_method::randomized;
     return gram <= exact ? svd_method::gram : svd_method::exact;
