@@ -1,4 +1,4 @@
-// lowrank eval MODEL [--plan gamma.json] --tasks ppl:austen,arc_easy,hellaswag,... [--limit N]
+// lowrank eval MODEL [--plan gamma.json] --tasks ppl:austen,ppl:PATH,arc_easy,hellaswag,... [--limit N]
 //               [--json OUT] [--data DIR] [--context 512] [--stride 256] [--threads N]
 // Accuracy evaluation (examples/engine/eval/, docs/eval.md): windowed perplexity and bits per byte on
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
@@ -20,6 +20,7 @@
 // "Final estimate: PPL = x +/- y" line; --kl-divergence-base DENSE compares with a base model on the
 // same windows (eval/kl_divergence.hpp: mean KL, top-1 agreement, PPL ratio; llama-perplexity's lines).
 #include "cli/command.hpp"
+#include "cli/text_input.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "eval/bert_eval.hpp"
 #include "eval/bert_plan.hpp"
@@ -103,6 +104,10 @@ std::string data_sha256(const std::string& path) {
     }
     return sha256_file(path);
 }
+
+/// ppl:austen / ppl:kjv / ppl:code name the cached held-out texts; anything else after "ppl:" is
+/// a path to a UTF-8 text file (a file named like a built-in corpus: give it as ./austen).
+bool is_builtin_corpus(const std::string& c) { return c == "austen" || c == "kjv" || c == "code"; }
 
 std::vector<json> read_jsonl(const std::string& path) {
     std::ifstream in(path);
@@ -442,10 +447,9 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         if (name.rfind("ppl:", 0) == 0) {
             if (a.format_only) continue;
             const std::string corpus = name.substr(4);
-            if (corpus != "austen" && corpus != "kjv" && corpus != "code")
-                throw cli::usage_error("unknown corpus '" + corpus + "' (austen, kjv, code)");
-            const std::string file = (fs::path(a.data) / (corpus + ".heldout.txt")).string();
-            const std::string text = read_text(file);
+            const bool builtin = is_builtin_corpus(corpus);
+            const std::string file = builtin ? (fs::path(a.data) / (corpus + ".heldout.txt")).string() : corpus;
+            const std::string text = builtin ? read_text(file) : cli::read_utf8_text(file, "--tasks " + name + ":");
             std::vector<int> ids{scorer.document_start_token()};
             const auto enc = scorer.encode(text);
             ids.insert(ids.end(), enc.begin(), enc.end());
@@ -707,6 +711,8 @@ int run(const eval_args& a0) {
     if (!bert)
         for (const auto& t : tasks)
             if (t.rfind("ppl:", 0) != 0 && t != "gsm8k" && t != "humaneval") eval::find_task(t);  // fail early on a typo
+            else if (t.rfind("ppl:", 0) == 0 && !is_builtin_corpus(t.substr(4)))
+                (void)cli::read_utf8_text(t.substr(4), "--tasks " + t + ":");  // a user's text: fail before loading the model
     json res = {{"schema", eval::results_schema},
                 {"schema_version", eval::results_schema_version},
                 {"model", {{"path", fs::absolute(a.model).string()}}},
@@ -771,7 +777,7 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--source", a->source, "factorised MODEL: its source model (default: the path its manifest records)");
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--tasks", a->tasks,
-                    "comma-separated: ppl:austen, ppl:kjv, arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
+                    "comma-separated: ppl:austen, ppl:kjv, ppl:PATH (any UTF-8 text file), arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
                     "openbookqa, mmlu, lambada, gsm8k (generation, slow), humaneval (generation + sandboxed execution, slow), "
                     "ppl:code; BERT: mrpc, sst2, agreement")
         ->required();

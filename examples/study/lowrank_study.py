@@ -198,21 +198,6 @@ class Model:
         return self._plans[key]
 
 
-def _legacy_params_after(model: Model, gamma: dict) -> int:
-    """Parameters after factorising γ, for a `lowrank` binary whose `plan` has no `--gamma/--json`
-    yet (issue #13 item 8 moves this to the CLI; delete once every supported binary has it).
-    Tucker-2 factors hold h·r + r² + r·w numbers, SVD factors (h + w)·r; a tensor whose factors
-    would hold at least h·w numbers stays dense (the runtime's rule)."""
-    saved = 0
-    for role in gamma["tensors"]:
-        h, w = model.shapes[role]
-        r = gamma["ranks"][role]
-        f = (h + w) * r if gamma["method"] == "svd" else h * r + r * r + r * w
-        if f < h * w:
-            saved += (h * w - f) * len(gamma["layers"])
-    return model.params_total - saved
-
-
 # ----------------------------------------------------------------------------- points
 class Point:
     """One `lowrank eval` run (or one `lowrank decompose` for the Eckart-Young errors)."""
@@ -229,15 +214,10 @@ class Point:
         self.profile_key = f"{model.id}:{profile}:{kind}:{'svd' if gamma and gamma['method'] == 'svd' else ''}"  # ETA groups
         self.path = runner.cache / "points" / f"{self.key}.json"
 
-    def result_name(self, res: dict | None = None) -> str:
+    def result_name(self) -> str:
         """File name of the point's result in the output directory: model, kind, the library's γ id
-        (from `lowrank plan --json`, else the run's own record of it), profile, round."""
+        (`lowrank plan --gamma FILE --json`; "dense" for the dense model), profile, round."""
         gid = self.model.info(self.gamma)["id"]
-        if not gid and res:
-            gid = ((res.get("study_point") or {}).get("gamma_id") or (res.get("gamma") or {}).get("id")
-                   or res.get("manifest", {}).get("gamma_id"))
-        if not gid or not str(gid).startswith(("g-", "dense")):
-            gid = "k-" + self.key[:16]  # no γ id recorded (BERT runs of a CLI without it): the cache key
         return f"{self.model.id}-{self.kind}-{gid}-{self.profile}{f'-r{self.rnd}' if self.rnd else ''}.json"
 
     @property
@@ -272,25 +252,23 @@ class Runner:
         self.lr = args.lowrank or os.environ.get("LOWRANK_CLI") or expand(study.get("lowrank", "{repo}/build/examples/lowrank"))
         self.hashes = FileHashes(self.cache / "file-sha256.json")
         self.models = {}
-        self._plan_json = None
-
-    def plan_json_supported(self) -> bool:
-        """Does this `lowrank plan` describe a given γ (`--gamma FILE --json`)?"""
-        if self._plan_json is None:
-            r = subprocess.run([self.lr, "plan", "--help"], capture_output=True, text=True)
-            self._plan_json = "--gamma" in r.stdout and "--json" in r.stdout
-        return self._plan_json
 
     def gamma_info(self, model: "Model", gamma: dict) -> dict:
-        """The library's id and parameter count of γ (`lowrank plan --gamma FILE --json`)."""
+        """The library's id and parameter count of γ, from `lowrank plan --gamma FILE --json`
+        ("lowrank.plan": parameters.before / .after with the runtime's keep-dense rule — the same
+        vocabulary as decompose's manifest). `before` must be design-space's parameters.total."""
         path = self.gamma_path(gamma)
-        if not self.plan_json_supported():
-            return {"id": None, "params_after": _legacy_params_after(model, gamma)}
         j = json.loads(self.cli(["plan", *model.arch_args, "--gamma", str(path), "--json"]))
-        total, after = int(j["parameters"]["total"]), int(j["parameters"]["after"])
-        if total != model.params_total:
-            raise RuntimeError(f"lowrank plan --gamma: total parameters {total} != design-space's {model.params_total}")
-        return {"id": j["id"], "params_after": after}
+        try:
+            gid, before, after = j["id"], int(j["parameters"]["before"]), int(j["parameters"]["after"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise RuntimeError(f"{self.lr} plan --gamma {path} --json: no id / parameters.before / parameters.after "
+                               f"({e!r}); this driver needs the \"lowrank.plan\" document") from None
+        if before != model.params_total:
+            raise RuntimeError(f"lowrank plan --gamma: {before} parameters before != design-space's total {model.params_total}")
+        if not str(gid).startswith("g-"):
+            raise RuntimeError(f"lowrank plan --gamma {path}: id {gid!r} is not a library γ id (g-…)")
+        return {"id": gid, "params_after": after}
 
     def gamma_path(self, gamma: dict) -> Path:
         """γ written once to the cache, named by the sha256 of its canonical JSON (a file name,
@@ -657,7 +635,7 @@ def cmd_run(args) -> int:
         files = []
         for pt in row["_points"]:
             if pt.path.exists():
-                name = pt.result_name(json.loads(pt.path.read_text()))
+                name = pt.result_name()
                 shutil.copyfile(pt.path, res_dir / name)
                 files.append({"kind": pt.kind, "file": f"results/{name}", "key": pt.key})
         index_rows.append({k: v for k, v in row.items() if not k.startswith("_")} | {"results": files})
