@@ -4,6 +4,8 @@
 //   • exact (gesdd) vs randomized vs Gram truncated SVD on the study's real weight shapes
 //     (Llama-2-7B, BERT-base, SmolLM2-135M) built with a slowly decaying spectrum
 //     σ_i = 1/sqrt(1+i), so the Eckart–Young optimum is known in closed form;
+//   • randomized vs exact SVD at equal error (within 1 % of the optimum), both timed in every
+//     iteration on the same matrix: counter speedup = exact time / randomized time;
 //   • HOOI and ST-HOSVD on a 3-way tensor.
 // Counters: GFLOP/s where a FLOP count is defined, rel_error (achieved ‖A−Â‖/‖A‖) and
 // ey_ratio (rel_error / Eckart–Young optimum) for the SVDs.
@@ -14,6 +16,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <string>
@@ -177,6 +180,90 @@ BENCHMARK(BM_TruncatedSVD)
     ->ArgsProduct({{4096}, {11008}, {256}, {exact, gram}})
     ->Iterations(1)
     ->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---------------------------------------------------------------------------------------
+// Randomized vs exact truncated SVD at equal error, timed side by side
+// ---------------------------------------------------------------------------------------
+
+/// One benchmark per (shape, rank, variant) times the exact SVD (gesdd, the Eckart–Young
+/// optimum) and the randomized SVD alternately in every iteration on the same matrix, so
+/// `speedup` (exact time / randomized time, ratio of the sums) is a same-run ratio that load
+/// drift affects equally on both sides. "Equal error": before timing, the randomized run gets
+/// the fewest power iterations q ∈ {0 … 8} whose error is within `target` (1 %) of the
+/// optimum (counter q; ey_rand is its error / optimum, ey_exact the exact method's, ≈ 1). The
+/// deterministic fallback is off: the randomized algorithm itself is measured. Counters
+/// exact_ms / rand_ms are per-call means (load-dependent; report the ratio).
+void BM_SVDEqualError(benchmark::State& state) {
+    const std::size_t m = static_cast<std::size_t>(state.range(0)), n = static_cast<std::size_t>(state.range(1));
+    const std::size_t r = static_cast<std::size_t>(state.range(2));
+    const auto variant = static_cast<randomized_variant>(state.range(3));
+    constexpr double target = 1.01;
+    const auto& a = spectrum_matrix(m, n);
+    const double optimum = eckart_young_optimum(m, n, r);
+    B::context ctx;
+    svd_options ex;
+    ex.trunc = truncation::rank(r);
+    ex.method = svd_method::exact;
+    ex.compute_error = false;
+    svd_options rd = ex;
+    rd.method = svd_method::randomized;
+    rd.variant = variant;
+    rd.randomized_fallback = false;
+    double ey_rand = 0;
+    std::size_t passes = 0;
+    for (rd.power_iterations = 0; rd.power_iterations <= 8; ++rd.power_iterations) {
+        auto res = truncated_svd(ctx, a, rd);
+        ey_rand = relative_residual(ctx, a, res.u, res.s, res.vt, res.norm) / optimum;
+        passes = res.passes;
+        if (ey_rand <= target) break;
+    }
+    if (ey_rand > target) {
+        state.SkipWithError("randomized SVD does not reach 1 % of the optimum within q = 8");
+        return;
+    }
+    svd_result<B::tensor<float>> re, rr;
+    double t_exact = 0, t_rand = 0;
+    using clock = std::chrono::steady_clock;
+    for (auto _ : state) {
+        const auto t0 = clock::now();
+        re = truncated_svd(ctx, a, ex);
+        const auto t1 = clock::now();
+        rr = truncated_svd(ctx, a, rd);
+        const auto t2 = clock::now();
+        benchmark::DoNotOptimize(re.s.data());
+        benchmark::DoNotOptimize(rr.s.data());
+        const double de = std::chrono::duration<double>(t1 - t0).count(), dr = std::chrono::duration<double>(t2 - t1).count();
+        t_exact += de, t_rand += dr;
+        state.SetIterationTime(de + dr);
+    }
+    const double iters = double(state.iterations());
+    state.counters["exact_ms"] = 1e3 * t_exact / iters;
+    state.counters["rand_ms"] = 1e3 * t_rand / iters;
+    state.counters["speedup"] = t_exact / t_rand;
+    state.counters["q"] = double(rd.power_iterations);
+    state.counters["passes"] = double(passes);
+    state.counters["ey_rand"] = relative_residual(ctx, a, rr.u, rr.s, rr.vt, rr.norm) / optimum;
+    state.counters["ey_exact"] = relative_residual(ctx, a, re.u, re.s, re.vt, re.norm) / optimum;
+    state.SetLabel(to_string(variant));
+}
+
+constexpr int krylov = static_cast<int>(randomized_variant::block_krylov);
+constexpr int subspace = static_cast<int>(randomized_variant::subspace_iteration);
+
+// The study's small and medium weight shapes (SmolLM2-135M, BERT-base) at thin to wide ranks.
+BENCHMARK(BM_SVDEqualError)
+    ->ArgsProduct({{576}, {576}, {16, 64, 128}, {krylov, subspace}})
+    ->ArgsProduct({{576}, {1536}, {16, 64, 128}, {krylov, subspace}})
+    ->ArgsProduct({{1536}, {576}, {64}, {krylov, subspace}})
+    ->ArgsProduct({{192}, {576}, {16}, {krylov, subspace}})
+    ->ArgsProduct({{768}, {3072}, {16, 64, 256}, {krylov, subspace}})
+    ->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Llama-2-7B shape (exact SVD alone takes tens of seconds): one iteration; run with
+// --benchmark_filter=BM_SVDEqualError/4096.
+BENCHMARK(BM_SVDEqualError)
+    ->ArgsProduct({{4096}, {4096}, {256}, {krylov}})
+    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------------------------------
 // Tucker on a 3-way tensor

@@ -236,6 +236,7 @@ int run(const decompose_args& a0) {
     for (const auto& w : p.weights)
         for (std::size_t i = 0; i < tensors.size(); ++i)
             if (tensors[i].name == w.name) rank_of[i] = w.rank;
+    const std::vector<std::size_t> plan_rank_of = rank_of;  // the whole γ (a --layers part zeroes the rest below)
     // --layers I..J: this part holds blocks I..J (1-based) and, when I = 1, every tensor outside
     // the blocks; `lowrank merge` combines the parts (docs/scale.md §3).
     std::vector<char> in_part(tensors.size(), 1);
@@ -326,10 +327,10 @@ int run(const decompose_args& a0) {
                             : json{{"path", fs::absolute(a.plan).string()}, {"id", p.plan_id}};
     {  // the recipe that reproduces this output (saved beside it and in the manifest)
         std::vector<std::pair<std::string, std::uint64_t>> ranks;
-        for (std::size_t i = 0; i < tensors.size(); ++i)
-            if (rank_of[i] > 0)
+        for (std::size_t i = 0; i < tensors.size(); ++i)  // the whole γ's recipe, also for a --layers part
+            if (plan_rank_of[i] > 0)
                 ranks.push_back({runtime::detail::hf_module_name(tensors[i].name, std::string(model::to_string(m.family()))),
-                                 rank_of[i]});
+                                 plan_rank_of[i]});
         json r = rec ? design::to_json(*rec) : cli::recipe_of_output(method, ranks, nullptr);
         r["method"] = method;
         r["source"] = {{"path", fs::absolute(a.model).string()}, {"format", gguf ? "gguf" : "safetensors"}};

@@ -36,8 +36,11 @@ TEST_CASE("decompose --layers + merge: the parts merge into the unsharded model,
                            d / "log") == 0);
     const factorized_model whole(whole_path);
     auto part = [&](const std::string& range, const std::string& name) {
-        REQUIRE(dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --threads 1 --quiet --layers " + range +
-                                   " --out " + (d / name), d / "log") == 0);
+        const int rc = dtest::run_cli("decompose " + src + " --plan " + (d / "g.json") + " --threads 1 --quiet --layers " + range +
+                                          " --out " + (d / name),
+                                      d / "log");
+        INFO("decompose --layers " << range << ": " << dtest::read_text(d / "log"));
+        REQUIRE(rc == 0);
     };
     part("1..1", "p1.safetensors");
     part("2..3", "p23.safetensors");

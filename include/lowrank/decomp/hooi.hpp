@@ -126,7 +126,7 @@ tucker_result<Tensor> hooi(Ctx& ctx, const Tensor& x, const hooi_options<Tensor>
     res.discarded_energy = norm2 * res.error_history.back() * res.error_history.back();
     res.error_bound = res.error_history.back();
     res.status = info > 0 ? status::no_convergence : (res.converged ? status::ok : status::not_converged);
-    detail::finish_tucker(ctx, x, res, opt.compute_error && res.status != status::no_convergence);
+    detail::finish_tucker(ctx, x, res, opt.compute_error);
     return res;
 }
 

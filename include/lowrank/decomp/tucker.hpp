@@ -151,7 +151,10 @@ mode_subspace<Ctx, Tensor> compute_mode_subspace(Ctx& ctx, const Tensor& x, std:
 template <backend_context Ctx, class Tensor>
 void finish_tucker(Ctx& ctx, const Tensor& x, tucker_result<Tensor>& res, bool compute_error) {
     using B = backend_of<Ctx>;
-    if (res.status == status::ok && compute_error) {
+    // Every result with factors gets its residual — also one stopped at max_iterations
+    // (not_converged) or after a LAPACK failure (no_convergence): it is still a Tucker model,
+    // and callers (the CLI's JSON) report its error. Only nonfinite input has no factors.
+    if (compute_error && res.status != status::nonfinite_input) {
         Tensor xhat = reconstruct(ctx, res);
         const double d = static_cast<double>(frobenius_distance(ctx, x, xhat));
         res.rel_error = res.norm > 0 ? d / res.norm : 0.0;

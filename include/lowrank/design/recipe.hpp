@@ -78,7 +78,7 @@ inline void read_amount(const nlohmann::json& j, recipe_rule& r, const std::stri
     if (j.contains("rank") == j.contains("keep_ratio"))
         throw invalid_argument("recipe: " + where + " needs exactly one of 'rank' and 'keep_ratio'");
     if (j.contains("rank")) {
-        if (!j["rank"].is_number_unsigned() || j["rank"].get<std::uint64_t>() == 0)
+        if (!j["rank"].is_number_integer() || j["rank"].get<std::int64_t>() <= 0)
             throw invalid_argument("recipe: " + where + ".rank must be a positive integer");
         r.rank = j["rank"].get<std::uint64_t>();
     } else {

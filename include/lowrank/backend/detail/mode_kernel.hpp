@@ -53,7 +53,7 @@ template <class T>
 struct micro {
     micro_fn<T> packed = nullptr;  ///< a(m, k) = a[k·MR + m] (op(A) packed in MR-row tiles)
     micro_fn<T> rows = nullptr;    ///< a(m, k) = a[m·a_rs + k] (rows of X read in place)
-    std::size_t mr = 0, nr = 0;
+    std::size_t mr = 0, nr = 0, nv = 0;  ///< tile rows, columns, vectors per row
 };
 
 #ifdef LOWRANK_MODE_KERNEL_X86
@@ -131,11 +131,11 @@ inline bool has_avx2() {
 
 template <class VT, std::size_t MR, std::size_t NV>
 micro<typename VT::value> avx512_micro() {
-    return {&kernel_avx512<VT, MR, NV, true>, &kernel_avx512<VT, MR, NV, false>, MR, NV * VT::W};
+    return {&kernel_avx512<VT, MR, NV, true>, &kernel_avx512<VT, MR, NV, false>, MR, NV * VT::W, NV};
 }
 template <class VT, std::size_t MR, std::size_t NV>
 micro<typename VT::value> avx2_micro() {
-    return {&kernel_avx2<VT, MR, NV, true>, &kernel_avx2<VT, MR, NV, false>, MR, NV * VT::W};
+    return {&kernel_avx2<VT, MR, NV, true>, &kernel_avx2<VT, MR, NV, false>, MR, NV * VT::W, NV};
 }
 
 /// Every micro-kernel this CPU can run for T: the AVX-512 set (when available), then the AVX2
@@ -178,12 +178,15 @@ inline double tile_fill(std::size_t n, std::size_t t) {
 }
 
 /// The kernel whose tiles waste least on the two tiled dimensions (rows × vector columns);
-/// ties go to the wider vector tile (listed first).
+/// ties go to the wider vector tile (listed first). One-vector tiles (MR = 12 or 24 rows of
+/// broadcasts per vector) only when the columns fit one vector: streaming that many rows runs
+/// at a fraction of the others' speed (f64, J = 37: 15 ms against 5 ms).
 template <class T>
 micro<T> pick(const std::vector<micro<T>>& ks, std::size_t rows, std::size_t cols) {
     micro<T> best;
     double best_fill = -1;
     for (const auto& k : ks) {
+        if (k.nv == 1 && cols > k.nr && ks.size() > 1) continue;  // one-vector tile, wider columns
         const double f = tile_fill(rows, k.mr) * tile_fill(cols, k.nr);
         if (f > best_fill + 1e-9) best = k, best_fill = f;
     }
@@ -211,11 +214,15 @@ bool run(worker_pool* pool, op a_op, std::size_t L, std::size_t J, std::size_t I
     const std::vector<micro<T>> forced = force ? std::vector<micro<T>>{*force} : std::vector<micro<T>>{};
     const std::vector<micro<T>>& kernels = force ? forced : defaults;
     if (kernels.empty() || L == 0 || J == 0 || I == 0 || R == 0) return false;
-    // The first mode (L = 1) is already one well-shaped GEMM, (J×I)·(I×R): keep BLAS for it
-    // unless the kernel measured faster — float with J ≥ 16 (114–149 % of the GEMM at 128³ and
-    // 256³); in double and when J is small (memory-bound) OpenBLAS's fully packed GEMM is ahead
-    // (kernel at 86–91 % and 72–86 %: bench/bench_core, docs/benchmarks.md).
-    if (!force && L == 1 && R > 1 && !(std::is_same_v<T, float> && J >= 16)) return false;
+    // Where OpenBLAS's fully packed GEMM measured ahead of the kernel, decline (callers use
+    // BLAS). Measured on an AMD EPYC (Zen 4, AVX-512) against OpenBLAS 0.3.21, single thread:
+    //  * first mode (L = 1, one well-shaped GEMM (J×I)·(I×R)): a tiny inner dimension (I < 64:
+    //    memory-bound, kernel at 72–86 %) or double with J > 16 (kernel at 86–91 % at J = 64);
+    //    float is ahead at every J (114–149 % at J = 32, 64; 1.2–3× for J = 6–37 at I = 768);
+    //  * last mode (R = 1) with fewer than 96 bytes of J per row (float J < 24, double J < 12):
+    //    one vector or less per row of X, the kernel's broadcasts then bound it (BLAS 1.1–3.6×).
+    if (!force && L == 1 && R > 1 && (I < 64 || (std::is_same_v<T, double> && J > 16))) return false;
+    if (!force && R == 1 && J * sizeof(T) < 96) return false;
     auto opa = [&](std::size_t j, std::size_t k) { return a_op == op::none ? a[j * lda + k] : a[k * lda + j]; };
     const std::size_t kc = std::min(I, max_kc);
     const unsigned parts = pool ? pool->size() : 1;
