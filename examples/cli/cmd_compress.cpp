@@ -176,8 +176,9 @@ std::vector<double> relative_loss_curve(ctx_t& ctx, const compress_run& r, const
     const auto f = whitened_svd(ctx, W, s, opt);
     if (f.status != status::ok) throw backend_error(t.name + ": whitened SVD failed (" + std::string(to_string(f.status)) + ")");
     std::vector<double> l = loss_curve(f.spectrum);
-    if (l[0] > 0)
-        for (auto& v : l) v /= l[0];
+    const double total = l[0];  // ‖W S‖²_F (copied: l[0] itself is divided below)
+    if (total > 0)
+        for (auto& v : l) v /= total;
     return l;
 }
 
