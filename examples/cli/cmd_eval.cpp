@@ -1,9 +1,9 @@
-// lowrank eval MODEL [--plan gamma.json] --tasks ppl:austen,arc_easy,hellaswag,... [--limit N]
+// lowrank eval MODEL [--plan gamma.json] --tasks ppl:austen,ppl:PATH,arc_easy,hellaswag,... [--limit N]
 //               [--json OUT] [--data DIR] [--context 512] [--stride 256] [--threads N]
 // Accuracy evaluation (examples/engine/eval/, docs/eval.md): windowed perplexity and bits per byte on
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
-// LAMBADA, GSM8K 5-shot greedy generation (slow; eval/gsm8k.hpp), HumanEval pass@1 (greedy
+// LAMBADA, GSM8K few-shot greedy generation (--num-fewshot, default 5; slow; eval/gsm8k.hpp), HumanEval pass@1 (greedy
 // generation, each program executed in a sandboxed Python process: eval/humaneval.hpp,
 // eval/sandbox.hpp; --humaneval-log makes the run resumable), ppl:code (Python standard-library
 // sources); for a BERT model directory: mrpc, sst2 and (with --plan) agreement with the dense
@@ -13,13 +13,16 @@
 // configuration and tokenizer from the source model its manifest records, or --source; for a
 // factorised BERT, task agreement compares with that source); --plan applies a γ in memory.
 // Results follow the schema in eval/results.hpp; progress on stderr.
-// --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods);
-// with --format-only the requests alone, nothing scored (prompt-format cross-check).
+// --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods; BERT:
+// gold and prediction, or the agreement cosine), and per perplexity window {task, window_index,
+// nll (Σ −ln p of its scored tokens), tokens, bytes}; with --format-only the requests alone,
+// nothing scored (prompt-format cross-check).
 // --output-path DIR [--log-samples]: the results (and per-document samples) also in the layout
 // lm-evaluation-harness writes (eval/lm_eval_output.hpp). Perplexity tasks print llama-perplexity's
 // "Final estimate: PPL = x +/- y" line; --kl-divergence-base DENSE compares with a base model on the
 // same windows (eval/kl_divergence.hpp: mean KL, top-1 agreement, PPL ratio; llama-perplexity's lines).
 #include "cli/command.hpp"
+#include "cli/text_input.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "eval/bert_eval.hpp"
 #include "eval/bert_plan.hpp"
@@ -74,6 +77,7 @@ struct eval_args {
         python = "/usr/bin/python3";
     bool log_samples = false, gen_tokens_given = false;
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0, gen_tokens = eval::gsm8k::max_gen_toks;
+    std::size_t num_fewshot = eval::gsm8k::num_fewshot;
     int threads = 2;
     std::string weights = "f32";
     bool no_progress = false, no_efficiency = false, format_only = false;
@@ -104,6 +108,10 @@ std::string data_sha256(const std::string& path) {
     return sha256_file(path);
 }
 
+/// ppl:austen / ppl:kjv / ppl:code name the cached held-out texts; anything else after "ppl:" is
+/// a path to a UTF-8 text file (a file named like a built-in corpus: give it as ./austen).
+bool is_builtin_corpus(const std::string& c) { return c == "austen" || c == "kjv" || c == "code"; }
+
 std::vector<json> read_jsonl(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw cli::usage_error(path + ": cannot open (run python3 scripts/fetch_assets.py --data)");
@@ -128,6 +136,20 @@ std::string read_text(const std::string& path) {
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+/// --samples-out: the file (closed when not asked for); one JSON object per line via write_line.
+std::ofstream open_samples(const eval_args& a) {
+    std::ofstream out;
+    if (a.samples_out.empty()) return out;
+    out.open(a.samples_out);
+    if (!out) throw cli::usage_error("--samples-out " + a.samples_out + ": cannot open for writing");
+    return out;
+}
+void write_line(std::ofstream& out, const eval_args& a, const json& line) {
+    if (!out.is_open()) return;
+    out << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    if (!out) throw io_error(a.samples_out, "could not write");
 }
 
 class progress_bar {
@@ -220,7 +242,7 @@ json efficiency_llama(runtime::llama_model& m, std::size_t prompt) {
             {"parameters", w.parameters()}};
 }
 
-/// GSM8K (eval/gsm8k.hpp): fixed 5-shot exemplars, greedy generation, exact match.
+/// GSM8K (eval/gsm8k.hpp): --num-fewshot fixed exemplars (default 5), greedy generation, exact match.
 json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::gguf_tokenizer& tok) {
     namespace g = eval::gsm8k;
     const auto tt = clock_type::now();
@@ -233,7 +255,12 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::g
             throw io_error(file, "document " + std::to_string(all.size() + 1) + ": " + e.what());
         }
     }
-    const auto split = g::split_fewshot(all);
+    g::split_docs split;
+    try {
+        split = g::split_fewshot(all, a.num_fewshot);
+    } catch (const lowrank::error& e) {
+        throw cli::usage_error(std::string("--num-fewshot ") + std::to_string(a.num_fewshot) + ": " + file + ": " + e.what());
+    }
     std::vector<g::doc> docs;
     for (auto i : eval::limited_indices(split.eval.size(), a.limit)) docs.push_back(split.eval[i]);
     std::size_t longest = 0;
@@ -250,8 +277,9 @@ json run_gsm8k(const eval_args& a, runtime::llama_model& model, const runtime::g
         out.push_back({{"id", d.id}, {"strict", d.strict}, {"flexible", d.flexible}, {"strict_ok", d.strict_ok},
                        {"flexible_ok", d.flexible_ok}, {"tokens", d.gen.tokens.size()}, {"stop", d.gen.reason},
                        {"generation", d.gen.text}});
-    e["settings"] = {{"num_fewshot", g::num_fewshot}, {"fewshot_ids", ex},
-                     {"fewshot", "fixed: the last 5 test documents (no train split in the data source), not evaluated"},
+    e["settings"] = {{"num_fewshot", a.num_fewshot}, {"fewshot_ids", ex},
+                     {"fewshot", "fixed: the last " + std::to_string(a.num_fewshot) +
+                                     " test documents (no train split in the data source), not evaluated"},
                      {"until", g::stop_sequences()}, {"max_gen_toks", a.gen_tokens}, {"decoding", "greedy"},
                      {"semantics", "lm-evaluation-harness v0.4 gsm8k (version 3)"}, {"unit", "documents"},
                      {"tokens_generated", r.tokens_generated}, {"prefix_cache_reused", r.prefix_reused}};
@@ -423,11 +451,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         res["kl_divergence_base"] = {{"path", fs::absolute(a.kl_base).string()}, {"parameters", base->weights().parameters()}};
     }
     // --samples-out: one JSON line per evaluated document (for scripts/crosscheck_lm_eval.py).
-    std::ofstream samples;
-    if (!a.samples_out.empty()) {
-        samples.open(a.samples_out);
-        if (!samples) throw cli::usage_error("--samples-out " + a.samples_out + ": cannot open for writing");
-    }
+    std::ofstream samples = open_samples(a);
     auto write_sample = [&](const std::string& task, std::size_t index, const eval::mc_doc& d, json extra) {
         if (!samples.is_open()) return;
         json req = json::array();
@@ -442,10 +466,9 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         if (name.rfind("ppl:", 0) == 0) {
             if (a.format_only) continue;
             const std::string corpus = name.substr(4);
-            if (corpus != "austen" && corpus != "kjv" && corpus != "code")
-                throw cli::usage_error("unknown corpus '" + corpus + "' (austen, kjv, code)");
-            const std::string file = (fs::path(a.data) / (corpus + ".heldout.txt")).string();
-            const std::string text = read_text(file);
+            const bool builtin = is_builtin_corpus(corpus);
+            const std::string file = builtin ? (fs::path(a.data) / (corpus + ".heldout.txt")).string() : corpus;
+            const std::string text = builtin ? read_text(file) : cli::read_utf8_text(file, "--tasks " + name + ":");
             std::vector<int> ids{scorer.document_start_token()};
             const auto enc = scorer.encode(text);
             ids.insert(ids.end(), enc.begin(), enc.end());
@@ -467,6 +490,9 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
             std::printf("Final estimate: PPL = %.4lf +/- %.5lf\n", r.perplexity, r.perplexity * r.nll_stderr);  // llama-perplexity's line
             std::fflush(stdout);
             if (base) kl_against_base(a, name, ids, context, model, *base, e);
+            for (std::size_t k = 0; k < r.per_window.size(); ++k)  // nll: Σ −ln p over the window's scored tokens
+                write_line(samples, a, {{"task", name}, {"window_index", k}, {"nll", r.per_window[k].nll},
+                                        {"tokens", r.per_window[k].tokens}, {"bytes", r.per_window[k].bytes}});
             e["seconds"] = since(tt);
             res["tasks"][name] = e;
             continue;
@@ -563,6 +589,7 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
     if (std::ifstream tc(dir / "tokenizer_config.json"); tc) lower = json::parse(tc).value("do_lower_case", true);
     const auto tok = runtime::wordpiece_tokenizer::from_vocab_file((dir / "vocab.txt").string(), lower);
     std::unique_ptr<runtime::bert_model> dense, dec;
+    std::ofstream samples = open_samples(a);  // lines {task, doc_index, id, gold, pred} / {task, doc_index, id, cosine}
     res["model"]["kind"] = "bert";
     if (o.source) {  // a factorised file is the decomposed model; the dense reference is its source
         if (!a.plan.empty())
@@ -586,8 +613,14 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
         if (!in) throw cli::usage_error(a.plan + ": cannot open");
         const json gamma = json::parse(in);
         dec = std::make_unique<runtime::bert_model>(runtime::load_bert_hf(a.model), a.threads);
+        std::string id;
+        try {
+            id = eval::gamma_id_bert(dec->weights().cfg, gamma);
+        } catch (const lowrank::error& e) {
+            throw cli::usage_error("--plan " + a.plan + ": " + e.what());
+        }
         const std::size_t n = eval::apply_plan_bert(dec->exec(), dec->weights(), gamma);
-        res["gamma"] = {{"id", gamma.value("id", std::string("unknown"))}, {"path", fs::absolute(a.plan).string()},
+        res["gamma"] = {{"id", id}, {"path", fs::absolute(a.plan).string()},
                         {"config", gamma}, {"layers_factorised", n}};
         res["method"] = gamma.value("method", std::string("tucker2"));
         std::cerr << "plan " << a.plan << ": " << n << " layers factorised\n";
@@ -619,6 +652,9 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
                 (i % 2 == 0 ? cl : el).push_back(label[i]);
             }
             const auto r = eval::paraphrase_by_threshold(cs, cl, es, el);
+            for (std::size_t i = 1, j = 0; i < n; i += 2, ++j)  // the evaluation (odd) rows
+                write_line(samples, a, {{"task", name}, {"doc_index", idx[i]}, {"id", rows[idx[i]].value("id", json(idx[i]))},
+                                        {"gold", label[i]}, {"pred", r.eval.pred[j]}});
             json t = task_entry(file, r.eval.n, rows.size(), a.limit);
             t["metrics"]["acc"] = eval::metric(r.eval.acc, r.eval.acc_stderr);
             t["metrics"]["f1"] = eval::metric(r.eval.f1, std::nan(""));
@@ -646,6 +682,9 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
                 (i % 2 == 0 ? cl : el).push_back(label[i]);
             }
             const auto r = eval::nearest_centroid(ce, cl, ee, el, d);
+            for (std::size_t i = 1, j = 0; i < s.size(); i += 2, ++j)  // the evaluation (odd) rows
+                write_line(samples, a, {{"task", name}, {"doc_index", idx[i]}, {"id", rows[idx[i]].value("id", json(idx[i]))},
+                                        {"gold", label[i]}, {"pred", r.pred[j]}});
             json t = task_entry(file, r.n, rows.size(), a.limit);
             t["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             double pos = 0;
@@ -662,13 +701,18 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
             const std::string file = (fs::path(a.data) / "sst2.jsonl").string();
             const auto rows = read_jsonl(file);
             std::vector<std::string> s;
-            for (auto i : eval::limited_indices(rows.size(), a.limit ? a.limit : 256)) s.push_back(rows[i].at("sentence"));
+            const auto idx = eval::limited_indices(rows.size(), a.limit ? a.limit : 256);
+            for (auto i : idx) s.push_back(rows[i].at("sentence"));
             bert_embedder dense_embed{*dense, tok};
             const auto e0 = dense_embed(s, &bar);
             const auto e1 = embed(s);
             const std::size_t d = m.config().hidden;
             std::vector<double> c;
-            for (std::size_t i = 0; i < s.size(); ++i) c.push_back(eval::cosine(e0.data() + i * d, e1.data() + i * d, d));
+            for (std::size_t i = 0; i < s.size(); ++i) {
+                c.push_back(eval::cosine(e0.data() + i * d, e1.data() + i * d, d));
+                write_line(samples, a, {{"task", name}, {"doc_index", idx[i]}, {"id", rows[idx[i]].value("id", json(idx[i]))},
+                                        {"cosine", c.back()}});
+            }
             json t = task_entry(file, s.size(), rows.size(), a.limit ? a.limit : 256);
             t["metrics"]["mean_cosine"] = eval::metric(eval::mean(c), eval::stderr_of_mean(c));
             t["metrics"]["min_cosine"] = eval::metric(*std::min_element(c.begin(), c.end()), std::nan(""));
@@ -679,7 +723,8 @@ void run_bert(const eval_args& a, const std::vector<std::string>& tasks, json& r
             throw cli::usage_error("unknown BERT task '" + name + "' (mrpc, sst2, agreement)");
         }
     }
-    res["model"]["parameters"] = nullptr;
+    res["model"]["parameters"] = m.weights().parameters();  // runtime/bert.hpp: without the unused pooler
+    res["model"]["parameters_dense"] = m.weights().dense_parameters();
     if (!a.no_efficiency) {
         std::vector<std::string> probe(16, "The quick brown fox jumps over the lazy dog near the river bank today.");
         const auto t = clock_type::now();
@@ -707,6 +752,8 @@ int run(const eval_args& a0) {
     if (!bert)
         for (const auto& t : tasks)
             if (t.rfind("ppl:", 0) != 0 && t != "gsm8k" && t != "humaneval") eval::find_task(t);  // fail early on a typo
+            else if (t.rfind("ppl:", 0) == 0 && !is_builtin_corpus(t.substr(4)))
+                (void)cli::read_utf8_text(t.substr(4), "--tasks " + t + ":");  // a user's text: fail before loading the model
     json res = {{"schema", eval::results_schema},
                 {"schema_version", eval::results_schema_version},
                 {"model", {{"path", fs::absolute(a.model).string()}}},
@@ -739,7 +786,8 @@ int run(const eval_args& a0) {
     res["wall_time_s"] = since(start);
     const auto problems = eval::validate_results(res);
     for (const auto& p : problems) std::cerr << "schema problem: " << p << "\n";
-    const std::string text = res.dump(2);
+    // Generated text (gsm8k, humaneval) can split a UTF-8 sequence: such bytes become U+FFFD.
+    const std::string text = res.dump(2, ' ', false, json::error_handler_t::replace);
     if (!a.json_out.empty()) {
         const std::string tmp = a.json_out + ".tmp";
         {
@@ -771,7 +819,7 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--source", a->source, "factorised MODEL: its source model (default: the path its manifest records)");
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--tasks", a->tasks,
-                    "comma-separated: ppl:austen, ppl:kjv, arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
+                    "comma-separated: ppl:austen, ppl:kjv, ppl:PATH (any UTF-8 text file), arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, "
                     "openbookqa, mmlu, lambada, gsm8k (generation, slow), humaneval (generation + sandboxed execution, slow), "
                     "ppl:code; BERT: mrpc, sst2, agreement")
         ->required();
@@ -779,6 +827,9 @@ void install(CLI::App& app, int* exit_code) {
     auto* gen = sub->add_option("--gen-tokens", a->gen_tokens,
                                 "gsm8k / humaneval: most tokens generated per answer (default 256 / 512)")
                     ->check(CLI::Range(1, 1 << 16));
+    sub->add_option("--num-fewshot", a->num_fewshot,
+                    "gsm8k: exemplars in the prompt (default 5; the last N documents of the file, not evaluated)")
+        ->check(CLI::Range(0, 64));
     sub->add_option("--humaneval-log", a->humaneval_log,
                     "humaneval: append each finished problem to this JSONL file and resume from it on a restart");
     sub->add_option("--python", a->python, "humaneval: the Python interpreter programs run with (default /usr/bin/python3)");
@@ -791,7 +842,9 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--weights", a->weights, "Llama-family weight storage: f32, or bf16 (half the bytes per decode step)")
         ->check(CLI::IsMember({"f32", "bf16"}));
     sub->add_option("--samples-out", a->samples_out,
-                    "Llama tasks: write one JSON line per document (task, doc_index, id, gold, requests, loglik, pred)");
+                    "write one JSON line per document (multiple choice: task, doc_index, id, gold, requests, loglik, pred; "
+                    "BERT sst2/mrpc: task, doc_index, id, gold, pred; agreement: task, doc_index, id, cosine) or per "
+                    "perplexity window (task, window_index, nll = sum of -ln p, tokens, bytes)");
     sub->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
     sub->add_flag("--format-only", a->format_only,
                   "write the formatted requests of every selected document to --samples-out without scoring (no --json)");
@@ -809,6 +862,7 @@ void install(CLI::App& app, int* exit_code) {
         if (a->limit) c += " --limit " + std::to_string(a->limit);
         if (a->ppl_limit) c += " --ppl-windows " + std::to_string(a->ppl_limit);
         if (a->gen_tokens_given) c += " --gen-tokens " + std::to_string(a->gen_tokens);
+        if (a->num_fewshot != eval::gsm8k::num_fewshot) c += " --num-fewshot " + std::to_string(a->num_fewshot);
         c += " --context " + std::to_string(a->context) + " --stride " + std::to_string(a->stride) +
              " --threads " + std::to_string(a->threads);
         if (a->weights != "f32") c += " --weights " + a->weights;

@@ -18,11 +18,12 @@ the same order). Where do the units come from:
       acc = pred == gold, acc_norm = pred_norm == gold
   lambada (lines {task, doc_index, id, loglik, greedy}): acc = greedy
   gsm8k (results JSON `tasks.gsm8k.outputs[]`: id, strict_ok, flexible_ok)
-  perplexity windows — lines {task, window_index, nll, tokens} (sum of the window's token NLLs,
-      tokens scored); `lowrank eval` does not write them yet: without them a perplexity task has
-      no per-unit entry and comparisons on it stay unpaired
-  BERT tasks — lines {task: "sst2"|"mrpc", doc_index, id, gold, pred} and {task: "agreement",
-      doc_index, cosine}; not written yet either (same fallback)
+  perplexity windows — lines {task, window_index, nll, tokens, bytes} (nll: sum of the window's
+      token NLLs; tokens scored; their UTF-8 bytes)
+  BERT tasks — lines {task: "sst2"|"mrpc", doc_index, id, gold, pred} (the evaluation rows) and
+      {task: "agreement", doc_index, id, cosine}
+A task without such lines (a cache written by an older CLI) has no per-unit entry, and
+comparisons on it stay unpaired.
 
 The full samples (log-likelihoods included, request strings dropped) are kept gzip-compressed in
 the study cache next to the point, so other metrics can be derived later without re-running.

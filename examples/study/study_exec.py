@@ -163,9 +163,7 @@ def run_point(spec: dict) -> dict:
             res = json.loads(json_tmp.read_text())
             lines = per_unit.read_samples(samples_tmp)
             sp = dict(spec["study_point"])
-            rid = (res.get("gamma") or {}).get("id")  # the run's own record (BERT runs may say "unknown")
-            if not sp.get("gamma_id"):
-                sp["gamma_id"] = rid if str(rid).startswith("g-") else None
+            check_run(spec, res)
             sp["driver_seconds"] = seconds
             sp["per_unit"] = per_unit.build(lines, res)
             sp["cli_sha256"] = spec["lowrank_sha256"]
@@ -179,6 +177,22 @@ def run_point(spec: dict) -> dict:
             p.unlink(missing_ok=True)
         if wdir:
             shutil.rmtree(wdir, ignore_errors=True)
+
+
+def check_run(spec: dict, res: dict) -> None:
+    """The run evaluated the configuration the driver planned: its γ id (results `gamma.id`; no γ for
+    the dense model) is `lowrank plan`'s, and the parameters it removed (model.parameters_dense −
+    model.parameters, the runtime's count) are plan's before − after. PointError otherwise."""
+    sp, label = spec["study_point"], spec["label"]
+    rid = (res.get("gamma") or {}).get("id")
+    if (rid or "dense") != sp["gamma_id"]:
+        raise PointError(f"{label}: the run records γ id {rid!r}, `lowrank plan` gave {sp['gamma_id']!r}")
+    m = res.get("model") or {}
+    if not isinstance(m.get("parameters"), int) or not isinstance(m.get("parameters_dense"), int):
+        raise PointError(f"{label}: the results have no model.parameters / parameters_dense (a `lowrank` too old for this driver)")
+    saved, planned = m["parameters_dense"] - m["parameters"], sp["params_total"] - sp["params_after"]
+    if saved != planned:
+        raise PointError(f"{label}: the run removed {saved} parameters, `lowrank plan` counted {planned}")
 
 
 # ----------------------------------------------------------------------------- executors

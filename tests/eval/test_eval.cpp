@@ -246,6 +246,30 @@ TEST_CASE("windowed perplexity equals direct scoring with the runtime model (tin
         CHECK(r.nll_per_token * 39 == doctest::Approx(-direct).epsilon(1e-6));
         CHECK(r.nll_stderr > 0);
     }
+    SUBCASE("per-window records add up to the totals (what --samples-out writes per window)") {
+        std::vector<std::size_t> b(t.size());
+        for (std::size_t i = 0; i < t.size(); ++i) b[i] = 1 + i % 3;
+        const auto r = eval::evaluate_perplexity(t, b, 8, 4, window_lp);
+        const auto ws = eval::plan_windows(t.size(), 8, 4);
+        REQUIRE(r.per_window.size() == ws.size());
+        double nll = 0;
+        std::size_t tokens = 0, bytes = 0;
+        for (std::size_t k = 0; k < ws.size(); ++k) {
+            const auto& w = r.per_window[k];
+            CHECK(w.tokens == ws[k].end - ws[k].score_from);
+            std::size_t wb = 0;
+            for (std::size_t i = ws[k].score_from; i < ws[k].end; ++i) wb += b[i];
+            CHECK(w.bytes == wb);
+            // independent reference: the window scored directly by the runtime model
+            const std::vector<int> ctx(t.begin() + long(ws[k].begin), t.begin() + long(ws[k].score_from));
+            const std::vector<int> tgt(t.begin() + long(ws[k].score_from), t.begin() + long(ws[k].end));
+            CHECK(w.nll == doctest::Approx(-m.score(ctx, tgt).total).epsilon(1e-6));
+            nll += w.nll, tokens += w.tokens, bytes += w.bytes;
+        }
+        CHECK(tokens == r.tokens);
+        CHECK(bytes == r.bytes);
+        CHECK(nll / double(tokens) == doctest::Approx(r.nll_per_token).epsilon(1e-12));
+    }
     SUBCASE("max_windows limits the windows deterministically") {
         const auto a = eval::evaluate_perplexity(t, bytes, 8, 4, window_lp, 3);
         const auto b = eval::evaluate_perplexity(t, bytes, 8, 4, window_lp, 3);
@@ -269,10 +293,12 @@ TEST_CASE("BERT metric helpers") {
     const auto r = eval::paraphrase_by_threshold({0.1, 0.4, 0.6, 0.9}, {0, 0, 1, 1}, {0.2, 0.7, 0.45}, {0, 1, 1});
     CHECK(r.eval.acc == doctest::Approx(2.0 / 3));
     CHECK(r.eval.f1 == doctest::Approx(2.0 / 3));
+    CHECK(r.eval.pred == std::vector<int>{0, 1, 0});  // 0.2 < τ, 0.7 ≥ τ, 0.45 < τ
     // Nearest centroid in 2-D.
     const std::vector<float> cal{1, 0, 0.9f, 0.1f, 0, 1, 0.1f, 0.9f};
     const auto nc = eval::nearest_centroid(cal, {1, 1, 0, 0}, {0.8f, 0.2f, 0.3f, 0.7f}, {1, 0}, 2);
     CHECK(nc.acc == 1.0);
+    CHECK(nc.pred == std::vector<int>{1, 0});
 }
 
 TEST_CASE("results schema: a complete document validates; missing pieces are named") {

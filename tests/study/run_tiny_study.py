@@ -72,6 +72,23 @@ def main():
         assert (out / "cache" / "samples" / f"{f['key']}.jsonl.gz").exists()
         gid = d["study_point"]["gamma_id"]
         assert gid == "dense" if d["gamma"] is None else gid.startswith("g-"), gid
+    # every task of every evaluation has per-unit outputs (perplexity windows, BERT rows and cosines
+    # included), and every run evaluated the γ the driver planned (id, parameters removed)
+    for r in index["rows"]:
+        for f in r["results"]:
+            if f["kind"] != "eval":
+                continue
+            d = json.loads((out / f["file"]).read_text())
+            sp = d["study_point"]
+            missing = sorted(set(d["tasks"]) - set(sp["per_unit"]))
+            assert not missing, (f["file"], missing)
+            for t, u in sp["per_unit"].items():
+                assert u["n"] == d["tasks"][t]["samples"], (f["file"], t)
+                assert u["unit"] == ("window" if t.startswith("ppl:") else "document"), (f["file"], t)
+            assert sp["gamma_id"] == (d["gamma"] or {}).get("id", "dense"), f["file"]
+            m = d["model"]
+            assert m["parameters_dense"] - m["parameters"] == sp["params_total"] - sp["params_after"], f["file"]
+    assert "(unpaired)" not in report, "a comparison without per-unit outputs"
     assert "Differences from the dense model for tiny-llama, per task" in report
     per_task = report.split("Differences from the dense model for tiny-llama, per task")[1].split("\n\n")[1]
     assert "p = " in per_task and "%p" in per_task, per_task

@@ -1,9 +1,10 @@
 """examples/study/per_unit.py: per-document / per-window vectors from `lowrank eval` outputs.
 
 The multiple-choice lines have the shape `lowrank eval --samples-out` writes today (checked on a
-real SmolLM2 run, docs/eval.md); the per-window perplexity lines are the shape the C++ side is
-asked to add (`{"task", "window_index", "nll", "tokens", "bytes"}`). Expected values are counted
-by hand; the aggregate check is against the numbers the results JSON would carry."""
+real SmolLM2 run, docs/eval.md); the per-window perplexity lines (`{"task", "window_index", "nll",
+"tokens", "bytes"}`) and the BERT lines are the shapes tests/eval/cli_samples_test.py checks the CLI
+writes. Expected values are counted by hand; the aggregate check is against the numbers the results
+JSON would carry."""
 import gzip
 import json
 import math
@@ -96,3 +97,18 @@ def test_report_pairs_perplexity_when_windows_are_kept():
     assert got.paired and got.value == pytest.approx(0.1) and got.se == pytest.approx(0.0, abs=1e-12)
     assert got.lo == pytest.approx(0.1) and got.hi == pytest.approx(0.1)
     assert json.dumps(got.value)  # plain floats
+
+
+def test_bert_lines():
+    """SST-2 / MRPC evaluation rows give right/wrong bits, agreement one cosine per sentence."""
+    lines = [{"task": "sst2", "doc_index": i, "id": str(i), "gold": g, "pred": p}
+             for i, (g, p) in zip((1, 3, 5), [(1, 1), (0, 1), (1, 1)])]
+    lines += [{"task": "agreement", "doc_index": i, "id": str(i), "cosine": c} for i, c in enumerate([0.5, 1.0, 0.9])]
+    res = {"tasks": {"sst2": {"metrics": {"acc": {"value": 2 / 3, "stderr": 0.3}}},
+                     "agreement": {"metrics": {"mean_cosine": {"value": 0.8, "stderr": 0.1}}}}}
+    out = per_unit.build(lines, res)
+    assert out["sst2"]["metrics"] == {"acc": "101"} and out["sst2"]["n"] == 3
+    assert out["agreement"]["metrics"]["mean_cosine"] == [0.5, 1.0, 0.9]
+    res["tasks"]["agreement"]["metrics"]["mean_cosine"]["value"] = 0.7
+    with pytest.raises(ValueError, match="agreement.mean_cosine"):
+        per_unit.build(lines, res)

@@ -26,7 +26,8 @@ def opt(n):
 if os.environ.get("FAKE_FAIL"):
     print("fake failure", file=sys.stderr); sys.exit(3)
 time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
-res = {{"tasks": {{"arc_easy": {{"samples": 2, "metrics": {{"acc": {{"value": 0.5}}, "acc_norm": {{"value": 0.5}}}}}}}}, "gamma": None}}
+res = {{"tasks": {{"arc_easy": {{"samples": 2, "metrics": {{"acc": {{"value": 0.5}}, "acc_norm": {{"value": 0.5}}}}}}}}, "gamma": None,
+       "model": {{"parameters": 10, "parameters_dense": 10}}}}
 with open(opt("--samples-out"), "w") as f:
     for i, (gold, pred) in enumerate([(0, 0), (1, 0)]):
         f.write(json.dumps({{"task": "arc_easy", "doc_index": i, "id": str(i), "gold": gold, "pred": pred,
@@ -133,3 +134,20 @@ def test_make_executor_arguments():
         study_exec.make_executor("local", jobs=0)
     with pytest.raises(SystemExit, match="--jobs is for --executor local"):
         study_exec.make_executor("ray", jobs=2)
+
+
+def test_run_must_match_the_plan(tmp_path, fake):
+    """check_run: the run's γ id and removed parameters must be `lowrank plan`'s; a mismatch (or a
+    result without the parameter fields) is a failed point, not a silently patched one."""
+    s = spec(tmp_path, fake)
+    ok = {"gamma": None, "model": {"parameters": 10, "parameters_dense": 10}}
+    study_exec.check_run(s, ok)
+    planned = dict(s, study_point=dict(s["study_point"], gamma_id="g-0123456789abcdef", params_after=7))
+    study_exec.check_run(planned, {"gamma": {"id": "g-0123456789abcdef"}, "model": {"parameters": 6, "parameters_dense": 9}})
+    bad = [(planned, {"gamma": {"id": "unknown"}, "model": {"parameters": 6, "parameters_dense": 9}}, "γ id"),
+           (planned, {"gamma": {"id": "g-0123456789abcdef"}, "model": {"parameters": 7, "parameters_dense": 9}}, "removed 2"),
+           (s, {"gamma": {"id": "g-0123456789abcdef"}, "model": ok["model"]}, "γ id"),
+           (s, {"gamma": None, "model": {"parameters": None, "parameters_dense": 10}}, "too old")]
+    for sp, res, what in bad:
+        with pytest.raises(study_exec.PointError, match=what):
+            study_exec.check_run(sp, res)

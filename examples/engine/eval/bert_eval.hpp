@@ -51,6 +51,7 @@ inline double best_threshold(const std::vector<double>& score, const std::vector
 struct binary_metrics {
     std::size_t n = 0;
     double acc = 0, acc_stderr = 0, f1 = 0;
+    std::vector<int> pred;  ///< the prediction (0/1) of each evaluated row, in order
 };
 
 inline binary_metrics score_binary(const std::vector<int>& pred, const std::vector<int>& label) {
@@ -64,6 +65,7 @@ inline binary_metrics score_binary(const std::vector<int>& pred, const std::vect
         fn += pred[i] == 0 && label[i] == 1;
     }
     m.n = pred.size();
+    m.pred = pred;
     m.acc = mean(hit), m.acc_stderr = stderr_of_mean(hit);
     m.f1 = tp > 0 ? 2 * tp / (2 * tp + fp + fn) : 0.0;
     return m;

@@ -21,7 +21,7 @@
 // document acc / acc_norm. Writing is atomic per file; nothing here prints.
 #pragma once
 
-#include "lowrank/io/detail/file.hpp"
+#include "lowrank/io/atomic_file.hpp"
 #include "lowrank/io/checksum.hpp"
 
 #include <nlohmann/json.hpp>
@@ -235,11 +235,7 @@ inline lm_eval_written write_lm_eval_outputs(const std::string& output_path, con
         results_file = dir / ("results_" + date + ".json");
     }
     if (!dir.empty()) fs::create_directories(dir);
-    auto write = [](const fs::path& p, const std::string& text) {
-        lowrank::detail::atomic_writer w(p.string());
-        w.write(text);
-        w.commit();
-    };
+    auto write = [](const fs::path& p, const std::string& text) { lowrank::write_file_atomically(p.string(), text); };
     lm_eval_written out;
     for (const auto& [task, rows] : samples) {
         std::string text;

@@ -138,8 +138,15 @@ inline std::vector<window> plan_windows(std::size_t n_tokens, std::size_t contex
 /// log p(tokens[i] | tokens[0..i)) for i in [score_from, n) of one window (positions relative to the window).
 using window_logprob_fn = std::function<std::vector<double>(const std::vector<int>& tokens, std::size_t score_from)>;
 
+/// One scored window: nll = Σ −ln p over its `tokens` scored tokens, which decode to `bytes` bytes.
+struct window_score {
+    std::size_t tokens = 0, bytes = 0;
+    double nll = 0;
+};
+
 struct perplexity_result {
     std::size_t windows = 0, tokens = 0, bytes = 0;
+    std::vector<window_score> per_window;       ///< in window order; Σ nll / Σ tokens == nll_per_token
     double nll_per_token = 0, nll_stderr = 0;  ///< natural log; stderr from the per-window mean losses
     double perplexity = 0;                      ///< exp(nll_per_token)
     double bits_per_byte = 0;                   ///< Σ nll / ln 2 / bytes of the scored tokens
@@ -165,7 +172,10 @@ inline perplexity_result evaluate_perplexity(const std::vector<int>& tokens, con
         if (lp.size() != w.end - w.score_from) throw error("perplexity: scorer returned the wrong count");
         double s = 0;
         for (double v : lp) s -= v;
-        for (std::size_t i = w.score_from; i < w.end; ++i) r.bytes += token_bytes.at(i);
+        std::size_t b = 0;
+        for (std::size_t i = w.score_from; i < w.end; ++i) b += token_bytes.at(i);
+        r.bytes += b;
+        r.per_window.push_back({lp.size(), b, s});
         total += s;
         r.tokens += lp.size();
         loss.push_back(s / double(lp.size()));

@@ -57,6 +57,22 @@ struct bert_weights {
     std::vector<float> word, position, token_type;  ///< [vocab|max_pos|type_vocab, hidden]
     std::vector<float> emb_ln_w, emb_ln_b;          ///< [hidden]
     std::vector<bert_block> blocks;
+
+    /// Numbers held (factorised linear layers count their factors). The checkpoint's pooler is
+    /// not loaded (the embeddings do not use it), so it is not counted here.
+    std::size_t parameters() const { return count(false); }
+    /// The same model with every linear layer dense (out·in + bias): the size before factorising.
+    std::size_t dense_parameters() const { return count(true); }
+
+private:
+    std::size_t count(bool as_dense) const {
+        auto lin = [as_dense](const linear& l) { return as_dense ? l.out * l.in + l.bias.size() : l.parameters(); };
+        std::size_t n = word.size() + position.size() + token_type.size() + emb_ln_w.size() + emb_ln_b.size();
+        for (const auto& b : blocks)
+            n += lin(b.q) + lin(b.k) + lin(b.v) + lin(b.attn_out) + lin(b.intermediate) + lin(b.output) + b.ln1_w.size() +
+                 b.ln1_b.size() + b.ln2_w.size() + b.ln2_b.size();
+        return n;
+    }
 };
 
 /// The hyperparameters in a BERT config.json (`where` names it in errors).

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "lowrank/model/family.hpp"
+#include "runtime/activation_observer.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/ops.hpp"
 
@@ -112,6 +113,8 @@ public:
     llama_weights& weights() { return w_; }
     const llama_weights& weights() const { return w_; }
     exec_context& exec() { return ex_; }
+    /// Activation hook (runtime/activation_observer.hpp); nullptr (the default) turns it off.
+    void set_observer(activation_observer* o) { obs_ = o; }
 
     kv_cache make_cache(std::size_t batch = 1, std::size_t capacity = 0) const {
         return kv_cache(w_.cfg, batch, capacity ? capacity : w_.cfg.context);
@@ -143,6 +146,7 @@ public:
         for (std::size_t l = 0; l < c.layers; ++l) {
             const llama_block& blk = w_.blocks[l];
             rms_norm(x_.data(), blk.attn_norm.data(), xn_.data(), n, h, c.rms_eps);
+            if (obs_) obs_->on_input(l, linear_input::attn, xn_.data(), n, h);
             blk.q.forward(ex_, xn_.data(), n, q_.data(), scratch_);
             blk.k.forward(ex_, xn_.data(), n, k_.data(), scratch_);
             blk.v.forward(ex_, xn_.data(), n, v_.data(), scratch_);
@@ -189,15 +193,18 @@ public:
                          att_.data() + b * T * qd + hh * d, qd);
                 }
             }
+            if (obs_) obs_->on_input(l, linear_input::o, att_.data(), n, qd);
             blk.o.forward(ex_, att_.data(), n, tmp_.data(), scratch_);
             for (std::size_t i = 0; i < n * h; ++i) x_[i] += tmp_[i];
 
             rms_norm(x_.data(), blk.ffn_norm.data(), xn_.data(), n, h, c.rms_eps);
+            if (obs_) obs_->on_input(l, linear_input::mlp, xn_.data(), n, h);
             float* gate = ff_.data();
             float* up = ff_.data() + n * c.intermediate;
             blk.gate.forward(ex_, xn_.data(), n, gate, scratch_);
             blk.up.forward(ex_, xn_.data(), n, up, scratch_);
             for (std::size_t i = 0; i < n * c.intermediate; ++i) gate[i] = silu(gate[i]) * up[i];
+            if (obs_) obs_->on_input(l, linear_input::down, gate, n, c.intermediate);
             blk.down.forward(ex_, gate, n, tmp_.data(), scratch_);
             for (std::size_t i = 0; i < n * h; ++i) x_[i] += tmp_[i];
         }
@@ -249,6 +256,7 @@ private:
     llama_weights w_;
     exec_context ex_;
     rope_table rope_;
+    activation_observer* obs_ = nullptr;
     std::vector<float> x_, xn_, q_, k_, v_, att_, ff_, tmp_, scores_, scratch_;
 };
 

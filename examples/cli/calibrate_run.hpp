@@ -1,0 +1,142 @@
+// The work of `lowrank calibrate` (cmd_calibrate.cpp), shared with `lowrank compress
+// --calib-text` (cmd_compress.cpp): validate the arguments, run the model over the windows
+// (runtime/calibration.hpp) and write the statistics file atomically (stats_writer: temp +
+// rename). Every bad input is a usage_error naming the argument and file; nothing is written
+// then.
+#pragma once
+
+#include "cli/command.hpp"
+#include "cli/common.hpp"
+#include "cli/text_input.hpp"
+
+#include "lowrank/backend/xtensor_backend.hpp"
+#include "lowrank/compress/stats_file.hpp"
+#include "runtime/calibration.hpp"
+#include "runtime/factorized_loader.hpp"
+#include "runtime/measure.hpp"
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#ifndef LOWRANK_VERSION
+#define LOWRANK_VERSION "unknown"
+#endif
+
+namespace lowrank::cli::calibration {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct request {
+    std::string model, text, out, source;
+    std::size_t windows = 64, context = 512;
+    std::uint64_t seed = 0;
+    int threads = 2;
+    bool quiet = false;
+    std::string text_arg = "--text";  ///< the text's argument name in messages
+};
+
+/// Progress on stderr: a redrawn line on a terminal, one line per 10% otherwise.
+inline void show(std::size_t done, std::size_t total, double seconds, bool quiet) {
+    static int last = -1;
+    if (quiet) return;
+    const bool tty = ::isatty(2);
+    const int pct = static_cast<int>(100 * done / total);
+    if (!tty && pct / 10 == last / 10 && done != total) return;
+    last = pct;
+    const int width = 30, fill = static_cast<int>(width * done / total);
+    std::fprintf(stderr, "%scalibrate [%s%s] %zu/%zu windows %6.1fs%s", tty ? "\r\033[K" : "", std::string(fill, '#').c_str(),
+                 std::string(width - fill, '.').c_str(), done, total, seconds, tty && done != total ? "" : "\n");
+    std::fflush(stderr);
+}
+
+/// Runs the calibration `a` describes and writes a.out; returns 0.
+inline int run(const request& a) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (a.windows == 0) throw usage_error("calibrate: --windows must be at least 1");
+    if (a.context < 2) throw usage_error("calibrate: --context must be at least 2 tokens");
+    if (a.threads < 1) throw usage_error("calibrate: --threads must be at least 1");
+    std::error_code ec;
+    if (!fs::exists(a.model, ec)) throw usage_error("calibrate: " + a.model + ": no such file or directory");
+    const std::string text = cli::read_utf8_text(a.text, "calibrate: " + a.text_arg);
+    const fs::path out_abs = fs::absolute(a.out);
+    if (!fs::is_directory(out_abs.parent_path(), ec))
+        throw usage_error("calibrate: --out " + a.out + ": parent directory does not exist");
+    if (fs::is_directory(a.out, ec)) throw usage_error("calibrate: --out " + a.out + " is a directory");
+    const model::model_source ms = model::model_source::open(a.model);
+    {
+        std::vector<fs::path> inputs(ms.files().begin(), ms.files().end());
+        inputs.push_back(a.text);
+        inputs.push_back(a.model);
+        for (const auto& p : inputs)
+            if (fs::exists(a.out, ec) && fs::equivalent(a.out, p, ec))
+                throw usage_error("calibrate: --out " + a.out + " is an input (" + p.string() + "); refusing to overwrite it");
+    }
+    if (!model::is_decoder(ms.family()))
+        throw usage_error("calibrate: " + a.model + " is a " + std::string(model::to_string(ms.family())) +
+                          " model; calibration runs Llama-family decoders");
+    const std::string model_sha = cli::model_sha256(ms);
+    const std::string text_sha = sha256_hex(text);
+
+    runtime::opened_llama o = runtime::open_llama(a.model, a.source, std::max<std::size_t>(4096, a.context));
+    const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
+    runtime::llama_model model(std::move(o.weights), a.threads);
+    const auto& cfg = model.config();
+    if (a.context > cfg.context)
+        throw usage_error("calibrate: --context " + std::to_string(a.context) + " exceeds the model's context of " +
+                          std::to_string(cfg.context) + " tokens");
+    std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
+    const auto enc = tok.encode(text, false);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    if (ids.size() < a.context)
+        throw usage_error("calibrate: " + a.text_arg + " " + a.text + " gives " + std::to_string(ids.size()) +
+                          " tokens (BOS included), fewer than one window of --context " + std::to_string(a.context));
+    const auto starts = runtime::calibration_starts(ids.size(), a.context, a.windows, a.seed);
+    if (!a.quiet)
+        std::fprintf(stderr, "calibrate: %s, %zu layers; %zu text tokens; %zu windows x %zu tokens\n", a.model.c_str(),
+                     cfg.layers, ids.size(), a.windows, a.context);
+
+    xtensor_backend::context ctx;
+    runtime::calibration_observer<xtensor_backend::context> obs(ctx, cfg);
+    runtime::run_calibration(model, obs, ids, starts, a.context, [&](std::size_t d, std::size_t t) {
+        show(d, t, cli::seconds_since(t0), a.quiet);
+    });
+    if (!obs.nonfinite().empty())
+        throw usage_error("calibrate: the model produced NaN/Inf activations at " + obs.nonfinite() + "; no statistics written");
+
+    stats_provenance prov;
+    prov.model_sha256 = model_sha;
+    prov.text_sha256 = text_sha;
+    prov.windows = a.windows;
+    prov.context = a.context;
+    prov.seed = a.seed;
+    prov.mode = "dense";
+    prov.extra = {{"model", fs::absolute(a.model).string()},
+                  {"model_kind", o.source ? "factorized" : o.gguf ? "gguf" : "hf"},
+                  {"text", fs::absolute(a.text).string()},
+                  {"text_tokens", ids.size()},
+                  {"stream", "BOS + tokens(text), no special-token parsing"},
+                  {"sampler", "mt19937_64(seed), unbiased rejection into [0, text_tokens - context]"},
+                  {"starts", starts},
+                  {"names", "model.layers.<l>.{attn_in: q/k/v, o_in: o, mlp_in: gate/up, down_in: down}"},
+                  {"lowrank_version", LOWRANK_VERSION}};
+    std::vector<stats_entry> inputs;
+    for (std::size_t l = 0; l < cfg.layers; ++l)
+        for (auto in : runtime::all_linear_inputs)
+            inputs.push_back({runtime::calibration_input_name(l, in), runtime::calibration_observer<xtensor_backend::context>::width(cfg, in), false});
+    stats_writer w(a.out, prov, inputs);
+    for (std::size_t l = 0; l < cfg.layers; ++l)
+        for (auto in : runtime::all_linear_inputs) w.write(runtime::calibration_input_name(l, in), obs.take(l, in));
+    w.commit();
+    std::printf("wrote %s: %zu inputs, %zu tokens each (%zu windows x %zu), model sha256 %s\n", a.out.c_str(), inputs.size(),
+                a.windows * a.context, a.windows, a.context, model_sha.c_str());
+    std::printf("seconds: %.1f, peak RSS %.0f MB\n", cli::seconds_since(t0), runtime::measure::peak_rss_bytes() / 1048576.0);
+    return 0;
+}
+
+}  // namespace lowrank::cli::calibration

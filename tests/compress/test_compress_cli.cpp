@@ -1,0 +1,379 @@
+// `lowrank calibrate`, `lowrank compress` and `lowrank eval --tasks ppl:PATH`, run as
+// subprocesses on a tiny random Llama (tests/decompose's generator: hidden 16, 3 layers, GQA 4/2)
+// with the hf_smollm2_tiny fixture tokenizer. References:
+//   - calibrate: the statistics in the file equal float64 sums over activation rows captured here
+//     by an independent observer on the runtime forward at the file's window starts; the hook's
+//     rows are themselves checked against plain-loop formulas from the weights (layer 0's
+//     attention input = RMSNorm(embedding); every block's down input = silu(gate x) ⊙ (up x) of
+//     its MLP input);
+//   - compress svd-llm: for every factorised weight the predicted discarded energy Σ_{i>r} σ_i²
+//     equals ‖(W − W′)X‖²_F measured on those activation rows (SVD-LLM's truncation-awareness),
+//     and its output error never exceeds plain SVD's at the same rank (Eckart–Young in the
+//     whitened norm); the output loads, runs (finite logits) and evaluates with ppl:PATH;
+//   - bad input: clear error naming the argument/file, exit status 2, nothing written, inputs
+//     untouched.
+#include <doctest/doctest.h>
+
+#include "decompose/decompose_test_util.hpp"
+#include "lowrank/compress/stats_file.hpp"
+#include "lowrank/io/checksum.hpp"
+#include "lowrank/model/source.hpp"
+#include "runtime/factorized_loader.hpp"
+#include "runtime/tokenizer.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+using namespace lowrank;
+using namespace lowrank::runtime;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::size_t windows = 5, context = 16;
+constexpr std::uint64_t seed = 3;
+
+const char* calib_text =
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want "
+    "of a wife. However little known the feelings or views of such a man may be on his first entering a "
+    "neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered "
+    "the rightful property of some one or other of their daughters. My dear Mr. Bennet, said his lady to him one "
+    "day, have you heard that Netherfield Park is let at last? Mr. Bennet replied that he had not.";
+
+/// Tiny Llama directory (weights scaled to a sane range) with the fixture tokenizer.
+std::vector<dtest::tiny_tensor> write_tiny(const fs::path& dir, unsigned s) {
+    const fs::path fx = fs::path(LOWRANK_RUNTIME_FIXTURES) / "hf_smollm2_tiny";
+    const std::size_t vocab = 3252;  // the fixture tokenizer's vocabulary
+    auto ts = dtest::tiny_llama(s, vocab);
+    for (auto& t : ts)
+        for (auto& x : t.data) x = t.shape.size() == 1 ? 1.f + 0.1f * x : 0.3f * x;
+    dtest::write_tiny_hf(dir, ts);
+    json cfg = dtest::tiny_config();
+    cfg["vocab_size"] = vocab;
+    std::ofstream(dir / "config.json") << cfg.dump(2);
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(fx / f, dir / f);
+    return ts;
+}
+
+const dtest::tiny_tensor& tensor(const std::vector<dtest::tiny_tensor>& ts, const std::string& hf) {
+    for (const auto& t : ts)
+        if (t.hf == hf) return t;
+    FAIL("no tensor " << hf);
+    return ts[0];
+}
+
+/// Activation rows per (layer, input), captured as float64 by this test's own observer.
+struct recorder : activation_observer {
+    std::map<std::pair<std::size_t, int>, std::vector<std::vector<double>>> rows;
+    void on_input(std::size_t l, linear_input in, const float* x, std::size_t count, std::size_t w) override {
+        auto& r = rows[{l, static_cast<int>(in)}];
+        for (std::size_t t = 0; t < count; ++t) r.emplace_back(x + t * w, x + (t + 1) * w);
+    }
+};
+
+/// The tiny model run over `starts` (windows of `context`) with the recorder attached.
+recorder record(const std::string& model_dir, const std::vector<std::size_t>& starts) {
+    opened_llama o = open_llama(model_dir);
+    const gguf_tokenizer tok = open_llama_tokenizer(o);
+    std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
+    const auto enc = tok.encode(calib_text, false);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    llama_model m(std::move(o.weights), 1);
+    recorder rec;
+    m.set_observer(&rec);
+    for (std::size_t s : starts) {
+        REQUIRE(s + context <= ids.size());
+        auto c = m.make_cache(1, context);
+        (void)m.forward(ids.data() + s, context, c, false);
+    }
+    m.set_observer(nullptr);
+    return rec;
+}
+
+double max_abs(const std::vector<double>& v) {
+    double m = 0;
+    for (double x : v) m = std::max(m, std::abs(x));
+    return m;
+}
+
+int run(const std::string& args, const dtest::temp_dir& d, std::string* out = nullptr) {
+    const int rc = dtest::run_cli(args, d / "cli.log");
+    if (out) *out = dtest::read_text(d / "cli.log");
+    return rc;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// Entries of `dir` whose names start with a dot (staging / temporary leftovers).
+std::size_t hidden_entries(const fs::path& dir) {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().rfind('.', 0) == 0;
+    return n;
+}
+
+struct fixture {
+    dtest::temp_dir d{"compress-cli"};
+    std::vector<dtest::tiny_tensor> ts;
+    std::string model, text, stats;
+    fixture() {
+        ts = write_tiny(d.path / "tiny", 7);
+        model = (d.path / "tiny").string();
+        text = d / "calib.txt";
+        dtest::write_text(text, calib_text);
+        stats = d / "stats.safetensors";
+        const std::string args = "calibrate " + model + " --text " + text + " --windows " + std::to_string(windows) +
+                                 " --context " + std::to_string(context) + " --seed " + std::to_string(seed) + " --out " +
+                                 stats + " --quiet";
+        std::string log;
+        REQUIRE_MESSAGE(run(args, d, &log) == 0, log);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("calibrate: the statistics equal float64 sums over the forward's activations") {
+    fixture f;
+    const stats_file sf(f.stats);
+    const auto& p = sf.provenance();
+    CHECK(p.model_sha256 == sha256_file(f.model + "/model.safetensors"));
+    CHECK(p.text_sha256 == sha256_file(f.text));
+    CHECK(p.windows == windows);
+    CHECK(p.context == context);
+    CHECK(p.seed == seed);
+    const auto starts = p.extra.at("starts").get<std::vector<std::size_t>>();
+    REQUIRE(starts.size() == windows);
+    const std::size_t stream = p.extra.at("text_tokens").get<std::size_t>();
+    for (std::size_t s : starts) CHECK(s + context <= stream);
+    CHECK(sf.inputs().size() == dtest::L * 4);
+
+    const recorder rec = record(f.model, starts);
+    const char* names[] = {"attn_in", "o_in", "mlp_in", "down_in"};
+    for (std::size_t l = 0; l < dtest::L; ++l)
+        for (int in = 0; in < 4; ++in) {
+            const auto& rows = rec.rows.at({l, in});
+            const std::size_t n = rows[0].size();
+            std::vector<double> g(n * n, 0.0), a(n, 0.0);
+            for (const auto& x : rows)
+                for (std::size_t i = 0; i < n; ++i) {
+                    a[i] += std::abs(x[i]);
+                    for (std::size_t j = 0; j < n; ++j) g[i * n + j] += x[i] * x[j];
+                }
+            const input_stats s = sf.load("model.layers." + std::to_string(l) + "." + names[in]);
+            CAPTURE(l);
+            CAPTURE(names[in]);
+            REQUIRE(s.channels == n);
+            CHECK(s.tokens == windows * context);
+            const double scale = max_abs(g);
+            for (std::size_t i = 0; i < n * n; ++i) REQUIRE(std::abs(s.gram[i] - g[i]) <= 1e-12 * scale);
+            for (std::size_t i = 0; i < n; ++i) REQUIRE(std::abs(s.abs_sum[i] - a[i]) <= 1e-12 * max_abs(a));
+        }
+
+    // The hook's rows are the right tensors: plain-loop formulas from the weights.
+    const gguf_tokenizer tok = gguf_tokenizer::from_hf_dir(f.model);
+    std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
+    for (int t : tok.encode(calib_text, false)) ids.push_back(t);
+    REQUIRE(ids.size() == stream);
+    const auto& emb = tensor(f.ts, "model.embed_tokens.weight").data;
+    const auto& g0 = tensor(f.ts, "model.layers.0.input_layernorm.weight").data;
+    const auto& attn0 = rec.rows.at({0, 0});
+    for (std::size_t w = 0; w < windows; ++w)
+        for (std::size_t t = 0; t < context; ++t) {
+            const float* e = emb.data() + static_cast<std::size_t>(ids[starts[w] + t]) * dtest::H;
+            double ss = 0;
+            for (std::size_t i = 0; i < dtest::H; ++i) ss += double(e[i]) * e[i];
+            const double inv = 1.0 / std::sqrt(ss / dtest::H + 1e-5);
+            for (std::size_t i = 0; i < dtest::H; ++i)
+                REQUIRE(attn0[w * context + t][i] == doctest::Approx(e[i] * inv * g0[i]).epsilon(1e-4));
+        }
+    for (std::size_t l = 0; l < dtest::L; ++l) {
+        const std::string p0 = "model.layers." + std::to_string(l) + ".mlp.";
+        const auto& gate = tensor(f.ts, p0 + "gate_proj.weight").data;
+        const auto& up = tensor(f.ts, p0 + "up_proj.weight").data;
+        const auto& xs = rec.rows.at({l, 2});
+        const auto& ds = rec.rows.at({l, 3});
+        for (std::size_t t = 0; t < xs.size(); ++t)
+            for (std::size_t j = 0; j < dtest::I; ++j) {
+                double a = 0, b = 0;
+                for (std::size_t i = 0; i < dtest::H; ++i) a += gate[j * dtest::H + i] * xs[t][i], b += up[j * dtest::H + i] * xs[t][i];
+                const double want = a / (1 + std::exp(-a)) * b;
+                REQUIRE(std::abs(ds[t][j] - want) <= 1e-4 * (1 + std::abs(want)));
+            }
+    }
+}
+
+TEST_CASE("compress svd-llm: discarded energy = output error on the calibration activations; runs and evaluates") {
+    fixture f;
+    const std::string out = f.d / "c.safetensors", plain = f.d / "p.safetensors";
+    std::string log;
+    REQUIRE_MESSAGE(run("compress " + f.model + " --keep 0.6 --method svd-llm --calib " + f.stats + " --out " + out +
+                            " --json " + (f.d / "sum.json") + " --quiet",
+                        f.d, &log) == 0,
+                    log);
+    REQUIRE_MESSAGE(run("compress " + f.model + " --keep 0.6 --method plain --calib " + f.stats + " --out " + plain + " --quiet",
+                        f.d, &log) == 0,
+                    log);
+    const json man = json::parse(dtest::read_text(f.d / "c.manifest.json"));
+    const json pman = json::parse(dtest::read_text(f.d / "p.manifest.json"));
+    const json& c = man.at("compress");
+    CHECK(c.at("keep_achieved").get<double>() <= 0.6);
+    CHECK(c.at("keep_achieved").get<double>() > 0.3);
+    CHECK(c.at("linear_parameters_after").get<std::uint64_t>() <= c.at("linear_budget").get<std::uint64_t>());
+    const json sum = json::parse(dtest::read_text(f.d / "sum.json"));
+    CHECK(sum.at("keep_achieved") == c.at("keep_achieved"));
+
+    const stats_file sf(f.stats);
+    const recorder rec = record(f.model, sf.provenance().extra.at("starts").get<std::vector<std::size_t>>());
+    const model::model_source src = model::model_source::open(out);
+    std::map<std::string, double> plain_err;
+    for (const auto& r : pman.at("tensors"))
+        if (r.contains("rank")) plain_err[r.at("name")] = r.at("output_error_energy").get<double>();
+    std::size_t checked = 0;
+    for (const auto& r : man.at("tensors")) {
+        if (!r.contains("rank")) continue;
+        const std::string name = r.at("name");
+        CAPTURE(name);
+        CHECK(r.at("method") == "svd-llm");
+        CHECK(r.at("whitener") == "cholesky");
+        const std::size_t l = r.at("layer").get<std::size_t>();
+        const std::string role = r.at("role");
+        const int in = role == "o" ? 1 : role == "gate" || role == "up" ? 2 : role == "down" ? 3 : 0;
+        const auto& w = tensor(f.ts, name).data;
+        const std::vector<float> wp = src.load_f32(name);  // W′ = u vᵀ from the file
+        const std::size_t m = tensor(f.ts, name).shape[0], n = tensor(f.ts, name).shape[1];
+        double err = 0, energy = 0;
+        for (const auto& x : rec.rows.at({l, in}))
+            for (std::size_t i = 0; i < m; ++i) {
+                double y = 0, e = 0;
+                for (std::size_t j = 0; j < n; ++j) y += w[i * n + j] * x[j], e += (w[i * n + j] - wp[i * n + j]) * x[j];
+                err += e * e, energy += y * y;
+            }
+        CHECK(r.at("discarded_energy").get<double>() == doctest::Approx(err).epsilon(1e-3).scale(1e-6 * energy));
+        CHECK(r.at("output_error_energy").get<double>() == doctest::Approx(err).epsilon(1e-3).scale(1e-6 * energy));
+        CHECK(r.at("output_energy").get<double>() == doctest::Approx(energy).epsilon(1e-5));
+        REQUIRE(plain_err.count(name));
+        CHECK(err <= plain_err[name] * (1 + 1e-4) + 1e-9 * energy);  // whitened SVD is optimal in the output norm
+        ++checked;
+    }
+    CHECK(checked >= dtest::L * 5);
+
+    // The output runs in the runtime and in `lowrank eval --tasks ppl:PATH`.
+    opened_llama o = open_llama(out);
+    CHECK(o.factorised_layers == checked);
+    llama_model m(std::move(o.weights), 1);
+    auto cache = m.make_cache(1, 8);
+    const std::vector<int> toks{5, 17, 300, 42, 9, 1000, 77, 3};
+    for (float v : m.forward(toks.data(), toks.size(), cache, true)) REQUIRE(std::isfinite(v));
+    for (const std::string& which : {out, f.model}) {
+        const std::string ej = f.d / "eval.json";
+        REQUIRE_MESSAGE(run("eval " + which + " --tasks ppl:" + f.text + " --context 16 --stride 8 --no-progress --json " + ej,
+                            f.d, &log) == 0,
+                        log);
+        const json e = json::parse(dtest::read_text(ej));
+        const double ppl = e.at("tasks").at("ppl:" + f.text).at("metrics").at("perplexity").at("value").get<double>();
+        CHECK(std::isfinite(ppl));
+        CHECK(ppl > 1);
+    }
+}
+
+TEST_CASE("compress --calib-text, global allocation and --fold") {
+    fixture f;
+    const std::string out = f.d / "g.safetensors";
+    std::string log;
+    REQUIRE_MESSAGE(run("compress " + f.model + " --keep 0.7 --method svd-llm --alloc global --calib-text " + f.text +
+                            " --windows 5 --context 16 --seed 3 --out " + out + " --quiet",
+                        f.d, &log) == 0,
+                    log);
+    const json man = json::parse(dtest::read_text(f.d / "g.manifest.json"));
+    CHECK(man.at("compress").at("keep_achieved").get<double>() <= 0.7);
+    CHECK(man.at("compress").at("allocation").at("solver") != "uniform");
+    CHECK(hidden_entries(f.d.path) == 0);  // the temporary statistics are gone
+    // Same statistics as `calibrate` with the same windowing.
+    CHECK(man.at("compress").at("calibration").at("text_sha256") == stats_file(f.stats).provenance().text_sha256);
+
+    const std::string folded = f.d / "folded";
+    REQUIRE_MESSAGE(run("compress " + f.model + " --keep 0.6 --method asvd --calib " + f.stats + " --fold --out " + folded +
+                            " --quiet",
+                        f.d, &log) == 0,
+                    log);
+    opened_llama o = open_llama(folded);  // a dense HF directory
+    llama_model m(std::move(o.weights), 1);
+    auto cache = m.make_cache(1, 4);
+    const std::vector<int> toks{5, 17, 300, 42};
+    for (float v : m.forward(toks.data(), toks.size(), cache, true)) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("calibrate and compress refuse bad input, write nothing and leave the inputs untouched") {
+    fixture f;
+    const std::string model_sha = sha256_file(f.model + "/model.safetensors");
+    const std::string out = f.d / "bad.safetensors";
+    auto refused = [&](const std::string& args, const std::string& needle) {
+        std::string log;
+        const int rc = run(args, f.d, &log);
+        CAPTURE(args);
+        CAPTURE(log);
+        CHECK(rc != 0);
+        CHECK(contains(log, needle));
+        CHECK(!fs::exists(out));
+        CHECK(hidden_entries(f.d.path) == 0);
+        for (const auto& e : fs::directory_iterator(f.d.path)) CHECK(!contains(e.path().filename().string(), "bad."));
+    };
+    const std::string cal = "calibrate " + f.model + " --out " + out + " --quiet ";
+    dtest::write_text(f.d / "empty.txt", "");
+    refused(cal + "--text " + (f.d / "empty.txt"), "empty.txt: the file is empty");
+    dtest::write_text(f.d / "latin1.txt", std::string("caf\xe9 au lait, ") + calib_text);
+    refused(cal + "--text " + (f.d / "latin1.txt"), "not valid UTF-8 (byte offset 3)");
+    dtest::write_text(f.d / "short.txt", "Hi.");
+    refused(cal + "--text " + (f.d / "short.txt") + " --context 16", "fewer than one window");
+    refused(cal + "--text " + (f.d / "missing.txt"), "missing.txt: no such file");
+    refused(cal + "--text " + f.text + " --windows 0", "--windows");
+    refused(cal + "--text " + f.text + " --windows abc", "--windows");
+    refused(cal + "--text " + f.text + " --context 100000", "--context");
+
+    const std::string cmp = "compress " + f.model + " --method svd-llm --out " + out + " --quiet ";
+    refused(cmp + "--keep 0 --calib " + f.stats, "--keep must be in (0, 1]");
+    refused(cmp + "--keep 1.5 --calib " + f.stats, "--keep must be in (0, 1]");
+    refused(cmp + "--keep 0.5", "needs calibration statistics");
+    refused("compress " + f.model + " --method bogus --keep 0.5 --calib " + f.stats + " --out " + out, "bogus");
+    refused(cmp + "--keep 0.5 --calib " + f.stats + " --keep-dense 'layers\\.' ", "keeps every linear weight dense");
+    refused(cmp + "--keep 0.001 --calib " + f.stats, "cannot be met");
+    refused(cmp + "--keep 0.5 --calib " + f.text, "--calib");
+    {  // statistics of another model
+        write_tiny(f.d.path / "other", 8);
+        std::string log;
+        REQUIRE(run("calibrate " + (f.d.path / "other").string() + " --text " + f.text +
+                        " --windows 2 --context 16 --quiet --out " + (f.d / "other.safetensors"),
+                    f.d, &log) == 0);
+        refused(cmp + "--keep 0.5 --calib " + (f.d / "other.safetensors"), "not for this model");
+    }
+    {  // statistics holding NaN
+        const std::string bad = f.d / "nan.safetensors";
+        fs::copy_file(f.stats, bad);
+        std::uint64_t at = 0;
+        {
+            const safetensors_file sf(bad);
+            at = sf.data_start() + sf.find("model.layers.1.mlp_in.gram")->begin;
+        }
+        std::fstream io(bad, std::ios::in | std::ios::out | std::ios::binary);
+        const double nan = std::nan("");
+        io.seekp(static_cast<std::streamoff>(at));
+        io.write(reinterpret_cast<const char*>(&nan), sizeof nan);
+        io.close();
+        refused(cmp + "--keep 0.5 --calib " + bad, "NaN/Inf");
+    }
+    {  // never overwrite an input
+        std::string log;
+        CHECK(run("compress " + f.model + " --method svd-llm --keep 0.5 --calib " + f.stats + " --out " + f.stats, f.d, &log) != 0);
+        CHECK(contains(log, "refusing to overwrite"));
+        CHECK(run("calibrate " + f.model + " --text " + f.text + " --out " + f.text, f.d, &log) != 0);
+        CHECK(contains(log, "refusing to overwrite"));
+        CHECK(dtest::read_text(f.text) == calib_text);
+    }
+    refused("eval " + f.model + " --tasks ppl:" + (f.d / "latin1.txt"), "not valid UTF-8");
+    CHECK(sha256_file(f.model + "/model.safetensors") == model_sha);
+    CHECK(stats_file(f.stats).inputs().size() == dtest::L * 4);
+}
