@@ -74,6 +74,14 @@ def test_calibrate_then_compress(tiny, cli, tmp_path):
         m, n = r["shape"]
         assert r["rank"] == math.floor(0.5 * m * n / (m + n))
 
+    # The compressed model loads and runs.
+    ev = tmp_path / "eval.json"
+    cli("eval", out, "--tasks", f"ppl:{tiny['text']}", "--ppl-windows", "2", "--context", "32", "--no-efficiency",
+        "--no-progress", "--json", ev)
+    res = json.loads(ev.read_text())
+    assert res["model"]["kind"] == "factorized" and res["model"]["parameters"] == s["parameters"]["after"]
+
+
     # The factors in the file against the source weights and the Gram, in numpy: the output
     # error tr((W − uvᵀ) H (W − uvᵀ)ᵀ) equals the manifest's and the discarded σ² (whitened
     # identity; float32 factors). q/k rows are permuted between GGUF and HF layout, so the
@@ -93,14 +101,6 @@ def test_calibrate_then_compress(tiny, cli, tmp_path):
             err = float(np.trace(d @ h @ d.T))
             assert err == pytest.approx(recs[name]["output_error_energy"], rel=1e-4)
             assert err == pytest.approx(recs[name]["discarded_energy"], rel=1e-3)
-
-    # The compressed model loads and runs.
-    ev = tmp_path / "eval.json"
-    cli("eval", out, "--tasks", f"ppl:{tiny['text']}", "--ppl-windows", "2", "--context", "32", "--no-efficiency",
-        "--no-progress", "--json", ev)
-    res = json.loads(ev.read_text())
-    assert res["model"]["kind"] == "factorized" and res["model"]["parameters"] == s["parameters"]["after"]
-
 
 def test_compress_with_calib_text_global_and_fold(tiny, tmp_path):
     out = tmp_path / "g.safetensors"
