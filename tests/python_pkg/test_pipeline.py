@@ -149,3 +149,12 @@ def test_bad_input_raises_the_documented_errors(tiny, tmp_path):
     assert not out.exists()
     with pytest.raises(TypeError):
         lowrank.compress(model, keep=0.5, method="plain", out=None)
+
+
+def test_cli_path_follows_lowrank_cli(tmp_path, monkeypatch):
+    import os
+
+    assert os.access(lowrank.cli_path(), os.X_OK)
+    monkeypatch.setenv("LOWRANK_CLI", str(tmp_path / "nope"))
+    with pytest.raises(lowrank.FileError, match="LOWRANK_CLI"):
+        lowrank.cli_path()
