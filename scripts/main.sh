@@ -27,6 +27,33 @@ LR="$ROOT/build/examples/lowrank"
 step "real models and evaluation data"
 "$VENV/bin/python" scripts/fetch_assets.py --data
 
+step "compress SmolLM2-135M (lowrank calibrate + compress; docs/compress.md)"
+CACHE="${LOWRANK_CACHE:-$HOME/.cache/lowrank}"
+MODEL="$CACHE/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+DATA="$CACHE/eval-data"
+METHOD="${LOWRANK_COMPRESS_METHOD:-struct}"
+KEEP="${LOWRANK_COMPRESS_KEEP:-0.8}"
+WORK="$CACHE/compress-main"
+mkdir -p "$WORK"
+[ -s "$WORK/austen.stats.safetensors" ] ||
+  "$LR" calibrate "$MODEL" --text "$DATA/austen.train.txt" --windows 64 --context 512 --seed 0 --out "$WORK/austen.stats.safetensors"
+OUT="$WORK/smollm2-$METHOD-k$KEEP.safetensors"
+"$LR" compress "$MODEL" --keep "$KEEP" --method "$METHOD" --calib "$WORK/austen.stats.safetensors" --out "$OUT" --json "$WORK/compress-$METHOD-k$KEEP.json"
+[ -s "$WORK/dense.eval.json" ] ||
+  "$LR" eval "$MODEL" --tasks ppl:austen,ppl:kjv --ppl-windows 40 --data "$DATA" --no-efficiency --json "$WORK/dense.eval.json"
+"$LR" eval "$OUT" --tasks ppl:austen,ppl:kjv --ppl-windows 40 --data "$DATA" --no-efficiency --json "$WORK/$METHOD-k$KEEP.eval.json"
+"$VENV/bin/python" - "$WORK/dense.eval.json" "$WORK/$METHOD-k$KEEP.eval.json" "$METHOD" "$KEEP" <<'PY'
+import json, sys
+dense, comp = (json.load(open(p)) for p in sys.argv[1:3])
+print(f"held-out perplexity, SmolLM2-135M dense vs {sys.argv[3]} keeping {sys.argv[4]} of the linear parameters "
+      "(calibrated on austen.train):")
+for t in ("ppl:austen", "ppl:kjv"):
+    d = dense["tasks"][t]["metrics"]["perplexity"]["value"]
+    c = comp["tasks"][t]["metrics"]["perplexity"]["value"]
+    print(f"  {t:11s} dense {d:8.3f}   compressed {c:8.3f}   ratio {c / d:6.3f}")
+PY
+[ "${LOWRANK_SKIP_STUDY:-0}" = "1" ] && { step "done (compression only)"; exit 0; }
+
 step "study (examples/study/lowrank_study.py)"
 STUDY="${LOWRANK_STUDY:-examples/study/studies/default.json}"
 OUTARG=()

@@ -35,6 +35,7 @@
 #include "cli/calibrate_run.hpp"
 #include "cli/command.hpp"
 #include "cli/common.hpp"
+#include "cli/compress_struct.hpp"
 #include "cli/decompose_output.hpp"
 #include "cli/device.hpp"
 #include "cli/ordered_pool.hpp"
@@ -380,6 +381,13 @@ const std::vector<method_entry>& methods() {
         {"svd-llm", "whitened SVD, S S^T = X^T X (SVD-LLM)", true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats* s, std::size_t) { return make_whitener(ctx, *s); });
+         }},
+        {"struct", "structured: MLP channels (OBS) + value dims per kv group, LS refits of down/o, q/k dense (cli/compress_struct.hpp)",
+         true,
+         [](compress_run& r) {
+             return cli::structured::run({r.a.model, r.m, *r.stats, r.a.keep, r.out, r.a.alloc, r.a.keep_dense, r.a.fold,
+                                          r.a.quiet, r.a.threads ? r.a.threads : std::max(1u, std::thread::hardware_concurrency()),
+                                          r.a.json_out, r.a.command, r.calibration, r.t0});
          }},
     };
     return table;

@@ -15,7 +15,9 @@
 //
 // Linear layers whose weight is factorised are built in svd / tucker2 form directly from the
 // stored factors (runtime/weight_source.hpp); all dense tensors come from the factorised file;
-// every shape is checked against the source's configuration.
+// every shape is checked against the source's configuration — except that a file whose manifest
+// has "per_layer_shapes": true (`lowrank compress --method struct`) takes each layer's MLP
+// intermediate size and value head dim from its tensors (load_options::shapes_from_tensors).
 #pragma once
 
 #include "lowrank/io/checksum.hpp"
@@ -152,15 +154,21 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
             o.source = locate_source(fm, source_override);
             o.manifest = fm.manifest();
             const weight_source src = weight_source_of(ms);
+            load_options fo = opt;
+            // Structured (pruned) models declare per-layer sizes; otherwise every shape must be
+            // the source configuration's (which catches a source of another shape).
+            const auto& man = fm.manifest();
+            fo.shapes_from_tensors = man.contains("per_layer_shapes") && man["per_layer_shapes"].is_boolean() &&
+                                     man["per_layer_shapes"].get<bool>();
             if (o.source->format == "gguf") {
                 o.gguf = read_gguf(o.source->path);
-                o.weights = build_llama(llama_config_from_gguf(*o.gguf, max_context), src, llama_names::gguf, opt);
+                o.weights = build_llama(llama_config_from_gguf(*o.gguf, max_context), src, llama_names::gguf, fo);
             } else {
                 const nlohmann::json cfg = read_hf_config(o.source->path);
                 if (cfg.value("model_type", std::string{}) == "bert")
                     throw io_error(path, "a factorised BERT model, not a Llama-family one (use embed or eval)");
                 o.weights = build_llama(llama_config_from_hf(cfg, o.source->path + "/config.json", max_context), src,
-                                        llama_names::hugging_face, opt);
+                                        llama_names::hugging_face, fo);
                 o.hf_dir = o.source->path;
             }
             for (const auto& t : fm.tensors()) o.factorised_layers += t.factored;

@@ -8,6 +8,12 @@
 // rotate-half convention. Batched: `forward` takes B sequences of T new tokens each, all at the
 // same position (pos0 … pos0+T−1), and runs every linear as one GEMM over the B·T rows; the KV
 // cache holds B sequences. Prefill = forward with T = prompt length; decode = T = 1.
+//
+// Structured (pruned) models: each layer's MLP intermediate size I_l and value head dim dv_l are
+// those of its weights (gate/up [I_l, h], down [h, I_l], v [Hkv·dv_l, h], o [h, H·dv_l]; see
+// compress/structured.hpp), not the config's — config.intermediate / head_dim are the dense
+// sizes (q/k always use head_dim). Head h's value output is Σ_j softmax(q_h·k_j)_j v_j^{g(h)} in
+// dv_l dimensions; the KV cache stores dv_l values per kv head in layer l.
 #pragma once
 
 #include "lowrank/model/family.hpp"
@@ -15,6 +21,7 @@
 #include "runtime/linear.hpp"
 #include "runtime/ops.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -34,6 +41,9 @@ struct llama_config {
 
 struct llama_block {
     std::vector<float> attn_norm, ffn_norm;  ///< [hidden]
+    /// This layer's MLP intermediate size (gate.out) and value head dim (v.out / kv_heads).
+    std::size_t intermediate() const { return gate.out; }
+    std::size_t value_dim(std::size_t kv_heads) const { return kv_heads ? v.out / kv_heads : 0; }
     linear q, k, v, o;                        ///< q [H·d, h], k/v [Hkv·d, h] (+ bias for Qwen2), o [h, H·d]
     linear gate, up, down;                    ///< gate/up [I, h], down [h, I]
     /// The linear layer of a decomposable role; nullptr for a role the block does not have.
@@ -92,16 +102,28 @@ struct llama_weights {
     }
 };
 
-/// KV cache for `batch` sequences of up to `capacity` positions: [layer][b][pos][Hkv·d].
+/// KV cache for `batch` sequences of up to `capacity` positions: keys [layer][b][pos][Hkv·d],
+/// values [layer][b][pos][v_width[layer]] (Hkv·dv_l: per layer for value-reduced models).
 struct kv_cache {
     std::size_t batch = 0, capacity = 0, width = 0, layers = 0, length = 0;
+    std::vector<std::size_t> v_width, v_offset;  ///< per layer: value width and Σ of the widths below
     std::vector<float> k, v;
     kv_cache() = default;
+    /// Every layer with the config's value width Hkv·head_dim.
     kv_cache(const llama_config& c, std::size_t batch_, std::size_t capacity_)
+        : kv_cache(c, std::vector<std::size_t>(c.layers, c.kv_heads * c.head_dim), batch_, capacity_) {}
+    /// Layer l with value width v_widths[l].
+    kv_cache(const llama_config& c, std::vector<std::size_t> v_widths, std::size_t batch_, std::size_t capacity_)
         : batch(batch_), capacity(capacity_), width(c.kv_heads * c.head_dim), layers(c.layers),
-          k(layers * batch * capacity * width), v(k.size()) {}
+          v_width(std::move(v_widths)), v_offset(layers + 1, 0), k(layers * batch * capacity * width) {
+        if (v_width.size() != layers) throw invalid_argument("kv_cache: one value width per layer is needed");
+        for (std::size_t l = 0; l < layers; ++l) v_offset[l + 1] = v_offset[l] + v_width[l];
+        v.resize(v_offset[layers] * batch * capacity);
+    }
     float* k_at(std::size_t l, std::size_t b) { return k.data() + (l * batch + b) * capacity * width; }
-    float* v_at(std::size_t l, std::size_t b) { return v.data() + (l * batch + b) * capacity * width; }
+    float* v_at(std::size_t l, std::size_t b) {
+        return v.data() + (v_offset[l] * batch + b * v_width[l]) * capacity;
+    }
 };
 
 class llama_model {
@@ -117,7 +139,10 @@ public:
     void set_observer(activation_observer* o) { obs_ = o; }
 
     kv_cache make_cache(std::size_t batch = 1, std::size_t capacity = 0) const {
-        return kv_cache(w_.cfg, batch, capacity ? capacity : w_.cfg.context);
+        std::vector<std::size_t> vw;
+        for (const auto& b : w_.blocks) vw.push_back(b.v.out);
+        if (vw.size() != w_.cfg.layers) vw.assign(w_.cfg.layers, w_.cfg.kv_heads * w_.cfg.head_dim);
+        return kv_cache(w_.cfg, std::move(vw), batch, capacity ? capacity : w_.cfg.context);
     }
 
     /// Runs tokens [B][T] (row-major, B = cache.batch) at positions cache.length … +T−1,
@@ -129,8 +154,18 @@ public:
         const std::size_t qd = c.heads * d, kvd = c.kv_heads * d, pos0 = cache.length;
         if (pos0 + T > cache.capacity || pos0 + T > rope_.max_pos)
             throw invalid_argument("llama forward: sequence exceeds the context (" + std::to_string(cache.capacity) + ")");
-        x_.resize(n * h), xn_.resize(n * h), q_.resize(n * qd), k_.resize(n * kvd), v_.resize(n * kvd);
-        att_.resize(n * qd), ff_.resize(2 * n * c.intermediate), tmp_.resize(n * h);
+        if (cache.v_width.size() != c.layers) throw invalid_argument("llama forward: the cache has the wrong layer count");
+        std::size_t max_inter = 0, max_dv = 0;  // scratch for the widest layer
+        for (std::size_t l = 0; l < c.layers; ++l) {
+            const llama_block& blk = w_.blocks[l];
+            if (cache.v_width[l] != blk.v.out)
+                throw invalid_argument("llama forward: the cache's value width of layer " + std::to_string(l) +
+                                       " does not match the model (make the cache with make_cache)");
+            max_inter = std::max(max_inter, blk.intermediate());
+            max_dv = std::max(max_dv, blk.value_dim(c.kv_heads));
+        }
+        x_.resize(n * h), xn_.resize(n * h), q_.resize(n * qd), k_.resize(n * kvd), v_.resize(n * c.kv_heads * max_dv);
+        att_.resize(n * c.heads * max_dv), ff_.resize(2 * n * max_inter), tmp_.resize(n * h);
         for (std::size_t i = 0; i < n; ++i) {
             const auto t = static_cast<std::size_t>(tokens[i]);
             if (t >= c.vocab) throw invalid_argument("llama forward: token id out of range");
@@ -145,6 +180,8 @@ public:
         const std::size_t group = c.heads / c.kv_heads;
         for (std::size_t l = 0; l < c.layers; ++l) {
             const llama_block& blk = w_.blocks[l];
+            const std::size_t dv = blk.value_dim(c.kv_heads), vd = c.kv_heads * dv, od = c.heads * dv;
+            const std::size_t inter = blk.intermediate();
             rms_norm(x_.data(), blk.attn_norm.data(), xn_.data(), n, h, c.rms_eps);
             if (obs_) obs_->on_input(l, linear_input::attn, xn_.data(), n, h);
             blk.q.forward(ex_, xn_.data(), n, q_.data(), scratch_);
@@ -156,7 +193,7 @@ public:
                     rope_.apply(q_.data() + row * qd, c.heads, pos0 + t);
                     rope_.apply(k_.data() + row * kvd, c.kv_heads, pos0 + t);
                     std::memcpy(cache.k_at(l, b) + (pos0 + t) * kvd, k_.data() + row * kvd, kvd * sizeof(float));
-                    std::memcpy(cache.v_at(l, b) + (pos0 + t) * kvd, v_.data() + row * kvd, kvd * sizeof(float));
+                    std::memcpy(cache.v_at(l, b) + (pos0 + t) * vd, v_.data() + row * vd, vd * sizeof(float));
                 }
             for (std::size_t b = 0; b < B; ++b) {
                 const float* kc = cache.k_at(l, b);
@@ -173,11 +210,11 @@ public:
                             s[j] = dot * scale;
                         }
                         softmax(s, S);
-                        float* o = att_.data() + b * qd + hh * d;
-                        std::fill(o, o + d, 0.f);
+                        float* o = att_.data() + b * od + hh * dv;
+                        std::fill(o, o + dv, 0.f);
                         for (std::size_t j = 0; j < S; ++j) {
-                            const float* vj = vc + j * kvd + g * d;
-                            for (std::size_t i = 0; i < d; ++i) o[i] += s[j] * vj[i];
+                            const float* vj = vc + j * vd + g * dv;
+                            for (std::size_t i = 0; i < dv; ++i) o[i] += s[j] * vj[i];
                         }
                         continue;
                     }
@@ -189,22 +226,22 @@ public:
                         softmax(row, visible);
                         std::fill(row + visible, row + S, 0.f);
                     }
-                    gemm(ex_, op::none, op::none, T, d, S, 1.f, scores_.data(), S, vc + g * d, kvd, 0.f,
-                         att_.data() + b * T * qd + hh * d, qd);
+                    gemm(ex_, op::none, op::none, T, dv, S, 1.f, scores_.data(), S, vc + g * dv, vd, 0.f,
+                         att_.data() + b * T * od + hh * dv, od);
                 }
             }
-            if (obs_) obs_->on_input(l, linear_input::o, att_.data(), n, qd);
+            if (obs_) obs_->on_input(l, linear_input::o, att_.data(), n, od);
             blk.o.forward(ex_, att_.data(), n, tmp_.data(), scratch_);
             for (std::size_t i = 0; i < n * h; ++i) x_[i] += tmp_[i];
 
             rms_norm(x_.data(), blk.ffn_norm.data(), xn_.data(), n, h, c.rms_eps);
             if (obs_) obs_->on_input(l, linear_input::mlp, xn_.data(), n, h);
             float* gate = ff_.data();
-            float* up = ff_.data() + n * c.intermediate;
+            float* up = ff_.data() + n * inter;
             blk.gate.forward(ex_, xn_.data(), n, gate, scratch_);
             blk.up.forward(ex_, xn_.data(), n, up, scratch_);
-            for (std::size_t i = 0; i < n * c.intermediate; ++i) gate[i] = silu(gate[i]) * up[i];
-            if (obs_) obs_->on_input(l, linear_input::down, gate, n, c.intermediate);
+            for (std::size_t i = 0; i < n * inter; ++i) gate[i] = silu(gate[i]) * up[i];
+            if (obs_) obs_->on_input(l, linear_input::down, gate, n, inter);
             blk.down.forward(ex_, gate, n, tmp_.data(), scratch_);
             for (std::size_t i = 0; i < n * h; ++i) x_[i] += tmp_[i];
         }

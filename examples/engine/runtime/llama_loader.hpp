@@ -98,6 +98,13 @@ struct load_options {
     /// calling llama_weights::to_bf16() afterwards. Not with a γ applied in memory (apply_plan
     /// factorises float32 layers): load float32, apply, then to_bf16().
     bool bf16 = false;
+    /// Take each layer's MLP intermediate size and value head dim from its tensors' shapes
+    /// (gate/up [I_l, h], down [h, I_l], v [Hkv·dv_l, h], o [h, H·dv_l]) instead of the
+    /// configuration: models pruned by the structured compressor (compress/structured.hpp).
+    /// q/k, the norms and the embedding are still checked against the configuration, and the
+    /// shapes within a layer against each other. open_llama sets it for factorised files whose
+    /// manifest says "per_layer_shapes": true.
+    bool shapes_from_tensors = false;
 };
 
 /// Builds the weights of config `c` from `src`, checking every tensor's shape against `c`
@@ -132,13 +139,30 @@ inline llama_weights build_llama(llama_config c, const weight_source& src, llama
         llama_block b;
         b.attn_norm = need_tensor(src, nm(g + "attn_norm.weight", h + "input_layernorm.weight"), {c.hidden});
         b.ffn_norm = need_tensor(src, nm(g + "ffn_norm.weight", h + "post_attention_layernorm.weight"), {c.hidden});
+        std::size_t inter = c.intermediate, vd = kvd;  // this layer's sizes
+        if (opt.shapes_from_tensors) {
+            auto rows_of = [&](const char* gn, const char* hn, const std::string& what) {
+                const std::string n = nm(g + gn + ".weight", h + hn + ".weight");
+                if (!src.has(n)) throw io_error(src.where, "tensor '" + n + "' is missing");
+                const shape_t s = src.shape(n);
+                if (s.size() != 2 || s[0] == 0)
+                    throw io_error(src.where, "tensor '" + n + "' has shape " + shape_text(s) + ", not a non-empty " + what);
+                return s[0];
+            };
+            inter = rows_of("ffn_gate", "mlp.gate_proj", "[intermediate, hidden] matrix");
+            vd = rows_of("attn_v", "self_attn.v_proj", "[kv_heads·value_dim, hidden] matrix");
+            if (vd % c.kv_heads != 0)
+                throw io_error(src.where, "layer " + std::to_string(l) + ": v_proj has " + std::to_string(vd) +
+                                              " rows, not a multiple of the " + std::to_string(c.kv_heads) + " kv heads");
+        }
+        const std::size_t od = c.heads * (vd / c.kv_heads);
         b.q = lin("attn_q", "self_attn.q_proj", qd, c.hidden, true);
         b.k = lin("attn_k", "self_attn.k_proj", kvd, c.hidden, true);
-        b.v = lin("attn_v", "self_attn.v_proj", kvd, c.hidden, true);
-        b.o = lin("attn_output", "self_attn.o_proj", c.hidden, qd, false);
-        b.gate = lin("ffn_gate", "mlp.gate_proj", c.intermediate, c.hidden, false);
-        b.up = lin("ffn_up", "mlp.up_proj", c.intermediate, c.hidden, false);
-        b.down = lin("ffn_down", "mlp.down_proj", c.hidden, c.intermediate, false);
+        b.v = lin("attn_v", "self_attn.v_proj", vd, c.hidden, true);
+        b.o = lin("attn_output", "self_attn.o_proj", c.hidden, od, false);
+        b.gate = lin("ffn_gate", "mlp.gate_proj", inter, c.hidden, false);
+        b.up = lin("ffn_up", "mlp.up_proj", inter, c.hidden, false);
+        b.down = lin("ffn_down", "mlp.down_proj", c.hidden, inter, false);
         w.blocks.push_back(std::move(b));
     }
     w.cfg = c;

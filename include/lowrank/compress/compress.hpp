@@ -1,6 +1,7 @@
 // Activation-aware compression (umbrella header): calibration statistics and their file,
 // whitening, whitened/ASVD-scaled truncated SVD, the least-squares refit, output errors
-// measured on statistics, and rank allocation. docs/compress.md describes the algorithms.
+// measured on statistics, rank allocation, and the structured (MLP channel + VO) compressor.
+// docs/compress.md describes the algorithms.
 //
 //     lowrank::xtensor_backend::context ctx;
 //     lowrank::stats_file stats("STATS.safetensors");
@@ -16,5 +17,6 @@
 #include "lowrank/compress/refit.hpp"
 #include "lowrank/compress/stats.hpp"
 #include "lowrank/compress/stats_file.hpp"
+#include "lowrank/compress/structured.hpp"
 #include "lowrank/compress/whitened_svd.hpp"
 #include "lowrank/compress/whitening.hpp"
