@@ -122,8 +122,10 @@ def test_bad_input_raises_the_documented_errors(tiny, tmp_path):
     with pytest.raises(lowrank.InvalidArgumentError, match="keep"):
         lowrank.compress(model, keep=0, method="plain", out=out)
     with pytest.raises(lowrank.InvalidArgumentError, match="method"):
-        lowrank.compress(model, keep=0.5, method="tucker", out=out)
+        lowrank.compress(model, keep=0.5, method=3, out=out)
     # The CLI's own usage errors come back with its message.
+    with pytest.raises(lowrank.InvalidArgumentError, match="--method 'tucker' is not one of plain"):
+        lowrank.compress(model, keep=0.5, method="tucker", out=out)
     with pytest.raises(lowrank.InvalidArgumentError, match="needs calibration statistics"):
         lowrank.compress(model, keep=0.5, method="svd-llm", out=out)
     with pytest.raises(lowrank.InfeasibleBudgetError, match="cannot be met"):
