@@ -176,8 +176,9 @@ std::vector<double> relative_loss_curve(ctx_t& ctx, const compress_run& r, const
     const auto f = whitened_svd(ctx, W, s, opt);
     if (f.status != status::ok) throw backend_error(t.name + ": whitened SVD failed (" + std::string(to_string(f.status)) + ")");
     std::vector<double> l = loss_curve(f.spectrum);
-    if (l[0] > 0)
-        for (auto& v : l) v /= l[0];
+    const double total = l[0];  // ‖W S‖²_F (copied: l[0] itself is divided below)
+    if (total > 0)
+        for (auto& v : l) v /= total;
     return l;
 }
 
@@ -532,9 +533,18 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
     sub->add_option("--json", a->json_out, "also write a JSON summary here");
     sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
     sub->add_flag("--quiet", a->quiet, "no progress bars");
-    sub->callback([a, exit_code, &app] {
+    sub->callback([a, exit_code] {
         compress_args args = *a;
-        (void)app;
+        // The command that reproduces this output (recorded in the manifest).
+        std::string c = "lowrank compress " + args.model + " --keep " + std::to_string(args.keep) + " --method " + args.method +
+                        " --alloc " + args.alloc;
+        if (!args.calib.empty()) c += " --calib " + args.calib;
+        if (!args.calib_text.empty())
+            c += " --calib-text " + args.calib_text + " --windows " + std::to_string(args.windows) + " --context " +
+                 std::to_string(args.context) + " --seed " + std::to_string(args.seed);
+        if (!args.keep_dense.empty()) c += " --keep-dense '" + args.keep_dense + "'";
+        if (args.fold) c += " --fold --fold-dtype " + args.fold_dtype;
+        args.command = c + " --out " + args.out;
         *exit_code = run(args);
     });
 });

@@ -291,6 +291,18 @@ TEST_CASE("compress --calib-text, global allocation and --fold") {
     const json man = json::parse(dtest::read_text(f.d / "g.manifest.json"));
     CHECK(man.at("compress").at("keep_achieved").get<double>() <= 0.7);
     CHECK(man.at("compress").at("allocation").at("solver") != "uniform");
+    {  // the allocator minimised Σ L_i(r_i)/L_i(0) = Σ (predicted whitened relative error)² of the factorised weights
+        double rel = 0;
+        std::size_t factorised = 0;
+        for (const auto& r : man.at("tensors"))
+            if (r.contains("rank")) {
+                const double e = r.at("predicted_whitened_rel_error").get<double>();
+                rel += e * e, ++factorised;
+            }
+        CHECK(factorised > 0);
+        CHECK(man.at("compress").at("allocation").at("relative_loss").get<double>() == doctest::Approx(rel).epsilon(1e-6));
+        CHECK(rel < static_cast<double>(factorised));  // normalised: each term is in [0, 1]
+    }
     CHECK(hidden_entries(f.d.path) == 0);  // the temporary statistics are gone
     // Same statistics as `calibrate` with the same windowing.
     CHECK(man.at("compress").at("calibration").at("text_sha256") == stats_file(f.stats).provenance().text_sha256);
