@@ -16,11 +16,13 @@
 // for the sizes the CLI targets now, not a streaming design).
 #pragma once
 
+#include "cli/command.hpp"
 #include "cli/common.hpp"
 #include "cli/decompose_output.hpp"
 #include "cli/progress.hpp"
 
 #include "lowrank/compress/stats_file.hpp"
+#include "lowrank/io/atomic_file.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "lowrank/io/factorized.hpp"
 #include "lowrank/model/source.hpp"

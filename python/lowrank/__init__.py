@@ -13,9 +13,9 @@ lowrank.Error hierarchy (each class also a ValueError/TypeError/... as appropria
 
 Layout of the package: _lowrank (the nanobind extension, python/src/), _api (the functions),
 _results (result classes), _errors (the exceptions), _inputs (argument checks, framework
-detection). The [compress] API
-(whitened_svd, rank allocation, lowrank.compress over the model layer) will be a `compress`
-submodule here, bound from python/src/bind_compress.cpp (docs/python.md, "Planned").
+detection), _compress (whitened_svd, allocate_ranks, allocate_uniform, loss_curve over
+python/src/bind_compress.cpp), _pipeline (compress and calibrate, which run the bundled `lowrank`
+CLI in a child process; docs/python.md says why).
 """
 from ._errors import (  # noqa: F401  (re-exported)
     BackendError,
@@ -23,6 +23,7 @@ from ._errors import (  # noqa: F401  (re-exported)
     DTypeError,
     Error,
     FileError,
+    InfeasibleBudgetError,
     InvalidArgumentError,
     LayoutError,
     ModeError,
@@ -33,11 +34,22 @@ from ._errors import (  # noqa: F401  (re-exported)
 from ._lowrank import __version__  # noqa: F401
 from ._api import cuda_info, fold, mode_product, svd, tucker, unfold  # noqa: F401
 from ._results import SVDResult, TuckerResult  # noqa: F401
+from ._compress import (  # noqa: F401
+    AllocationResult,
+    WhitenedSVDResult,
+    allocate_ranks,
+    allocate_uniform,
+    loss_curve,
+    whitened_svd,
+)
+from ._pipeline import calibrate, cli_path, compress  # noqa: F401
 
 __all__ = [
     "svd", "tucker", "mode_product", "unfold", "fold", "cuda_info",
     "SVDResult", "TuckerResult",
-    "Error", "ShapeError", "RankError", "ModeError", "InvalidArgumentError", "DTypeError", "LayoutError",
+    "whitened_svd", "allocate_ranks", "allocate_uniform", "loss_curve", "WhitenedSVDResult", "AllocationResult",
+    "compress", "calibrate", "cli_path",
+    "Error", "ShapeError", "RankError", "ModeError", "InvalidArgumentError", "InfeasibleBudgetError", "DTypeError", "LayoutError",
     "DeviceError", "NonFiniteError", "BackendError", "FileError",
     "__version__",
 ]

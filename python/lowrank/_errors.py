@@ -3,7 +3,7 @@ that catches ValueError / TypeError / OSError keeps working without knowing lowr
 
 The compiled module (python/src/errors.cpp) maps the C++ library's typed errors onto these:
 lowrank::shape_error → ShapeError, rank_error → RankError, mode_error → ModeError,
-invalid_argument → InvalidArgumentError, backend_error → BackendError, io_error → FileError,
+invalid_argument → InvalidArgumentError (infeasible_budget → InfeasibleBudgetError), backend_error → BackendError, io_error → FileError,
 any other lowrank::error → Error; and its own argument checks onto DTypeError, LayoutError and
 DeviceError.
 """
@@ -30,6 +30,10 @@ class ModeError(Error, ValueError, IndexError):
 
 class InvalidArgumentError(Error, ValueError):
     """An option value is invalid (unknown method, negative tolerance, ...)."""
+
+
+class InfeasibleBudgetError(InvalidArgumentError):
+    """No rank allocation fits the parameter budget (the message names the least it needs)."""
 
 
 class DTypeError(Error, TypeError):
@@ -61,7 +65,7 @@ class FileError(Error, OSError):
     offset: Optional[int] = None
 
 
-for _cls in (Error, ShapeError, RankError, ModeError, InvalidArgumentError, DTypeError, LayoutError, DeviceError,
+for _cls in (Error, ShapeError, RankError, ModeError, InvalidArgumentError, InfeasibleBudgetError, DTypeError, LayoutError, DeviceError,
              NonFiniteError, BackendError, FileError):
     _cls.__module__ = "lowrank"
 del _cls

@@ -3,10 +3,9 @@
 // double, CPU and CUDA) within the machine's memory budget and lets them build in parallel.
 //
 // Where new bindings go: one bind_<area>.cpp with a bind_<area>(module&) declared here and called
-// from module.cpp, plus its public wrapper in python/lowrank/. The [compress] API
-// (whitened_svd, rank allocation, lowrank.compress over the model layer) is planned as
-// bind_compress.cpp + python/lowrank/compress.py over include/lowrank/compress/
-// (docs/python.md, "Planned: the compress API").
+// from module.cpp, plus its public wrapper in python/lowrank/. The [compress] algorithms
+// (whitened_svd, rank allocation) are bind_compress.cpp + python/lowrank/compress.py; the model
+// pipeline (lowrank.compress / lowrank.calibrate) runs the bundled CLI (python/lowrank/_cli.py).
 #pragma once
 
 #include "arrays.hpp"
@@ -21,5 +20,6 @@ namespace lowrank::python {
 void bind_svd(nb::module_& m);
 void bind_tucker(nb::module_& m);
 void bind_tensor_ops(nb::module_& m);
+void bind_compress(nb::module_& m);
 
 }  // namespace lowrank::python

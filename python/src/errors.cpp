@@ -2,6 +2,7 @@
 #include "errors.hpp"
 
 #include "arrays.hpp"
+#include "lowrank/compress/allocation.hpp"
 #include "lowrank/core/errors.hpp"
 
 #include <exception>
@@ -17,6 +18,7 @@ struct classes {
     PyObject* rank = nullptr;
     PyObject* mode = nullptr;
     PyObject* invalid = nullptr;
+    PyObject* infeasible = nullptr;
     PyObject* dtype = nullptr;
     PyObject* layout = nullptr;
     PyObject* device = nullptr;
@@ -37,6 +39,7 @@ const classes* load() {
     c.rank = get("RankError");
     c.mode = get("ModeError");
     c.invalid = get("InvalidArgumentError");
+    c.infeasible = get("InfeasibleBudgetError");
     c.dtype = get("DTypeError");
     c.layout = get("LayoutError");
     c.device = get("DeviceError");
@@ -79,6 +82,7 @@ void translate(const std::exception_ptr& p, void*) {
         else if (dynamic_cast<const shape_error*>(&e)) cls = c->shape;
         else if (dynamic_cast<const rank_error*>(&e)) cls = c->rank;
         else if (dynamic_cast<const mode_error*>(&e)) cls = c->mode;
+        else if (dynamic_cast<const infeasible_budget*>(&e)) cls = c->infeasible;
         else if (dynamic_cast<const invalid_argument*>(&e)) cls = c->invalid;
         else if (dynamic_cast<const backend_error*>(&e)) cls = c->backend;
         else if (const auto* io = dynamic_cast<const io_error*>(&e)) return raise_file_error(c->file, *io);

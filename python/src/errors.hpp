@@ -5,6 +5,7 @@
 //   ├── RankError(Error, ValueError)               lowrank::rank_error
 //   ├── ModeError(Error, ValueError, IndexError)   lowrank::mode_error
 //   ├── InvalidArgumentError(Error, ValueError)    lowrank::invalid_argument
+//   │   └── InfeasibleBudgetError                  lowrank::infeasible_budget (allocation)
 //   ├── DTypeError(Error, TypeError)               python::dtype_error (wrong element type)
 //   ├── LayoutError(Error, ValueError)             python::layout_error (not C/F contiguous)
 //   ├── DeviceError(Error, ValueError)             python::device_error (unsupported/mixed devices,

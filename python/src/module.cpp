@@ -41,6 +41,7 @@ NB_MODULE(_lowrank, m) {
     bind_svd(m);
     bind_tucker(m);
     bind_tensor_ops(m);
+    bind_compress(m);
     m.def("cuda_info", &cuda_info,
           "{'built': bool, 'devices': int, 'reason': str}: whether CUDA arrays can run here, and why not.");
 }

@@ -389,3 +389,126 @@ TEST_CASE("calibrate and compress refuse bad input, write nothing and leave the 
     CHECK(sha256_file(f.model + "/model.safetensors") == model_sha);
     CHECK(stats_file(f.stats).inputs().size() == dtest::L * 4);
 }
+
+// `--method struct` (cli/compress_struct.hpp): the reported per-layer relative output errors of
+// down_proj and o_proj equal the errors measured on the calibration activation rows captured
+// here (the kept channels found by matching gate rows against the dense model; the value
+// projection enters through the o input: o′ acts on P·a, and P is recovered from v′ = P v);
+// the parameter count is within K; the output declares per-layer shapes, loads, runs and
+// evaluates; unsupported options are refused with nothing written.
+TEST_CASE("compress struct: reported output errors = errors on the calibration activations; runs and evaluates") {
+    fixture f;
+    const std::string out = f.d / "s.safetensors";
+    std::string log;
+    REQUIRE_MESSAGE(run("compress " + f.model + " --keep 0.7 --method struct --calib " + f.stats + " --out " + out +
+                            " --json " + (f.d / "sum.json") + " --quiet",
+                        f.d, &log) == 0,
+                    log);
+    const json man = json::parse(dtest::read_text(f.d / "s.manifest.json"));
+    CHECK(man.at("per_layer_shapes") == true);
+    const json& c = man.at("compress");
+    CHECK(c.at("keep_achieved").get<double>() <= 0.7);
+    CHECK(c.at("linear_parameters_after").get<std::uint64_t>() <= c.at("linear_budget").get<std::uint64_t>());
+    const std::size_t keep = c.at("intermediate").get<std::size_t>(), r = c.at("value_dim").get<std::size_t>();
+    CHECK(keep < dtest::I);
+    const stats_file sf(f.stats);
+    const recorder rec = record(f.model, sf.provenance().extra.at("starts").get<std::vector<std::size_t>>());
+    const model::model_source src = model::model_source::open(out);
+    const std::size_t h = dtest::H, d = h / dtest::NH;
+    for (std::size_t l = 0; l < dtest::L; ++l) {
+        CAPTURE(l);
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const auto& g = tensor(f.ts, p + "mlp.gate_proj.weight").data;
+        const auto& w = tensor(f.ts, p + "mlp.down_proj.weight").data;
+        const auto g2 = src.load_f32(p + "mlp.gate_proj.weight");
+        const auto w2 = src.load_f32(p + "mlp.down_proj.weight");
+        REQUIRE(g2.size() == keep * h);
+        REQUIRE(w2.size() == h * keep);
+        std::vector<std::size_t> kept;
+        for (std::size_t i = 0; i < keep; ++i)
+            for (std::size_t j = 0; j < dtest::I; ++j)
+                if (std::equal(g2.begin() + long(i * h), g2.begin() + long((i + 1) * h), g.begin() + long(j * h))) {
+                    kept.push_back(j);
+                    break;
+                }
+        REQUIRE(kept.size() == keep);
+        double err = 0, energy = 0;
+        for (const auto& z : rec.rows.at({l, 3}))
+            for (std::size_t i = 0; i < h; ++i) {
+                double y = 0, y2 = 0;
+                for (std::size_t j = 0; j < dtest::I; ++j) y += w[i * dtest::I + j] * z[j];
+                for (std::size_t j = 0; j < keep; ++j) y2 += w2[i * keep + j] * z[kept[j]];
+                err += (y - y2) * (y - y2), energy += y * y;
+            }
+        const json& lr = c.at("layers").at(l);
+        CHECK(lr.at("down_rel_output_error").get<double>() == doctest::Approx(std::sqrt(err / energy)).epsilon(1e-3));
+        // VO: P_g from v′_g = P_g v_g (least squares over the hidden columns; v_g has full row rank).
+        const auto& v = tensor(f.ts, p + "self_attn.v_proj.weight").data;
+        const auto& o = tensor(f.ts, p + "self_attn.o_proj.weight").data;
+        const auto v2 = src.load_f32(p + "self_attn.v_proj.weight");
+        const auto o2 = src.load_f32(p + "self_attn.o_proj.weight");
+        REQUIRE(v2.size() == dtest::NKV * r * h);
+        REQUIRE(o2.size() == h * dtest::NH * r);
+        std::vector<double> P(dtest::NKV * r * d);
+        for (std::size_t kv = 0; kv < dtest::NKV; ++kv) {
+            // Solve P_g (v_g v_gᵀ) = v′_g v_gᵀ by Gaussian elimination (d×d system).
+            std::vector<double> A(d * d, 0.0), Bm(r * d, 0.0);
+            for (std::size_t a = 0; a < d; ++a)
+                for (std::size_t b = 0; b < d; ++b)
+                    for (std::size_t k = 0; k < h; ++k) A[a * d + b] += double(v[(kv * d + a) * h + k]) * v[(kv * d + b) * h + k];
+            for (std::size_t i = 0; i < r; ++i)
+                for (std::size_t b = 0; b < d; ++b)
+                    for (std::size_t k = 0; k < h; ++k) Bm[i * d + b] += double(v2[(kv * r + i) * h + k]) * v[(kv * d + b) * h + k];
+            for (std::size_t col = 0; col < d; ++col) {  // A symmetric: solve X A = Bm row by row via A X^T = Bm^T
+                std::size_t piv = col;
+                for (std::size_t q = col + 1; q < d; ++q)
+                    if (std::abs(A[q * d + col]) > std::abs(A[piv * d + col])) piv = q;
+                for (std::size_t b = 0; b < d; ++b) std::swap(A[col * d + b], A[piv * d + b]);
+                for (std::size_t i = 0; i < r; ++i) std::swap(Bm[i * d + col], Bm[i * d + piv]);
+                for (std::size_t q = 0; q < d; ++q) {
+                    if (q == col) continue;
+                    const double fct = A[q * d + col] / A[col * d + col];
+                    for (std::size_t b = 0; b < d; ++b) A[q * d + b] -= fct * A[col * d + b];
+                    for (std::size_t i = 0; i < r; ++i) Bm[i * d + q] -= fct * Bm[i * d + col];
+                }
+            }
+            for (std::size_t i = 0; i < r; ++i)
+                for (std::size_t b = 0; b < d; ++b) P[(kv * r + i) * d + b] = Bm[i * d + b] / A[b * d + b];
+        }
+        double eo = 0, to = 0;
+        const std::size_t per = dtest::NH / dtest::NKV;
+        for (const auto& a : rec.rows.at({l, 1})) {
+            std::vector<double> ap(dtest::NH * r, 0.0);
+            for (std::size_t hh = 0; hh < dtest::NH; ++hh)
+                for (std::size_t i = 0; i < r; ++i)
+                    for (std::size_t j = 0; j < d; ++j) ap[hh * r + i] += P[((hh / per) * r + i) * d + j] * a[hh * d + j];
+            for (std::size_t i = 0; i < h; ++i) {
+                double y = 0, y2 = 0;
+                for (std::size_t j = 0; j < dtest::NH * d; ++j) y += o[i * dtest::NH * d + j] * a[j];
+                for (std::size_t j = 0; j < dtest::NH * r; ++j) y2 += o2[i * dtest::NH * r + j] * ap[j];
+                eo += (y - y2) * (y - y2), to += y * y;
+            }
+        }
+        CHECK(lr.at("o_rel_output_error").get<double>() == doctest::Approx(std::sqrt(eo / to)).epsilon(1e-2).scale(1e-4));
+    }
+    // Loads (per-layer shapes), runs and evaluates.
+    opened_llama o = open_llama(out);
+    CHECK(o.weights.blocks[0].intermediate() == keep);
+    llama_model m(std::move(o.weights), 1);
+    auto cache = m.make_cache(1, 8);
+    const std::vector<int> toks{5, 17, 300, 42, 9, 1000, 77, 3};
+    for (float v : m.forward(toks.data(), toks.size(), cache, true)) REQUIRE(std::isfinite(v));
+    const std::string ej = f.d / "eval.json";
+    REQUIRE_MESSAGE(run("eval " + out + " --tasks ppl:" + f.text + " --context 16 --stride 8 --no-progress --json " + ej, f.d,
+                        &log) == 0,
+                    log);
+    // Unsupported options: exit 2, nothing written.
+    for (const std::string& extra : {std::string(" --alloc global"), std::string(" --fold"), std::string(" --keep-dense q_proj")}) {
+        CAPTURE(extra);
+        const std::string bad = f.d / "bad.safetensors";
+        CHECK(run("compress " + f.model + " --keep 0.7 --method struct --calib " + f.stats + " --out " + bad + extra + " --quiet",
+                  f.d, &log) == 2);
+        CHECK(contains(log, "struct"));
+        CHECK_FALSE(fs::exists(bad));
+    }
+}

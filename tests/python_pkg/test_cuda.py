@@ -116,3 +116,22 @@ def test_mode_product_and_unfold_on_the_device(rng, fw):
     np.testing.assert_array_equal(to_host(fw, u), lowrank.unfold(x, 2))
     with pytest.raises(lowrank.DeviceError):
         lowrank.mode_product(to_device(fw, x), m, 1)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_whitened_svd_on_the_device(rng, fw):
+    # w on the device, the Gram on the host: the whitener and the SVD run on the CUDA backend and
+    # agree with the CPU path (W′ is unique here: distinct singular values).
+    w = rng.standard_normal((48, 32))
+    x = rng.standard_normal((200, 32)) @ rng.standard_normal((32, 32))
+    gram = x.T @ x
+    cpu = lowrank.whitened_svd(w, gram, rank=6)
+    for wd in (to_device(fw, w), to_device_fortran(fw, w)):
+        gpu = lowrank.whitened_svd(wd, gram, rank=6)
+        assert is_device_array(fw, gpu.u) and is_device_array(fw, gpu.v) and is_device_array(fw, gpu.s)
+        np.testing.assert_allclose(to_host(fw, gpu.s), cpu.s, rtol=1e-8)
+        wp = to_host(fw, gpu.u) @ to_host(fw, gpu.v).T
+        np.testing.assert_allclose(wp, cpu.u @ cpu.v.T, atol=1e-8 * np.abs(w).max())
+        assert gpu.discarded_energy == pytest.approx(cpu.discarded_energy, rel=1e-8)
+    with pytest.raises(lowrank.DeviceError, match="gram"):
+        lowrank.whitened_svd(to_device(fw, w), to_device(fw, gram), rank=6)
