@@ -42,6 +42,7 @@
 
 #include "lowrank/backend/xtensor_backend.hpp"
 #include "lowrank/design/gamma_json.hpp"
+#include "cli/interrupt.hpp"
 #include "cli/recipe_plan.hpp"
 #include "runtime/hf_names.hpp"
 #include "lowrank/io/atomic_file.hpp"
@@ -76,9 +77,6 @@ using cli::usage_error;
 using cli::decompose::task_result;
 using model::model_source;
 using model::tensor_entry;
-
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_signal(int) { g_interrupted.store(true); }
 
 struct interrupted_error : lowrank::error {
     using error::error;
@@ -279,16 +277,7 @@ int run(const decompose_args& a0) {
     const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     const unsigned threads = std::max(1u, std::min<unsigned>(a.threads ? a.threads : hw, std::max<std::size_t>(1, tensor_of.size())));
 
-    g_interrupted = false;
-    auto old_int = std::signal(SIGINT, on_signal);
-    auto old_term = std::signal(SIGTERM, on_signal);
-    struct restore {
-        decltype(old_int) i, t;
-        ~restore() {
-            std::signal(SIGINT, i);
-            std::signal(SIGTERM, t);
-        }
-    } restore_signals{old_int, old_term};
+    const cli::interrupt_scope interrupts;  // SIGINT/SIGTERM: stop, write nothing
 
     cli::progress bar("decompose", tensor_of.size(), a.quiet);
     std::mutex gpu_mutex;  // --device cuda: guards the shared (not thread-safe) device context
@@ -296,7 +285,7 @@ int run(const decompose_args& a0) {
     cli::ordered_pool<task_result> pool(
         tensor_of.size(), threads, threads + 2,
         [&](std::size_t k) {
-            if (g_interrupted) throw interrupted_error("interrupted");
+            if (cli::interrupt_scope::requested()) throw interrupted_error("interrupted");
             const std::size_t i = tensor_of[k];
             const tensor_entry& t = tensors[i];
 #ifdef LOWRANK_CLI_CUDA
@@ -314,7 +303,7 @@ int run(const decompose_args& a0) {
         });
     auto take = [&](std::size_t i) {
         task_result r = pool.take(task_of[i]);
-        if (g_interrupted) throw interrupted_error("interrupted (no output written)");
+        if (cli::interrupt_scope::requested()) throw interrupted_error("interrupted (no output written)");
         bar.step(tensors[i].name);
         return r;
     };

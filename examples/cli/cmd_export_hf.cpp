@@ -8,6 +8,7 @@
 // Exit status: 0 written; 2 bad arguments or inputs (nothing written); 1 other failures.
 #include "cli/command.hpp"
 #include "cli/common.hpp"
+#include "cli/interrupt.hpp"
 #include "hf/modeling_lowrank_py.hpp"
 #include "runtime/hf_export.hpp"
 
@@ -19,9 +20,6 @@
 
 namespace lowrank::cli {
 namespace {
-
-std::atomic<bool> g_export_interrupted{false};
-extern "C" void on_export_signal(int) { g_export_interrupted.store(true); }
 
 struct export_args {
     std::string model, out, source, shard_size = "5GB";
@@ -49,23 +47,14 @@ int run_export(const export_args& a) {
     const auto t0 = std::chrono::steady_clock::now();
     int last = -1;
     opt.progress = [&](std::size_t done, std::size_t total) {
-        if (g_export_interrupted) throw std::runtime_error("interrupted (nothing written)");
+        if (interrupt_scope::requested()) throw std::runtime_error("interrupted (nothing written)");
         if (a.quiet || total == 0) return;
         const int pct = static_cast<int>(100 * done / total);
         if (pct / 10 == last / 10 && done != total) return;
         last = pct;
         std::fprintf(stderr, "export-hf: %zu/%zu tensors %5.1fs\n", done, total, seconds_since(t0));
     };
-    g_export_interrupted = false;
-    auto old_int = std::signal(SIGINT, on_export_signal);
-    auto old_term = std::signal(SIGTERM, on_export_signal);
-    struct restore {
-        decltype(old_int) i, t;
-        ~restore() {
-            std::signal(SIGINT, i);
-            std::signal(SIGTERM, t);
-        }
-    } restore_signals{old_int, old_term};
+    const interrupt_scope interrupts;  // SIGINT/SIGTERM: stop, write nothing
 
     runtime::hf_export_result r;
     try {
