@@ -26,7 +26,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 JOBS="${JOBS:-2}"
-step() { printf '\n==== %s\n' "$*"; }
+T0=$(date +%s)
+step() { printf '\n==== %s  [%s, +%d s]\n' "$*" "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T0 ))"; }
 
 step "dependencies"
 bash scripts/install_deps.sh
