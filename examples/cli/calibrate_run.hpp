@@ -1,4 +1,4 @@
-// The work of `lowrank calibrate` (cmd_calibrate.cpp), shared with `lowrank compress
+// The work of `lowrank calibrate` (cmd_calibrate.cpp; Llama-family decoders and BERT encoders), shared with `lowrank compress
 // --calib-text` (cmd_compress.cpp): validate the arguments, run the model over the windows
 // (runtime/calibration.hpp) and write the statistics file atomically (stats_writer: temp +
 // rename). Every bad input is a usage_error naming the argument and file; nothing is written
@@ -14,6 +14,7 @@
 #include "runtime/calibration.hpp"
 #include "runtime/factorized_loader.hpp"
 #include "runtime/measure.hpp"
+#include "runtime/wordpiece_tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 
 #ifndef LOWRANK_VERSION
@@ -77,37 +80,79 @@ inline int run(const request& a) {
             if (fs::exists(a.out, ec) && fs::equivalent(a.out, p, ec))
                 throw usage_error("calibrate: --out " + a.out + " is an input (" + p.string() + "); refusing to overwrite it");
     }
-    if (!model::is_decoder(ms.family()))
+    const bool bert = runtime::is_bert_model(a.model, a.source);
+    if (!bert && !model::is_decoder(ms.family()))
         throw usage_error("calibrate: " + a.model + " is a " + std::string(model::to_string(ms.family())) +
-                          " model; calibration runs Llama-family decoders");
+                          " model; calibration runs Llama-family decoders and BERT encoders");
     const std::string model_sha = cli::model_sha256(ms);
     const std::string text_sha = sha256_hex(text);
-
-    runtime::opened_llama o = runtime::open_llama(a.model, a.source, std::max<std::size_t>(4096, a.context));
-    const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
-    runtime::llama_model model(std::move(o.weights), a.threads);
-    const auto& cfg = model.config();
-    if (a.context > cfg.context)
-        throw usage_error("calibrate: --context " + std::to_string(a.context) + " exceeds the model's context of " +
-                          std::to_string(cfg.context) + " tokens");
-    std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
-    const auto enc = tok.encode(text, false);
-    ids.insert(ids.end(), enc.begin(), enc.end());
-    if (ids.size() < a.context)
-        throw usage_error("calibrate: " + a.text_arg + " " + a.text + " gives " + std::to_string(ids.size()) +
-                          " tokens (BOS included), fewer than one window of --context " + std::to_string(a.context));
-    const auto starts = runtime::calibration_starts(ids.size(), a.context, a.windows, a.seed);
-    if (!a.quiet)
-        std::fprintf(stderr, "calibrate: %s, %zu layers; %zu text tokens; %zu windows x %zu tokens\n", a.model.c_str(),
-                     cfg.layers, ids.size(), a.windows, a.context);
+    auto too_short = [&](std::size_t tokens, const std::string& what) {
+        return usage_error("calibrate: " + a.text_arg + " " + a.text + " gives " + std::to_string(tokens) + " tokens (" +
+                           what + "), fewer than one window of --context " + std::to_string(a.context));
+    };
+    auto too_long = [&](std::size_t limit, const std::string& what) {
+        return usage_error("calibrate: --context " + std::to_string(a.context) + " exceeds the model's " + what + " of " +
+                           std::to_string(limit) + " tokens");
+    };
+    auto progress = [&](std::size_t d, std::size_t t) { show(d, t, cli::seconds_since(t0), a.quiet); };
 
     xtensor_backend::context ctx;
-    runtime::calibration_observer<xtensor_backend::context> obs(ctx, cfg);
-    runtime::run_calibration(model, obs, ids, starts, a.context, [&](std::size_t d, std::size_t t) {
-        show(d, t, cli::seconds_since(t0), a.quiet);
-    });
-    if (!obs.nonfinite().empty())
-        throw usage_error("calibrate: the model produced NaN/Inf activations at " + obs.nonfinite() + "; no statistics written");
+    std::optional<runtime::calibration_observer<xtensor_backend::context>> obs;
+    std::size_t layers = 0, stream_tokens = 0;
+    runtime::input_widths widths{};
+    std::vector<std::size_t> starts;
+    nlohmann::json extra;
+    if (bert) {
+        runtime::opened_bert o = runtime::open_bert(a.model, a.source);
+        bool lower = true;
+        if (std::ifstream tc(fs::path(o.dir) / "tokenizer_config.json"); tc) lower = json::parse(tc).value("do_lower_case", true);
+        const auto tok = runtime::wordpiece_tokenizer::from_vocab_file((fs::path(o.dir) / "vocab.txt").string(), lower);
+        runtime::bert_model model(std::move(o.weights), a.threads);
+        const auto& cfg = model.config();
+        if (a.context > cfg.max_positions) throw too_long(cfg.max_positions, "max_position_embeddings");
+        if (a.context < 3) throw usage_error("calibrate: --context must be at least 3 tokens for a BERT model ([CLS] x [SEP])");
+        auto ids = tok.encode(text, SIZE_MAX);  // [CLS] pieces [SEP]: the stream is the pieces
+        ids.erase(ids.begin());
+        ids.pop_back();
+        stream_tokens = ids.size();
+        if (ids.size() < a.context - 2) throw too_short(ids.size(), "WordPiece, [CLS]/[SEP] not counted; a window holds --context - 2");
+        starts = runtime::calibration_starts(ids.size(), a.context - 2, a.windows, a.seed);
+        layers = cfg.layers;
+        widths = runtime::calibration_widths(cfg);
+        if (!a.quiet)
+            std::fprintf(stderr, "calibrate: %s (BERT), %zu layers; %zu text tokens; %zu windows x %zu tokens\n", a.model.c_str(),
+                         layers, ids.size(), a.windows, a.context);
+        obs.emplace(ctx, layers, widths);
+        runtime::run_calibration(model, *obs, ids, tok.cls(), tok.sep(), starts, a.context, progress);
+        extra = {{"model_kind", o.source ? "factorized" : "hf"},
+                 {"stream", "WordPiece tokens of the text (no special tokens); window = [CLS] + context-2 tokens + [SEP]"},
+                 {"names", "model.layers.<l>.{attn_in: query/key/value, o_in: attention.output.dense, mlp_in: intermediate.dense, "
+                           "down_in: output.dense}"}};
+    } else {
+        runtime::opened_llama o = runtime::open_llama(a.model, a.source, std::max<std::size_t>(4096, a.context));
+        const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
+        runtime::llama_model model(std::move(o.weights), a.threads);
+        const auto& cfg = model.config();
+        if (a.context > cfg.context) throw too_long(cfg.context, "context");
+        std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
+        const auto enc = tok.encode(text, false);
+        ids.insert(ids.end(), enc.begin(), enc.end());
+        stream_tokens = ids.size();
+        if (ids.size() < a.context) throw too_short(ids.size(), "BOS included");
+        starts = runtime::calibration_starts(ids.size(), a.context, a.windows, a.seed);
+        layers = cfg.layers;
+        widths = runtime::calibration_widths(cfg);
+        if (!a.quiet)
+            std::fprintf(stderr, "calibrate: %s, %zu layers; %zu text tokens; %zu windows x %zu tokens\n", a.model.c_str(),
+                         layers, ids.size(), a.windows, a.context);
+        obs.emplace(ctx, layers, widths);
+        runtime::run_calibration(model, *obs, ids, starts, a.context, progress);
+        extra = {{"model_kind", o.source ? "factorized" : o.gguf ? "gguf" : "hf"},
+                 {"stream", "BOS + tokens(text), no special-token parsing"},
+                 {"names", "model.layers.<l>.{attn_in: q/k/v, o_in: o, mlp_in: gate/up, down_in: down}"}};
+    }
+    if (!obs->nonfinite().empty())
+        throw usage_error("calibrate: the model produced NaN/Inf activations at " + obs->nonfinite() + "; no statistics written");
 
     stats_provenance prov;
     prov.model_sha256 = model_sha;
@@ -116,22 +161,20 @@ inline int run(const request& a) {
     prov.context = a.context;
     prov.seed = a.seed;
     prov.mode = "dense";
-    prov.extra = {{"model", fs::absolute(a.model).string()},
-                  {"model_kind", o.source ? "factorized" : o.gguf ? "gguf" : "hf"},
-                  {"text", fs::absolute(a.text).string()},
-                  {"text_tokens", ids.size()},
-                  {"stream", "BOS + tokens(text), no special-token parsing"},
-                  {"sampler", "mt19937_64(seed), unbiased rejection into [0, text_tokens - context]"},
-                  {"starts", starts},
-                  {"names", "model.layers.<l>.{attn_in: q/k/v, o_in: o, mlp_in: gate/up, down_in: down}"},
-                  {"lowrank_version", LOWRANK_VERSION}};
+    prov.extra = std::move(extra);
+    prov.extra["model"] = fs::absolute(a.model).string();
+    prov.extra["text"] = fs::absolute(a.text).string();
+    prov.extra["text_tokens"] = stream_tokens;
+    prov.extra["sampler"] = "mt19937_64(seed), unbiased rejection into [0, text_tokens - window]";
+    prov.extra["starts"] = starts;
+    prov.extra["lowrank_version"] = LOWRANK_VERSION;
     std::vector<stats_entry> inputs;
-    for (std::size_t l = 0; l < cfg.layers; ++l)
+    for (std::size_t l = 0; l < layers; ++l)
         for (auto in : runtime::all_linear_inputs)
-            inputs.push_back({runtime::calibration_input_name(l, in), runtime::calibration_observer<xtensor_backend::context>::width(cfg, in), false});
+            inputs.push_back({runtime::calibration_input_name(l, in), widths[static_cast<std::size_t>(in)], false});
     stats_writer w(a.out, prov, inputs);
-    for (std::size_t l = 0; l < cfg.layers; ++l)
-        for (auto in : runtime::all_linear_inputs) w.write(runtime::calibration_input_name(l, in), obs.take(l, in));
+    for (std::size_t l = 0; l < layers; ++l)
+        for (auto in : runtime::all_linear_inputs) w.write(runtime::calibration_input_name(l, in), obs->take(l, in));
     w.commit();
     std::printf("wrote %s: %zu inputs, %zu tokens each (%zu windows x %zu), model sha256 %s\n", a.out.c_str(), inputs.size(),
                 a.windows * a.context, a.windows, a.context, model_sha.c_str());

@@ -1,10 +1,12 @@
-// `lowrank compress MODEL --keep K --method plain|asvd|svd-llm [--alloc uniform|global]
+// `lowrank compress MODEL --keep K --method plain|asvd|svd-llm|svd-llm-seq|struct [--alloc uniform|global]
 //                    (--calib STATS | --calib-text FILE [--windows N] [--context L] [--seed S])
 //                    [--keep-dense REGEX] [--fold [--fold-dtype f32|f16]] --out OUT
 //                    [--threads T] [--json SUMMARY] [--quiet]`
 //
 // Activation-aware low-rank compression of a Llama-family model's linear layers (q, k, v, o,
-// gate, up, down of every block; embeddings, norms and the head are never touched).
+// gate, up, down of every block; embeddings, norms and the head are never touched), or of a
+// BERT encoder's (query, key, value, attention.output.dense, intermediate.dense, output.dense;
+// biases kept as they are; methods plain / asvd / svd-llm).
 //
 // K is the fraction of the linear-layer parameters that remain, counting factor parameters: a
 // rank-r factor pair of an m×n weight costs r(m + n); a weight whose rank would reach the
@@ -21,6 +23,9 @@
 //   plain    truncated SVD of W (the baseline; statistics optional, used only for reporting)
 //   asvd     SVD of W·diag(mean|x|)^0.5 (compress/asvd.hpp)
 //   svd-llm  whitened SVD, S Sᵀ = XᵀX (compress/whitening.hpp, compress/whitened_svd.hpp)
+//   svd-llm-seq  svd-llm with sequential statistics: block l whitened on the inputs of the model
+//            whose blocks < l are already compressed (run_sequential below; Llama-family,
+//            uniform allocation; --seq-stats FILE writes the statistics used)
 // Calibration statistics: --calib STATS (from `lowrank calibrate`; refused when recorded for
 // another model, or when they hold NaN/Inf — stats_file validates every input it loads), or
 // --calib-text FILE, which runs the calibration first into a temporary file removed afterwards.
@@ -78,7 +83,7 @@ using ctx_t = xtensor_backend::context;
 using whitener_t = whitener<xtensor_backend>;
 
 struct compress_args {
-    std::string model, method, alloc = "uniform", calib, calib_text, keep_dense, out, json_out, fold_dtype = "f32";
+    std::string model, method, alloc = "uniform", calib, calib_text, keep_dense, out, json_out, fold_dtype = "f32", seq_stats;
     double keep = -1;
     bool fold = false, quiet = false;
     unsigned threads = 0;
@@ -109,16 +114,16 @@ std::string input_name(const tensor_entry& t) {
 using whiten_fn = std::function<whitener_t(ctx_t&, const input_stats*, std::size_t n)>;
 
 /// One weight: W′ = u vᵀ at `rank` with the method's whitener, and its manifest record.
+/// `stats`: the weight's input statistics (null: none).
 task_result compress_tensor(ctx_t& ctx, const compress_run& r, const tensor_entry& t, std::size_t rank,
-                            std::vector<float> w, const whiten_fn& whiten, double load_seconds) {
+                            std::vector<float> w, const whiten_fn& whiten, double load_seconds, const input_stats* stats) {
     using B = xtensor_backend;
     const auto start = std::chrono::steady_clock::now();
     const std::size_t m = t.shape[0], n = t.shape[1];
-    std::optional<input_stats> st;
-    if (r.stats) st = r.stats->load(input_name(t));
+    const input_stats* st = stats;
     auto W = B::template upload<float>(ctx, w.data(), {m, n});
     w = {};
-    const whitener_t s = whiten(ctx, st ? &*st : nullptr, n);
+    const whitener_t s = whiten(ctx, st, n);
     if (s.status != status::ok) throw backend_error(t.name + ": whitening failed (" + std::string(to_string(s.status)) + ")");
     whitened_svd_options opt;
     opt.trunc = truncation::rank(rank);
@@ -194,11 +199,19 @@ ctx_t& thread_ctx(unsigned threads) {
     return *ctx;
 }
 
-/// The runner shared by plain / asvd / svd-llm: allocate ranks, factorise, write.
-int run_low_rank(compress_run& r, const whiten_fn& whiten) {
+/// The allocation of the linear weights: rank_of[i] (0: dense) per tensor of the model.
+struct rank_plan {
+    allocation_result alloc;
+    std::vector<std::size_t> rank_of;
+    std::uint64_t total = 0, forced = 0, budget = 0;
+    std::size_t factorised = 0;
+};
+
+/// Allocates the ranks for --keep / --alloc / --keep-dense (global: one loss-curve SVD per weight
+/// under `whiten`). Throws usage_error for an infeasible budget.
+rank_plan plan_ranks(const compress_run& r, const whiten_fn& whiten) {
     const auto& a = r.a;
     const auto& ts = r.m.tensors();
-    const bool gguf = r.m.format() == model::source_format::gguf;
 
     // Allocation items; --keep-dense weights are dense.
     std::optional<std::regex> keep_re;
@@ -264,32 +277,19 @@ int run_low_rank(compress_run& r, const whiten_fn& whiten) {
         if (!alloc.choices[k].dense) rank_of[r.linear[k]] = alloc.choices[k].rank, ++factorised;
     if (factorised == 0) throw infeasible("every linear weight would stay dense (nothing to compress at this K)");
 
-    // Work list: factorised weights, plus (factorised output of a GGUF) tensors to dequantise.
-    std::vector<std::size_t> task_of(ts.size(), SIZE_MAX), tensor_of;
-    for (std::size_t i = 0; i < ts.size(); ++i)
-        if (rank_of[i] > 0 || (!a.fold && gguf)) {
-            task_of[i] = tensor_of.size();
-            tensor_of.push_back(i);
-        }
-    const unsigned workers = worker_threads(a, tensor_of.size());
-    cli::progress bar("compress", tensor_of.size(), a.quiet);
-    cli::ordered_pool<task_result> pool(tensor_of.size(), workers, workers + 2, [&](std::size_t k) {
-        const std::size_t i = tensor_of[k];
-        const auto start = std::chrono::steady_clock::now();
-        std::vector<float> w = r.m.load_f32(ts[i].name);
-        if (rank_of[i] == 0) {
-            task_result res;
-            res.a = std::move(w);
-            return res;
-        }
-        return compress_tensor(thread_ctx(workers), r, ts[i], rank_of[i], std::move(w), whiten, cli::seconds_since(start));
-    });
-    auto take = [&](std::size_t i) {
-        task_result res = pool.take(task_of[i]);
-        bar.step(ts[i].name);
-        return res;
-    };
+    return {std::move(alloc), std::move(rank_of), total, forced, budget, factorised};
+}
 
+/// Writes the output (factorised file, or folded with --fold) with the manifest, the --json
+/// summary and the printed summary. take(i): tensor i's result (factors and record for a
+/// factorised weight, the dense F32 data for a GGUF tensor written dequantised).
+int write_output(compress_run& r, const rank_plan& p, const std::function<task_result(std::size_t)>& take, unsigned workers) {
+    const auto& a = r.a;
+    const bool gguf = r.m.format() == model::source_format::gguf;
+    const auto& alloc = p.alloc;
+    const auto& rank_of = p.rank_of;
+    const std::uint64_t total = p.total, forced = p.forced, budget = p.budget;
+    const std::size_t factorised = p.factorised;
     json sources = json::array();
     for (const auto& f : r.m.files())
         sources.push_back({{"path", fs::absolute(f).string()}, {"bytes", fs::file_size(f)}, {"sha256", sha256_file(f)}});
@@ -327,7 +327,6 @@ int run_low_rank(compress_run& r, const whiten_fn& whiten) {
     if (!a.fold) cli::decompose::write_factorized(job, factor_form::svd, man);
     else if (gguf) cli::decompose::write_gguf_folded(job, a.fold_dtype, man);
     else cli::decompose::write_safetensors_folded(job, r.m.is_directory(), man.extra["gamma_id"].get<std::string>(), a.method, man);
-    pool.stop();
 
     // Summary: means of the per-weight errors.
     double wsum = 0, psum = 0;
@@ -361,30 +360,199 @@ int run_low_rank(compress_run& r, const whiten_fn& whiten) {
     return 0;
 }
 
+/// The runner shared by plain / asvd / svd-llm: allocate ranks, factorise (worker pool), write.
+int run_low_rank(compress_run& r, const whiten_fn& whiten) {
+    const auto& a = r.a;
+    const auto& ts = r.m.tensors();
+    const bool gguf = r.m.format() == model::source_format::gguf;
+    const rank_plan p = plan_ranks(r, whiten);
+    const auto& rank_of = p.rank_of;
+    // Work list: factorised weights, plus (factorised output of a GGUF) tensors to dequantise.
+    std::vector<std::size_t> task_of(ts.size(), SIZE_MAX), tensor_of;
+    for (std::size_t i = 0; i < ts.size(); ++i)
+        if (rank_of[i] > 0 || (!a.fold && gguf)) {
+            task_of[i] = tensor_of.size();
+            tensor_of.push_back(i);
+        }
+    const unsigned workers = worker_threads(a, tensor_of.size());
+    cli::progress bar("compress", tensor_of.size(), a.quiet);
+    cli::ordered_pool<task_result> pool(tensor_of.size(), workers, workers + 2, [&](std::size_t k) {
+        const std::size_t i = tensor_of[k];
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<float> w = r.m.load_f32(ts[i].name);
+        if (rank_of[i] == 0) {
+            task_result res;
+            res.a = std::move(w);
+            return res;
+        }
+        std::optional<input_stats> st;
+        if (r.stats) st = r.stats->load(input_name(ts[i]));
+        return compress_tensor(thread_ctx(workers), r, ts[i], rank_of[i], std::move(w), whiten, cli::seconds_since(start),
+                               st ? &*st : nullptr);
+    });
+    auto take = [&](std::size_t i) {
+        task_result res = pool.take(task_of[i]);
+        bar.step(ts[i].name);
+        return res;
+    };
+
+    const int rc = write_output(r, p, take, workers);
+    pool.stop();
+    return rc;
+}
+
+// ------------------------------------------------------------------------- svd-llm-seq
+
+/// svd-llm-seq: SVD-LLM (uniform ranks, whitened SVD) with sequential statistics — block l's
+/// weights are whitened with the Grams of the inputs block l sees once blocks < l are already
+/// compressed (runtime::run_sequential_calibration: the windows' hidden states stream through
+/// the compressed prefix one block at a time; one block's statistics in memory). The windows:
+/// --calib-text with --windows/--context/--seed, or those a --calib STATS file records (its
+/// text, checked against the recorded sha256, and its window starts). --seq-stats FILE also
+/// writes the statistics used (mode "sequential").
+int run_sequential(compress_run& r, const whiten_fn& whiten) {
+    const auto& a = r.a;
+    const auto& ts = r.m.tensors();
+    const bool gguf = r.m.format() == model::source_format::gguf;
+    const rank_plan p = plan_ranks(r, whiten);
+
+    // The calibration windows.
+    std::string text_path = a.calib_text, text_arg = "--calib-text";
+    std::size_t context = a.context;
+    std::vector<std::size_t> starts;
+    std::uint64_t windows = a.windows, seed = a.seed;
+    if (r.stats) {
+        const auto& prov = r.stats->provenance();
+        text_path = prov.extra.value("text", std::string());
+        text_arg = "the text recorded in --calib " + a.calib + " ";
+        context = prov.context, windows = prov.windows, seed = prov.seed;
+        try {
+            starts = prov.extra.at("starts").get<std::vector<std::size_t>>();
+        } catch (const std::exception&) {
+            throw usage_error("compress: --calib " + a.calib + " records no window starts; give --calib-text instead");
+        }
+        if (starts.size() != windows || context < 2)
+            throw usage_error("compress: --calib " + a.calib + ": the recorded windows are inconsistent");
+    }
+    const std::string text = cli::read_utf8_text(text_path, "compress: " + text_arg);
+    if (r.stats && sha256_hex(text) != r.stats->provenance().text_sha256)
+        throw usage_error("compress: " + text_path + " (the text recorded in --calib " + a.calib +
+                          ") has changed since the calibration (sha256 differs)");
+    runtime::opened_llama o = runtime::open_llama(a.model, "", std::max<std::size_t>(4096, context));
+    const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
+    runtime::llama_model model(std::move(o.weights), 2);
+    if (context > model.config().context)
+        throw usage_error("compress: --context " + std::to_string(context) + " exceeds the model's context of " +
+                          std::to_string(model.config().context) + " tokens");
+    std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
+    const auto enc = tok.encode(text, false);
+    ids.insert(ids.end(), enc.begin(), enc.end());
+    if (ids.size() < context)
+        throw usage_error("compress: " + text_arg + " " + text_path + " gives " + std::to_string(ids.size()) +
+                          " tokens (BOS included), fewer than one window of --context " + std::to_string(context));
+    if (starts.empty()) starts = runtime::calibration_starts(ids.size(), context, windows, seed);
+    for (std::size_t s0 : starts)
+        if (s0 + context > ids.size())
+            throw usage_error("compress: --calib " + a.calib + ": a recorded window leaves the text's token stream");
+    r.calibration = {{"stats", a.calib.empty() ? json(nullptr) : json(fs::absolute(a.calib).string())},
+                     {"text", fs::absolute(text_path).string()}, {"text_sha256", sha256_hex(text)},
+                     {"windows", windows}, {"context", context}, {"seed", seed}, {"tokens", windows * context},
+                     {"mode", "sequential (statistics of block l from the model with blocks < l compressed)"},
+                     {"seq_stats", a.seq_stats.empty() ? json(nullptr) : json(fs::absolute(a.seq_stats).string())}};
+
+    // The linear weights of each block, and --seq-stats.
+    const std::size_t layers = model.config().layers;
+    std::vector<std::vector<std::size_t>> of_layer(layers);
+    for (std::size_t i : r.linear) {
+        const auto l = static_cast<std::size_t>(ts[i].cls.layer);
+        if (l >= layers) throw usage_error("compress: " + ts[i].name + ": layer out of range");
+        of_layer[l].push_back(i);
+    }
+    std::optional<stats_writer> save;
+    if (!a.seq_stats.empty()) {
+        stats_provenance prov;
+        prov.model_sha256 = cli::model_sha256(r.m);
+        prov.text_sha256 = sha256_hex(text);
+        prov.windows = windows, prov.context = context, prov.seed = seed, prov.mode = "sequential";
+        prov.extra = {{"model", fs::absolute(a.model).string()}, {"text", fs::absolute(text_path).string()},
+                      {"text_tokens", ids.size()}, {"starts", starts}, {"method", a.method}, {"keep", a.keep},
+                      {"names", "model.layers.<l>.{attn_in, o_in, mlp_in, down_in} of the model with blocks < l compressed"},
+                      {"lowrank_version", LOWRANK_VERSION}};
+        std::vector<stats_entry> inputs;
+        const auto w = runtime::calibration_widths(model.config());
+        for (std::size_t l = 0; l < layers; ++l)
+            for (auto in : runtime::all_linear_inputs)
+                inputs.push_back({runtime::calibration_input_name(l, in), w[static_cast<std::size_t>(in)], false});
+        save.emplace(a.seq_stats, prov, inputs);
+    }
+
+    std::vector<task_result> results(ts.size());
+    ctx_t ctx;
+    cli::progress bar("svd-llm-seq", 2 * layers, a.quiet);
+    runtime::run_sequential_calibration(
+        ctx, model, ids, starts, context,
+        [&](std::size_t l, std::vector<input_stats>& st) {
+            if (save)
+                for (auto in : runtime::all_linear_inputs)
+                    save->write(runtime::calibration_input_name(l, in), st[static_cast<std::size_t>(in)]);
+            for (std::size_t i : of_layer[l]) {
+                if (p.rank_of[i] == 0) continue;
+                const auto& t = ts[i];
+                runtime::linear* lin = model.weights().blocks[l].by_role(t.cls.role);
+                if (!lin || lin->form != runtime::linear_form::dense || lin->out != t.shape[0] || lin->in != t.shape[1])
+                    throw usage_error("compress: " + t.name + " does not match the runtime model's dense weight");
+                const auto which = static_cast<std::size_t>(*runtime::input_of_role(t.cls.role));
+                task_result res = compress_tensor(ctx, r, t, p.rank_of[i], lin->w, whiten, 0.0, &st[which]);
+                *lin = a.fold ? runtime::linear::dense(res.a, lin->out, lin->in, std::move(lin->bias))
+                              : runtime::linear::svd(res.a, res.b, lin->out, lin->in, p.rank_of[i], std::move(lin->bias));
+                results[i] = std::move(res);
+            }
+        },
+        [&](std::size_t, std::size_t) { bar.step("block pass"); });
+    if (save) save->commit();
+    auto take = [&](std::size_t i) {
+        if (p.rank_of[i] > 0) return std::move(results[i]);
+        task_result res;  // a GGUF tensor written dequantised
+        res.a = r.m.load_f32(ts[i].name);
+        return res;
+    };
+    (void)gguf;
+    return write_output(r, p, take, 1);
+}
+
 // ------------------------------------------------------------------------- the method table
 
 struct method_entry {
     std::string name, help;
     bool needs_stats;
+    bool bert;  ///< runs on BERT encoders too
     std::function<int(compress_run&)> run;
+    bool sequential = false;  ///< calibrates itself through the compressed prefix (--calib gives the windows)
 };
 
 const std::vector<method_entry>& methods() {
     static const std::vector<method_entry> table = {
-        {"plain", "truncated SVD of W (baseline; statistics only for reporting)", false,
+        {"plain", "truncated SVD of W (baseline; statistics only for reporting)", false, true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats*, std::size_t n) { return identity_whitener(ctx, n); });
          }},
-        {"asvd", "SVD of W diag(mean|x|)^0.5 (ASVD)", true,
+        {"asvd", "SVD of W diag(mean|x|)^0.5 (ASVD)", true, true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats* s, std::size_t) { return asvd_whitener(ctx, *s); });
          }},
-        {"svd-llm", "whitened SVD, S S^T = X^T X (SVD-LLM)", true,
+        {"svd-llm", "whitened SVD, S S^T = X^T X (SVD-LLM)", true, true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats* s, std::size_t) { return make_whitener(ctx, *s); });
          }},
+        {"svd-llm-seq", "svd-llm with sequential statistics: block l whitened on the inputs of the model whose blocks < l are "
+                        "already compressed (layer streaming; Llama-family, --alloc uniform)",
+         true, false,
+         [](compress_run& r) {
+             return run_sequential(r, [](ctx_t& ctx, const input_stats* s, std::size_t) { return make_whitener(ctx, *s); });
+         },
+         true},
         {"struct", "structured: MLP channels (OBS) + value dims per kv group, LS refits of down/o, q/k dense (cli/compress_struct.hpp)",
-         true,
+         true, false,
          [](compress_run& r) {
              return cli::structured::run({r.a.model, r.m, *r.stats, r.a.keep, r.out, r.a.alloc, r.a.keep_dense, r.a.fold,
                                           r.a.quiet, r.a.threads ? r.a.threads : std::max(1u, std::thread::hardware_concurrency()),
@@ -420,11 +588,13 @@ int run(compress_args a) {
     const model_source m = model_source::open(a.model);
     if (m.format() == model::source_format::factorized)
         throw usage_error("compress: " + a.model + " is a lowrank factorised file; compress its dense source model instead");
-    if (!model::is_decoder(m.family()))
+    if (!model::is_decoder(m.family()) && m.family() != model::family::bert)
         throw usage_error("compress: " + a.model + " is a " + std::string(model::to_string(m.family())) +
-                          " model; compress handles Llama-family decoders");
+                          " model; compress handles Llama-family decoders and BERT encoders");
+    if (m.family() == model::family::bert && !method.bert)
+        throw usage_error("compress: --method " + a.method + " is not available for BERT models (" + a.model + ")");
     if (a.out.empty()) throw usage_error("compress: --out is required");
-    cli::decompose::refuse_overwriting_input(a.out, m);
+    cli::decompose::refuse_overwriting_input(a.out, m, "compress");
     for (const std::string& p : {a.calib, a.calib_text})
         if (!p.empty() && fs::exists(a.out, ec) && fs::equivalent(a.out, p, ec))
             throw usage_error("compress: --out " + a.out + " is the calibration input " + p + "; refusing to overwrite it");
@@ -450,7 +620,14 @@ int run(compress_args a) {
             if (!path.empty()) fs::remove(path, e);
         }
     } temp_stats;
-    if (!a.calib_text.empty()) {
+    if (method.sequential && a.alloc != "uniform")
+        throw usage_error("compress: --method " + a.method + " supports --alloc uniform only");
+    if (!method.sequential && !a.seq_stats.empty()) throw usage_error("compress: --seq-stats needs --method svd-llm-seq");
+    if (!a.seq_stats.empty())
+        for (const std::string& p : {a.out, a.calib, a.calib_text, a.model})
+            if (!p.empty() && fs::exists(a.seq_stats, ec) && fs::equivalent(a.seq_stats, p, ec))
+                throw usage_error("compress: --seq-stats " + a.seq_stats + " is " + p + "; refusing to overwrite it");
+    if (!a.calib_text.empty() && !method.sequential) {
         cli::calibration::request c;
         c.model = a.model;
         c.text = a.calib_text;
@@ -515,7 +692,7 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
     auto a = std::make_shared<compress_args>();
     std::string method_help = "method:";
     for (const auto& m : methods()) method_help += " " + m.name + " (" + m.help + ");";
-    sub->add_option("MODEL", a->model, "Llama-family GGUF, .safetensors or Hugging Face directory (dense)")->required();
+    sub->add_option("MODEL", a->model, "Llama-family GGUF, .safetensors or Hugging Face directory, or BERT Hugging Face directory (dense)")->required();
     sub->add_option("--keep", a->keep, "K in (0, 1]: fraction of the q/k/v/o/gate/up/down parameters kept (factors counted)")
         ->required();
     sub->add_option("--method", a->method, method_help)->required();
@@ -531,6 +708,7 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
     sub->add_option("--fold-dtype", a->fold_dtype, "GGUF --fold: f32 (default) or f16")->check(CLI::IsMember({"f32", "f16"}));
     sub->add_option("--out", a->out, "output factorised file (or folded model with --fold)")->required();
     sub->add_option("--json", a->json_out, "also write a JSON summary here");
+    sub->add_option("--seq-stats", a->seq_stats, "svd-llm-seq: also write the sequential statistics it used (a stats file)");
     sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
     sub->add_flag("--quiet", a->quiet, "no progress bars");
     sub->callback([a, exit_code] {
@@ -544,6 +722,7 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
                  std::to_string(args.context) + " --seed " + std::to_string(args.seed);
         if (!args.keep_dense.empty()) c += " --keep-dense '" + args.keep_dense + "'";
         if (args.fold) c += " --fold --fold-dtype " + args.fold_dtype;
+        if (!args.seq_stats.empty()) c += " --seq-stats " + args.seq_stats;
         args.command = c + " --out " + args.out;
         *exit_code = run(args);
     });

@@ -223,7 +223,7 @@ int run(const decompose_args& a0) {
     const std::string out = a.out.empty() ? cli::decompose::default_out(a.model, a.fold, m) : a.out;
     const bool dir_out = a.fold && m.is_directory();
     const bool gguf = m.format() == model::source_format::gguf;
-    cli::decompose::refuse_overwriting_input(out, m);
+    cli::decompose::refuse_overwriting_input(out, m, "decompose");
     if (!dir_out && fs::is_directory(out)) throw usage_error("decompose: --out " + out + " is a directory");
     {
         const fs::path parent = fs::absolute(out).parent_path();

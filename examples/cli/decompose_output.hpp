@@ -62,8 +62,8 @@ inline std::string manifest_path(const std::string& out, bool is_dir) {
     return s + ".manifest.json";
 }
 
-/// usage_error when `out` is the input or one of its files.
-inline void refuse_overwriting_input(const std::string& out, const model::model_source& m) {
+/// usage_error ("<command>: --out … is the input …") when `out` is the input or one of its files.
+inline void refuse_overwriting_input(const std::string& out, const model::model_source& m, const std::string& command) {
     std::error_code ec;
     const fs::path o = fs::weakly_canonical(fs::absolute(out), ec);
     auto same = [&](const fs::path& p) {
@@ -75,7 +75,7 @@ inline void refuse_overwriting_input(const std::string& out, const model::model_
     if (m.is_directory())
         for (const auto& e : fs::directory_iterator(m.path())) inputs.push_back(e.path());
     for (const auto& p : inputs)
-        if (same(p)) throw usage_error("decompose: --out " + out + " is the input " + p.string() + "; refusing to overwrite it");
+        if (same(p)) throw usage_error(command + ": --out " + out + " is the input " + p.string() + "; refusing to overwrite it");
 }
 
 /// The manifest: one record per tensor (name, shape, dtype + the factorisation's record), the

@@ -76,14 +76,14 @@ struct recorder : activation_observer {
     }
 };
 
-/// The tiny model run over `starts` (windows of `context`) with the recorder attached.
-recorder record(const std::string& model_dir, const std::vector<std::size_t>& starts) {
-    opened_llama o = open_llama(model_dir);
-    const gguf_tokenizer tok = open_llama_tokenizer(o);
+/// The model `w` (tokenizer of the tiny model in model_dir) run over `starts` (windows of
+/// `context`) with the recorder attached.
+recorder record(const std::string& model_dir, const std::vector<std::size_t>& starts, llama_weights w) {
+    const gguf_tokenizer tok = gguf_tokenizer::from_hf_dir(model_dir);
     std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
     const auto enc = tok.encode(calib_text, false);
     ids.insert(ids.end(), enc.begin(), enc.end());
-    llama_model m(std::move(o.weights), 1);
+    llama_model m(std::move(w), 1);
     recorder rec;
     m.set_observer(&rec);
     for (std::size_t s : starts) {
@@ -93,6 +93,21 @@ recorder record(const std::string& model_dir, const std::vector<std::size_t>& st
     }
     m.set_observer(nullptr);
     return rec;
+}
+
+/// The tiny model in model_dir run over `starts` with the recorder attached.
+recorder record(const std::string& model_dir, const std::vector<std::size_t>& starts) {
+    return record(model_dir, starts, open_llama(model_dir).weights);
+}
+
+/// float64 Gram Σ x xᵀ of recorded rows.
+std::vector<double> gram_of(const std::vector<std::vector<double>>& rows) {
+    const std::size_t n = rows.at(0).size();
+    std::vector<double> g(n * n, 0.0);
+    for (const auto& x : rows)
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < n; ++j) g[i * n + j] += x[i] * x[j];
+    return g;
 }
 
 double max_abs(const std::vector<double>& v) {
@@ -381,10 +396,15 @@ TEST_CASE("calibrate and compress refuse bad input, write nothing and leave the 
         std::string log;
         CHECK(run("compress " + f.model + " --method svd-llm --keep 0.5 --calib " + f.stats + " --out " + f.stats, f.d, &log) != 0);
         CHECK(contains(log, "refusing to overwrite"));
+        CHECK(contains(log, "compress: --out"));  // the command running, not the shared helper's "decompose:"
         CHECK(run("calibrate " + f.model + " --text " + f.text + " --out " + f.text, f.d, &log) != 0);
         CHECK(contains(log, "refusing to overwrite"));
         CHECK(dtest::read_text(f.text) == calib_text);
     }
+    refused("compress " + f.model + " --method svd-llm-seq --out " + out + " --quiet --keep 0.5 --calib " + f.stats +
+                " --alloc global",
+            "--alloc uniform only");
+    refused(cmp + "--keep 0.5 --calib " + f.stats + " --seq-stats " + (f.d / "bad.seq.safetensors"), "--seq-stats needs");
     refused("eval " + f.model + " --tasks ppl:" + (f.d / "latin1.txt"), "not valid UTF-8");
     CHECK(sha256_file(f.model + "/model.safetensors") == model_sha);
     CHECK(stats_file(f.stats).inputs().size() == dtest::L * 4);
@@ -511,4 +531,56 @@ TEST_CASE("compress struct: reported output errors = errors on the calibration a
         CHECK(contains(log, "struct"));
         CHECK_FALSE(fs::exists(bad));
     }
+}
+
+// svd-llm-seq (cmd_compress.cpp run_sequential, runtime::run_sequential_calibration): the
+// statistics it used for block l (written by --seq-stats) equal float64 sums over the
+// activations of the model whose blocks < l are taken from the compressed output and blocks ≥ l
+// from the dense model, run here with a full forward (what `lowrank calibrate` measures on that
+// model) at the same windows; block 0's equal the dense calibration's; deeper blocks' differ from
+// it (the prefix was compressed). The output loads and runs.
+TEST_CASE("compress svd-llm-seq: block l's statistics = calibration of the model with blocks < l compressed") {
+    fixture f;
+    const std::string out = f.d / "seq.safetensors", seq = f.d / "seq.stats.safetensors";
+    std::string log;
+    REQUIRE_MESSAGE(run("compress " + f.model + " --keep 0.5 --method svd-llm-seq --calib " + f.stats + " --seq-stats " + seq +
+                            " --out " + out + " --quiet",
+                        f.d, &log) == 0,
+                    log);
+    const stats_file sq(seq), dense(f.stats);
+    CHECK(sq.provenance().mode == "sequential");
+    const auto starts = dense.provenance().extra.at("starts").get<std::vector<std::size_t>>();
+    CHECK(sq.provenance().extra.at("starts").get<std::vector<std::size_t>>() == starts);
+    const json man = json::parse(dtest::read_text(f.d / "seq.manifest.json"));
+    CHECK(man.at("compress").at("keep_achieved").get<double>() <= 0.5);
+    CHECK(man.at("compress").at("weights_factorised").get<std::size_t>() > 0);
+    const char* names[] = {"attn_in", "o_in", "mlp_in", "down_in"};
+    double deep_change = 0;
+    for (std::size_t l = 0; l < dtest::L; ++l) {
+        opened_llama comp = open_llama(out), hybrid = open_llama(f.model);
+        for (std::size_t b = 0; b < l; ++b) hybrid.weights.blocks[b] = comp.weights.blocks[b];
+        const recorder rec = record(f.model, starts, std::move(hybrid.weights));
+        for (int in = 0; in < 4; ++in) {
+            CAPTURE(l);
+            CAPTURE(names[in]);
+            const std::string name = "model.layers." + std::to_string(l) + "." + names[in];
+            const std::vector<double> g = gram_of(rec.rows.at({l, in}));
+            const input_stats s = sq.load(name), d0 = dense.load(name);
+            CHECK(s.tokens == windows * context);
+            const double scale = max_abs(g);
+            // (1e-5: the forward here runs on 1 BLAS thread, compress's on 2 — float rounding only)
+            for (std::size_t i = 0; i < g.size(); ++i) REQUIRE(std::abs(s.gram[i] - g[i]) <= 1e-5 * scale);
+            double diff = 0;
+            for (std::size_t i = 0; i < g.size(); ++i) diff = std::max(diff, std::abs(d0.gram[i] - s.gram[i]));
+            if (l == 0) CHECK(diff <= 1e-5 * scale);
+            else deep_change = std::max(deep_change, diff / scale);
+        }
+    }
+    CHECK(deep_change > 1e-2);  // the compressed prefix changed the deeper blocks' inputs (far above the tolerance)
+
+    opened_llama o = open_llama(out);
+    llama_model m(std::move(o.weights), 1);
+    auto cache = m.make_cache(1, 8);
+    const std::vector<int> toks{5, 17, 300, 42, 9, 1000, 77, 3};
+    for (float v : m.forward(toks.data(), toks.size(), cache, true)) REQUIRE(std::isfinite(v));
 }

@@ -5,10 +5,15 @@
 //   sentence embedding = L2-normalise(mean of h over the unmasked tokens)   (sentence-transformers)
 // Batched: B sequences padded to a common length T; padded keys are masked out of attention
 // and out of the mean.
+// Activation hook (runtime/activation_observer.hpp, as on the Llama forward): per block the
+// observer sees attn (h, read by q/k/v), o (the attention context, read by attn-out), mlp (the
+// post-attention LayerNorm output, read by intermediate) and down (gelu(intermediate), read by
+// output) — all B·T rows, padded positions included (calibration runs unpadded windows).
 #pragma once
 
 #include "lowrank/model/family.hpp"
 #include "lowrank/model/source.hpp"
+#include "runtime/activation_observer.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/weight_source.hpp"
@@ -144,6 +149,8 @@ public:
     const bert_config& config() const { return w_.cfg; }
     bert_weights& weights() { return w_; }
     exec_context& exec() { return ex_; }
+    /// Activation hook; nullptr (the default) turns it off.
+    void set_observer(activation_observer* o) { obs_ = o; }
 
     /// Hidden states [B·T, hidden] for B sequences of length T (ids row-major, `lengths[b]` ≤ T
     /// real tokens each; the rest is padding).
@@ -163,7 +170,9 @@ public:
             }
         layer_norm(x.data(), w_.emb_ln_w.data(), w_.emb_ln_b.data(), n, h, c.ln_eps);
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-        for (const auto& blk : w_.blocks) {
+        for (std::size_t l = 0; l < w_.blocks.size(); ++l) {
+            const bert_block& blk = w_.blocks[l];
+            if (obs_) obs_->on_input(l, linear_input::attn, x.data(), n, h);
             blk.q.forward(ex_, x.data(), n, q.data(), scratch);
             blk.k.forward(ex_, x.data(), n, k.data(), scratch);
             blk.v.forward(ex_, x.data(), n, v.data(), scratch);
@@ -178,11 +187,14 @@ public:
                          att.data() + off, h);
                 }
             }
+            if (obs_) obs_->on_input(l, linear_input::o, att.data(), n, h);
             blk.attn_out.forward(ex_, att.data(), n, tmp.data(), scratch);
             for (std::size_t i = 0; i < n * h; ++i) x[i] += tmp[i];
             layer_norm(x.data(), blk.ln1_w.data(), blk.ln1_b.data(), n, h, c.ln_eps);
+            if (obs_) obs_->on_input(l, linear_input::mlp, x.data(), n, h);
             blk.intermediate.forward(ex_, x.data(), n, ff.data(), scratch);
             for (auto& f : ff) f = gelu_erf(f);
+            if (obs_) obs_->on_input(l, linear_input::down, ff.data(), n, c.intermediate);
             blk.output.forward(ex_, ff.data(), n, tmp.data(), scratch);
             for (std::size_t i = 0; i < n * h; ++i) x[i] += tmp[i];
             layer_norm(x.data(), blk.ln2_w.data(), blk.ln2_b.data(), n, h, c.ln_eps);
@@ -223,6 +235,7 @@ public:
 private:
     bert_weights w_;
     exec_context ex_;
+    activation_observer* obs_ = nullptr;
 };
 
 }  // namespace lowrank::runtime

@@ -150,6 +150,91 @@ public:
     /// last position of each sequence).
     std::vector<float> forward(const int* tokens, std::size_t T, kv_cache& cache, bool all_logits = false) {
         const auto& c = w_.cfg;
+        const std::size_t B = cache.batch, n = B * T, h = c.hidden;
+        prepare(T, cache);
+        embed_into(tokens, n, x_.data());
+        run_blocks(T, cache, 0, c.layers);
+        cache.length += T;
+        // Final norm on the rows whose logits are wanted.
+        const std::size_t rows = all_logits ? n : B;
+        for (std::size_t r = 0; r < rows; ++r) {
+            const std::size_t src = all_logits ? r : r * T + (T - 1);
+            rms_norm(x_.data() + src * h, w_.final_norm.data(), xn_.data() + r * h, 1, h, c.rms_eps);
+        }
+        std::vector<float> logits(rows * c.vocab);
+        if (c.tied && !w_.embed16.empty())
+            matmul_nt_bf16(ex_, xn_.data(), h, rows, w_.embed16, logits.data(), c.vocab, scratch_);
+        else if (c.tied)
+            gemm(ex_, op::none, op::trans, rows, c.vocab, h, 1.f, xn_.data(), h, w_.embed.data(), h, 0.f, logits.data(),
+                 c.vocab);
+        else
+            w_.lm_head.forward(ex_, xn_.data(), rows, logits.data(), scratch_);
+        return logits;
+    }
+
+    /// Block-level pass (sequential calibration, runtime/calibration.hpp): runs blocks [l0, l1)
+    /// on the hidden states x [B·T, hidden] (B = cache.batch; row-major, sequence-major) in
+    /// place, at positions cache.length … +T−1, writing those blocks' keys/values into the
+    /// cache. cache.length is NOT advanced (forward() does that once all blocks ran), so a
+    /// window's blocks can be run one call at a time. The observer sees blocks l0…l1−1.
+    void forward_blocks(float* x, std::size_t T, kv_cache& cache, std::size_t l0, std::size_t l1) {
+        const auto& c = w_.cfg;
+        if (l0 > l1 || l1 > c.layers) throw invalid_argument("llama forward_blocks: block range out of bounds");
+        const std::size_t n = cache.batch * T, h = c.hidden;
+        prepare(T, cache);
+        std::memcpy(x_.data(), x, n * h * sizeof(float));
+        run_blocks(T, cache, l0, l1);
+        std::memcpy(x, x_.data(), n * h * sizeof(float));
+    }
+    /// The hidden states before block 0 of `count` tokens: their embedding rows [count, hidden].
+    std::vector<float> embed_rows(const int* tokens, std::size_t count) const {
+        std::vector<float> x(count * w_.cfg.hidden);
+        embed_into(tokens, count, x.data());
+        return x;
+    }
+
+    /// Σ log p(continuation | context) and per-token log-probabilities (natural log).
+    struct score_result {
+        double total = 0;
+        std::vector<double> per_token;
+        std::size_t greedy_matches = 0;  ///< continuation tokens that are the argmax
+    };
+    score_result score(const std::vector<int>& context, const std::vector<int>& continuation) {
+        if (context.empty()) throw invalid_argument("score: empty context");
+        std::vector<int> all(context);
+        all.insert(all.end(), continuation.begin(), continuation.end());
+        kv_cache cache = make_cache(1, all.size());
+        const auto logits = forward(all.data(), all.size() - 1, cache, true);
+        score_result r;
+        const std::size_t V = w_.cfg.vocab;
+        for (std::size_t i = 0; i < continuation.size(); ++i) {
+            const float* row = logits.data() + (context.size() - 1 + i) * V;
+            const double lp = double(row[continuation[i]]) - log_sum_exp(row, V);
+            r.per_token.push_back(lp);
+            r.total += lp;
+            std::size_t arg = 0;
+            for (std::size_t j = 1; j < V; ++j) if (row[j] > row[arg]) arg = j;
+            r.greedy_matches += arg == static_cast<std::size_t>(continuation[i]);
+        }
+        return r;
+    }
+
+private:
+    void embed_into(const int* tokens, std::size_t count, float* x) const {
+        const auto& c = w_.cfg;
+        const std::size_t h = c.hidden;
+        for (std::size_t i = 0; i < count; ++i) {
+            const auto t = static_cast<std::size_t>(tokens[i]);
+            if (t >= c.vocab) throw invalid_argument("llama forward: token id out of range");
+            if (w_.embed16.empty())
+                std::memcpy(x + i * h, w_.embed.data() + t * h, h * sizeof(float));
+            else
+                w_.embed16.widen_rows(t, t + 1, x + i * h);
+        }
+    }
+    /// Checks T and the cache against the model and sizes the scratch buffers.
+    void prepare(std::size_t T, const kv_cache& cache) {
+        const auto& c = w_.cfg;
         const std::size_t B = cache.batch, n = B * T, h = c.hidden, d = c.head_dim;
         const std::size_t qd = c.heads * d, kvd = c.kv_heads * d, pos0 = cache.length;
         if (pos0 + T > cache.capacity || pos0 + T > rope_.max_pos)
@@ -166,19 +251,18 @@ public:
         }
         x_.resize(n * h), xn_.resize(n * h), q_.resize(n * qd), k_.resize(n * kvd), v_.resize(n * c.kv_heads * max_dv);
         att_.resize(n * c.heads * max_dv), ff_.resize(2 * n * max_inter), tmp_.resize(n * h);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto t = static_cast<std::size_t>(tokens[i]);
-            if (t >= c.vocab) throw invalid_argument("llama forward: token id out of range");
-            if (w_.embed16.empty())
-                std::memcpy(x_.data() + i * h, w_.embed.data() + t * h, h * sizeof(float));
-            else
-                w_.embed16.widen_rows(t, t + 1, x_.data() + i * h);
-        }
+        scores_.resize(T * (pos0 + T));
+    }
+
+    /// Blocks [l0, l1) on x_ (prepare() called), positions cache.length … +T−1.
+    void run_blocks(std::size_t T, kv_cache& cache, std::size_t l0, std::size_t l1) {
+        const auto& c = w_.cfg;
+        const std::size_t B = cache.batch, n = B * T, h = c.hidden, d = c.head_dim;
+        const std::size_t qd = c.heads * d, kvd = c.kv_heads * d, pos0 = cache.length;
         const std::size_t S = pos0 + T;  // keys visible to the last query
-        scores_.resize(T * S);
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
         const std::size_t group = c.heads / c.kv_heads;
-        for (std::size_t l = 0; l < c.layers; ++l) {
+        for (std::size_t l = l0; l < l1; ++l) {
             const llama_block& blk = w_.blocks[l];
             const std::size_t dv = blk.value_dim(c.kv_heads), vd = c.kv_heads * dv, od = c.heads * dv;
             const std::size_t inter = blk.intermediate();
@@ -245,51 +329,8 @@ public:
             blk.down.forward(ex_, gate, n, tmp_.data(), scratch_);
             for (std::size_t i = 0; i < n * h; ++i) x_[i] += tmp_[i];
         }
-        cache.length += T;
-        // Final norm on the rows whose logits are wanted.
-        const std::size_t rows = all_logits ? n : B;
-        for (std::size_t r = 0; r < rows; ++r) {
-            const std::size_t src = all_logits ? r : r * T + (T - 1);
-            rms_norm(x_.data() + src * h, w_.final_norm.data(), xn_.data() + r * h, 1, h, c.rms_eps);
-        }
-        std::vector<float> logits(rows * c.vocab);
-        if (c.tied && !w_.embed16.empty())
-            matmul_nt_bf16(ex_, xn_.data(), h, rows, w_.embed16, logits.data(), c.vocab, scratch_);
-        else if (c.tied)
-            gemm(ex_, op::none, op::trans, rows, c.vocab, h, 1.f, xn_.data(), h, w_.embed.data(), h, 0.f, logits.data(),
-                 c.vocab);
-        else
-            w_.lm_head.forward(ex_, xn_.data(), rows, logits.data(), scratch_);
-        return logits;
     }
 
-    /// Σ log p(continuation | context) and per-token log-probabilities (natural log).
-    struct score_result {
-        double total = 0;
-        std::vector<double> per_token;
-        std::size_t greedy_matches = 0;  ///< continuation tokens that are the argmax
-    };
-    score_result score(const std::vector<int>& context, const std::vector<int>& continuation) {
-        if (context.empty()) throw invalid_argument("score: empty context");
-        std::vector<int> all(context);
-        all.insert(all.end(), continuation.begin(), continuation.end());
-        kv_cache cache = make_cache(1, all.size());
-        const auto logits = forward(all.data(), all.size() - 1, cache, true);
-        score_result r;
-        const std::size_t V = w_.cfg.vocab;
-        for (std::size_t i = 0; i < continuation.size(); ++i) {
-            const float* row = logits.data() + (context.size() - 1 + i) * V;
-            const double lp = double(row[continuation[i]]) - log_sum_exp(row, V);
-            r.per_token.push_back(lp);
-            r.total += lp;
-            std::size_t arg = 0;
-            for (std::size_t j = 1; j < V; ++j) if (row[j] > row[arg]) arg = j;
-            r.greedy_matches += arg == static_cast<std::size_t>(continuation[i]);
-        }
-        return r;
-    }
-
-private:
     llama_weights w_;
     exec_context ex_;
     rope_table rope_;
