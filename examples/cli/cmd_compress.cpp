@@ -1,7 +1,7 @@
 // `lowrank compress MODEL --keep K --method plain|asvd|svd-llm|svd-llm-seq|struct [--alloc uniform|global]
 //                    (--calib STATS | --calib-text FILE [--windows N] [--context L] [--seed S])
 //                    [--keep-dense REGEX] [--fold [--fold-dtype f32|f16]] --out OUT
-//                    [--threads T] [--json SUMMARY] [--quiet]`
+//                    [--threads T] [--json SUMMARY] [--seq-stats STATS] [--quiet]`
 //
 // Activation-aware low-rank compression of a Llama-family model's linear layers (q, k, v, o,
 // gate, up, down of every block; embeddings, norms and the head are never touched), or of a
@@ -413,7 +413,6 @@ int run_low_rank(compress_run& r, const whiten_fn& whiten) {
 int run_sequential(compress_run& r, const whiten_fn& whiten) {
     const auto& a = r.a;
     const auto& ts = r.m.tensors();
-    const bool gguf = r.m.format() == model::source_format::gguf;
     const rank_plan p = plan_ranks(r, whiten);
 
     // The calibration windows.
@@ -440,7 +439,7 @@ int run_sequential(compress_run& r, const whiten_fn& whiten) {
                           ") has changed since the calibration (sha256 differs)");
     runtime::opened_llama o = runtime::open_llama(a.model, "", std::max<std::size_t>(4096, context));
     const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
-    runtime::llama_model model(std::move(o.weights), 2);
+    runtime::llama_model model(std::move(o.weights), a.threads ? static_cast<int>(a.threads) : 2);
     if (context > model.config().context)
         throw usage_error("compress: --context " + std::to_string(context) + " exceeds the model's context of " +
                           std::to_string(model.config().context) + " tokens");
@@ -509,15 +508,15 @@ int run_sequential(compress_run& r, const whiten_fn& whiten) {
             }
         },
         [&](std::size_t, std::size_t) { bar.step("block pass"); });
-    if (save) save->commit();
     auto take = [&](std::size_t i) {
         if (p.rank_of[i] > 0) return std::move(results[i]);
         task_result res;  // a GGUF tensor written dequantised
         res.a = r.m.load_f32(ts[i].name);
         return res;
     };
-    (void)gguf;
-    return write_output(r, p, take, 1);
+    const int rc = write_output(r, p, take, 1);
+    if (save) save->commit();  // after the output: a failed run leaves neither file
+    return rc;
 }
 
 // ------------------------------------------------------------------------- the method table
