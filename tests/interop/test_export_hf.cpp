@@ -241,7 +241,7 @@ TEST_CASE("export-hf: tucker2 core folded or kept; parameters add up; truncated 
     for (const auto& t : fm.tensors()) {
         if (!t.factored) continue;
         CAPTURE(t.name);
-        const std::string hf = lowrank::runtime::detail::hf_name_of_gguf(t.name);
+        const std::string hf = lowrank::model::hf_name_of_gguf(t.name);
         const std::string base = hf.substr(0, hf.size() - 7);
         const std::size_t out = t.shape[0], in = t.shape[1], r = t.rank;
         // reference: u·core·vᵀ from the factorised file's factors, in double, here
