@@ -112,7 +112,8 @@ const lowrank::cli::registrar reg{"inspect", [](CLI::App& app, int* exit_code) {
     auto* sub = app.add_subcommand("inspect", "Show a model file's architecture, tensors, roles and parameter counts");
     auto path = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
-    sub->add_option("MODEL", *path, ".gguf, .safetensors, index .json, or a Hugging Face model directory")->required();
+    sub->add_option("MODEL", *path, ".gguf, .safetensors, index .json, a Hugging Face model directory, or a factorised file")
+        ->required();
     sub->add_flag("--json", *json, "machine-readable output");
     sub->callback([path, json, exit_code] { *exit_code = run(*path, *json); });
 }};
