@@ -30,7 +30,8 @@
 // tensor the model needs must be present with its configured shape and only linear weights may
 // be factorised; a tensor the model does not use is an error, except the non-persistent buffers
 // transformers recreates (embeddings.position_ids, rotary inv_freq), which are dropped. Every
-// error is an io_error / runtime_error naming the file and the tensor.
+// error is a lowrank error naming the file and the tensor (io_error; architecture_error for a
+// family the model layer does not know).
 //
 // Writing is atomic: everything goes to a hidden staging directory beside the target, renamed
 // to the target only when complete (an existing target is refused unless `overwrite`, and then
