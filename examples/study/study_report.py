@@ -221,9 +221,15 @@ class Report:
     def study(self) -> dict:
         return self.index["study"]
 
-    def by(self, exp: str, mid: str | None = None) -> list[dict]:
-        """Rows of an experiment (of one model) that have a result."""
-        return [r for r in self.rows if r["experiment"] == exp and "result" in r and (mid is None or r["model"] == mid)]
+    def by(self, exp: str, mid: str | None = None, variants: bool = False) -> list[dict]:
+        """Rows of an experiment (of one model) that have a result: the plain-truncation rows, or
+        (variants=True) the rows of its variants (a compression method, "layer removed")."""
+        return [r for r in self.rows if r["experiment"] == exp and "result" in r and (mid is None or r["model"] == mid)
+                and bool(r.get("variant")) == variants]
+
+    def partner(self, r: dict) -> dict | None:
+        """The plain-truncation row a variant row is paired with (same layers / same budget)."""
+        return next((x for x in self.rows if "result" in x and x.get("results") and x["results"][0]["key"] == r.get("pair_key")), None)
 
 
 def section_intro(c: Report) -> None:
@@ -318,9 +324,10 @@ def section_rank(c: Report) -> None:
             continue
         base = baseline(c.rows, mid, rs[0]["profile"])
         long = []
-        for r, ent in task_panels(rs, base):
+        for r, ent in task_panels(rs + c.by("rank", mid, variants=True), base):
             for e in ent:
-                long.append({**e, "series": series(r, r["label"]), "x": round(100 * r["target"], 1)})
+                long.append({**e, "series": series(r, r["label"]) if not r.get("variant") else r["label"],
+                             "x": round(100 * r["target"], 1)})
             if r.get("ey"):
                 long.append({"panel": "mean relative reconstruction error", "series": r["label"],
                              "x": round(100 * r["target"], 1), "y": r["ey"]["mean_rel_error"], "yerr": None})
@@ -377,6 +384,7 @@ def section_rank(c: Report) -> None:
                 "weight, and even half the break-even rank discards a large share of its Frobenius norm.")
         c.md.append(line + "\n")
         c.findings.append(("1 pruned rank", mid, "agree" if agree else "partly" if any(verdicts) else "disagree", line))
+        removal_table(c, "rank", mid, base, "1 pruned rank")
 
 
 def section_tensor(c: Report) -> None:
@@ -468,6 +476,9 @@ def section_position(c: Report) -> None:
         for r, ent in task_panels(rs, base):
             for e in ent:
                 long.append({**e, "series": series(r, "one layer decomposed"), "x": r["layer"]})
+        for r, ent in task_panels(c.by("position", mid, variants=True), base):
+            for e in ent:
+                long.append({**e, "series": "one layer removed", "x": r["layer"]})
         if base:
             for e in task_panels([base], None)[0][1]:
                 for r in rs:
@@ -502,6 +513,7 @@ def section_position(c: Report) -> None:
                     f"({STUDY_REF['position']}): **{v}**.")
             c.md.append(line + "\n")
             c.findings.append(("3 layer position", mid, v, line))
+        removal_table(c, "position", mid, base, "3 layer position")
 
 
 def section_distance(c: Report) -> None:
@@ -516,7 +528,7 @@ def section_distance(c: Report) -> None:
             continue
         base = baseline(c.rows, mid, rs[0]["profile"])
         long = []
-        for r, ent in task_panels(rs, base):
+        for r, ent in task_panels(rs + c.by("distance", mid, variants=True), base):
             for e in ent:
                 long.append({**e, "series": series(r, mid), "x": r["spacing"]})
         figure(c, f"fig3_7_distance_{mid}", f"Fig. 3.7 — spacing between decomposed layers ({mid})", long,
@@ -547,6 +559,7 @@ def section_distance(c: Report) -> None:
                     f"claim ({STUDY_REF['distance']}): **{v}**.")
             c.md.append(line + "\n")
             c.findings.append(("4 layer distance", mid, v, line))
+        removal_table(c, "distance", mid, base, "4 layer distance")
 
 
 def section_tradeoff(c: Report) -> None:
@@ -567,7 +580,7 @@ def section_tradeoff(c: Report) -> None:
         base = baseline(c.rows, mid, rs[0]["profile"])
         allr = ([base] if base else []) + rs
         long = []
-        for r, ent in task_panels(allr, base):
+        for r, ent in task_panels(allr + c.by("tradeoff", mid, variants=True), base):
             for e in ent:
                 long.append({**e, "series": series(r, mid), "x": round(100 * r["reduction"], 2)})
         for r in allr:  # chance level (uniform guessing / majority class), dashed reference
@@ -586,7 +599,7 @@ def section_tradeoff(c: Report) -> None:
         others = []
         for r in c.rows:
             if (r["model"] == mid and r["profile"] == rs[0]["profile"] and "result" in r and r["results"]
-                    and r["results"][0]["key"] not in seen):
+                    and r["results"][0]["key"] not in seen and not r.get("variant")):
                 seen.add(r["results"][0]["key"])
                 others.append(r)
         lw = allr[0]["eff"].get("latency_what") or ""
@@ -680,6 +693,8 @@ def section_tradeoff(c: Report) -> None:
                 c.findings.append((f"5 trade-off: accuracy at {pct(near['reduction'])}", mid, v,
                                    f"average accuracy drop {d:.1f} [{lo:.1f}, {hi:.1f}] %p, {drop.how} "
                                    "(study: 4-10 %p at 9 %)"))
+            method_table(c, mid, base)
+            removal_table(c, "tradeoff", mid, base, "5 trade-off")
 
 
 def per_task_table(c: Report, mid: str, base: dict, rs: list[dict]) -> None:
@@ -701,6 +716,129 @@ def per_task_table(c: Report, mid: str, base: dict, rs: list[dict]) -> None:
     c.md.append("")
 
 
+def _tally(cms: list, which: str) -> tuple[int, int, int]:
+    """(resolved better, resolved worse, within noise) over comparisons "variant minus reference"."""
+    signs = [better_sign(cm, which) for cm in cms if cm is not None]
+    return sum(x > 0 for x in signs), sum(x < 0 for x in signs), sum(x == 0 for x in signs)
+
+
+def skipped_notes(c: Report, exp: str, mid: str, what: str) -> None:
+    """Points the study asked for but the driver could not run, with its reason (index "skipped")."""
+    for x in c.index.get("skipped", []):
+        if x["experiment"] == exp and x["model"] == mid and what in x["what"]:
+            c.md.append(f"No {x['what']} points for {mid}: {x['reason']}.\n")
+
+
+def _tallies(pairs: list, metrics: list[str], label: str) -> tuple[str, dict]:
+    """Tallies of "variant minus partner" over (variant, partner) pairs per metric: the text
+    "metric: better in b, worse in w, within noise in n" and {metric: (b, w, n)}."""
+    out, txt = {}, []
+    for m in metrics:
+        cms = [compare([p, r], [-1.0, 1.0], m, f"{label} {m}") for r, p in pairs]
+        out[m] = _tally(cms, m)
+        name = {"lnppl": "perplexity", "avg_acc": "average accuracy", "agreement": "cosine to dense"}.get(m, m)
+        txt.append(f"{name}: better in {out[m][0]}, worse in {out[m][1]}, within noise in {out[m][2]}")
+    return "; ".join(txt), out
+
+
+def removal_table(c: Report, exp: str, mid: str, base: dict | None, finding: str) -> None:
+    """The layer-removal baseline of one experiment: each rank-1 configuration against the same
+    layers skipped entirely (`lowrank eval --skip-layers`), paired on the same units."""
+    skipped_notes(c, exp, mid, "layer removal")
+    pairs = [(r, c.partner(r)) for r in c.by(exp, mid, variants=True) if r.get("variant") == "layer removed"]
+    pairs = [(r, p) for r, p in pairs if p is not None]
+    if not pairs:
+        return
+    pm_ = primary([p for _, p in pairs])
+    cc = cols([p for _, p in pairs], pm_)
+    c.md.append(f"Layer removal against rank-1 decomposition of the same layers ({mid}): the blocks are skipped entirely "
+                "(`lowrank eval --skip-layers`; the residual stream passes through them), scored on the same units as the "
+                "rank-1 configuration and compared paired (removed minus rank 1; perplexity as a ratio).\n")
+    c.md.append(f"| {mid}: configuration | layers removed | reduction: rank 1 / removed | "
+                + " | ".join(f"{chead([x])}: rank 1 | removed | removed vs rank 1 [95 % interval]" for x in cc)
+                + f" | rank 1 {dhead(pm_)} |\n|---|---|---|" + "---|---|---|" * len(cc) + "---|")
+    for r, p in pairs:
+        cells = [f"{cvals(p, [x])} | {cvals(r, [x])} | "
+                 f"{fmt_cmp(compare([p, r], [-1.0, 1.0], cmp_metric(x), f'removal {exp} {mid} {x}'), cmp_metric(x))}" for x in cc]
+        lab = p.get("label") if exp != "rank" else f"{pct(p.get('target'), 0)} target"
+        c.md.append(f"| {lab} | {','.join(map(str, r['skip_layers']))} | {pct(p['reduction'])} / {pct(r['reduction'])} | "
+                    + " | ".join(cells) + f" | {dcell(base, p, pm_)} |")
+    c.md.append("")
+    cm_, _ = sensitive([p for _, p in pairs])
+    txt, t = _tallies(pairs, list(dict.fromkeys([cm_] + [cmp_metric(x) for x in cc])), f"removal {exp} {mid}")
+    nb, nw, n0 = t[cm_]
+    verdict = ("rank 1 = removal (within noise)" if nb == nw == 0 else "removal better" if nb and not nw
+               else "removal worse" if nw and not nb else "mixed")
+    line = (f"**{mid}** ({exp}): removing the layers instead of decomposing them at rank 1, over {len(pairs)} layer sets "
+            f"(paired 95 % intervals) — {txt}. Verdict on the most sensitive measure "
+            f"({'perplexity' if cm_ == 'lnppl' else cm_}): **{verdict}**. Where the two are indistinguishable, the rank-1 "
+            "results measure dropping the layers, not decomposing them.")
+    c.md.append(line + "\n")
+    c.findings.append((f"{finding}: rank 1 vs layer removal", mid, verdict, line))
+
+
+def method_table(c: Report, mid: str, base: dict) -> None:
+    """The method axis of the trade-off experiment: each plain-truncation budget compressed by
+    `lowrank compress --method M` to the same parameter budget, paired with the dense model and with
+    plain truncation at that budget (study_methods.py)."""
+    skipped_notes(c, "tradeoff", mid, "method axis")
+    ms = [r for r in c.by("tradeoff", mid, variants=True) if r.get("method")]
+    pairs = [(r, c.partner(r)) for r in ms]
+    pairs = sorted([(r, p) for r, p in pairs if p is not None], key=lambda x: (x[1]["reduction"], x[0]["method"]))
+    if not pairs:
+        return
+    methods = list(dict.fromkeys(r["method"] for r, _ in pairs))
+    cal = next((r["calibration"]["calibrate"] for r, _ in pairs if r.get("calibration")), {})
+    c.md.append(f"**Method axis ({mid}).** Each plain-truncation budget again with `lowrank compress --method "
+                f"{'|'.join(methods)}` at the *same parameter budget*: the parameters the plain configuration removes, taken "
+                "from the linear layers (K over q/k/v/o/gate/up/down from `lowrank design-space`'s count, checked against "
+                "compress's manifest; a method never spends more, so its achieved reduction is at or just past the plain "
+                f"one). Calibration: `{Path(cal.get('text', '?')).name}` ({cal.get('windows', '?')} windows × "
+                f"{cal.get('context', '?')} tokens, seed {cal.get('seed', '?')}), a text the profile does not evaluate. "
+                "Every compressed model is scored on the same documents and windows, so both differences are paired.\n")
+    allr = [base] + [p for _, p in pairs] + [r for r, _ in pairs]
+    pm_ = primary(allr)
+    cc = cols(allr, pm_)
+    c.md.append(f"| {mid}: budget | method | reduction | {chead(cc)} | {dhead(pm_)} | "
+                + " | ".join(f"{chead([x])} vs plain truncation [95 % interval]" for x in cc)
+                + " | prefill ms | weights MB |\n|---|---|---|" + "---|" * len(cc) + "---|" + "---|" * len(cc) + "---|---|")
+    shown = set()
+    for r, p in pairs:
+        if p["results"][0]["key"] not in shown:
+            shown.add(p["results"][0]["key"])
+            c.md.append(f"| {pct(p['reduction'])} | plain truncation (rank 1) | {pct(p['reduction'])} | {cvals(p, cc)} | "
+                        f"{dcell(base, p, pm_)} | " + " | ".join("—" for _ in cc)
+                        + f" | {fnum(lat_of(p), 1)} | {fnum(p['eff'].get('weights_mb'), 1)} |")
+        vs = [fmt_cmp(compare([p, r], [-1.0, 1.0], cmp_metric(x), f"method {mid} {x}"), cmp_metric(x)) for x in cc]
+        c.md.append(f"| {pct(p['reduction'])} | {r['method']} | {pct(r['reduction'])} | {cvals(r, cc)} | {dcell(base, r, pm_)} | "
+                    + " | ".join(vs) + f" | {fnum(lat_of(r), 1)} | {fnum(r['eff'].get('weights_mb'), 1)} |")
+    c.md.append("")
+    tasks = [n for n in base["tasks"] if all(n in x["tasks"] for _, x in pairs) and all(n in r["tasks"] for r, _ in pairs)]
+    if tasks:
+        c.md.append(f"Method minus plain truncation at the same budget, per task ({mid}; accuracy in points, perplexity as a "
+                    "ratio; 95 % interval; p: exact McNemar):\n")
+        c.md.append("| budget | method | " + " | ".join(tasks) + " |\n|---|---|" + "---|" * len(tasks))
+        for r, p in pairs:
+            c.md.append(f"| {pct(p['reduction'])} | {r['method']} | "
+                        + " | ".join(fmt_cmp(compare([p, r], [-1.0, 1.0], n, f"method task {n}"), n) for n in tasks) + " |")
+        c.md.append("")
+    cm_, _ = sensitive(allr)
+    for m in methods:
+        got = [(r, p) for r, p in pairs if r["method"] == m]
+        txt, t = _tallies(got, list(dict.fromkeys([cmp_metric(x) for x in cc] + [cm_])), f"method {mid} {m}")
+        nb, nw, n0 = t[cm_]
+        verdict = ("better than plain" if nb == len(got) else "worse than plain" if nw == len(got)
+                   else "within noise of plain" if n0 == len(got) else "mixed")
+        lat = slope_through_origin([100 * r["reduction"] for r, _ in got],
+                                   [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) and lat_of(base) else None for r, _ in got])
+        line = (f"**{mid}, {m}** against plain truncation at the same budget, over {len(got)} budgets (paired 95 % intervals) — "
+                f"{txt}. Verdict on the most sensitive measure ({'perplexity' if cm_ == 'lnppl' else cm_}): **{verdict}**. "
+                f"Prefill latency falls {fnum(lat[0], 2)} ± {fnum(lat[1], 2)} % per 1 % of parameters removed "
+                "(plain truncation: the slopes above; n/a with fewer than 2 budgets).")
+        c.md.append(line + "\n")
+        c.findings.append((f"5 trade-off: method axis ({m})", mid, verdict, line))
+
+
 def section_design_goal(c: Report) -> None:
     """6. The design goal (Definition 3.1)."""
     dg = c.study["experiments"].get("design_goal")
@@ -715,7 +853,8 @@ def section_design_goal(c: Report) -> None:
                 "of the average accuracy; feasibility uses the point estimate (its standard error is listed).\n")
     for mid in dg["models"]:
         prof = dg.get("profile_by_model", {}).get(mid) or (dg["profile"][mid] if isinstance(dg["profile"], dict) else dg["profile"])
-        cands = [r for r in c.rows if r["model"] == mid and r["profile"] == prof and "result" in r]
+        # γ configurations only (a compressed model or a layer removal is no γ of the design space)
+        cands = [r for r in c.rows if r["model"] == mid and r["profile"] == prof and "result" in r and not r.get("variant")]
         base = baseline(c.rows, mid, prof)
         if not base or not cands:
             continue

@@ -3,7 +3,10 @@
 Reads only what `lowrank_study.py run` stored in the output directory (index.json, runs.json,
 results/*.json): one row per experiment configuration with its tasks (reported metric, value,
 s.e., n), per-unit outputs (study_point.per_unit), efficiency, Eckart-Young errors and the median
-of repeated timing rounds.
+of repeated timing rounds. Variant rows ("variant": a compression method, or "layer removed";
+study_methods.py) carry the compress / calibrate results they used (r["compress"],
+r["calibration"]), and a compressed model's row its *achieved* reduction (r["reduction"], from
+the evaluated parameter count; r["budget_reduction"]: the plain point's, which it was given).
 """
 from __future__ import annotations
 
@@ -39,6 +42,9 @@ def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
         r["tasks"], r["eff"], r["ey"] = {}, {}, None
         for f in row["results"]:
             d = json.loads((out / f["file"]).read_text())
+            if f["kind"] in ("compress", "calibrate"):
+                r["compress" if f["kind"] == "compress" else "calibration"] = d
+                continue
             if f["kind"] == "decompose":
                 errs = [t for t in d["manifest"].get("tensors", []) if isinstance(t, dict) and t.get("rel_error") is not None
                         and t.get("decomposed", True) and t.get("rank") is not None]
@@ -58,6 +64,8 @@ def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
             r["units"] = sp.get("per_unit") or {}
             pa = sp.get("params_after")
             r["params_after"], r["params_total"] = pa, sp.get("params_total")
+            if "compress" in sp and pa is not None and sp.get("params_total"):
+                r["budget_reduction"], r["reduction"] = row["reduction"], 1 - pa / sp["params_total"]
             r["eff"] = {"latency_ms": num(e.get("latency_ms")), "throughput_tok_s": num(e.get("throughput_tok_s")),
                         "energy_j": num(e.get("energy_j")), "peak_rss_mb": num(e.get("peak_rss_mb")),
                         "weights_mb": num(e.get("weights_mb")) or (pa * 4 / 2 ** 20 if pa else None),
@@ -78,11 +86,12 @@ def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
     # repeated timing runs (experiment "timing"): median latency per configuration, attached to every row
     # with the same model and γ as r["eff_t"]
     timing = {}
+    config = lambda r: (r["model"], json.dumps(r["gamma"], sort_keys=True), r.get("gamma_id") if r.get("variant") else None)
     for r in rows:
         if r["experiment"] == "timing" and "result" in r and r["eff"].get("latency_ms") is not None:
-            timing.setdefault((r["model"], json.dumps(r["gamma"], sort_keys=True)), []).append(r["eff"])
+            timing.setdefault(config(r), []).append(r["eff"])
     for r in rows:
-        t = timing.get((r["model"], json.dumps(r["gamma"], sort_keys=True)))
+        t = timing.get(config(r))
         if t:
             lat = sorted(e["latency_ms"] for e in t)
             thr = sorted(e["throughput_tok_s"] for e in t if e.get("throughput_tok_s") is not None)
@@ -124,6 +133,10 @@ def check_outputs(out: Path) -> list[str]:
             p.append(f"row {row['experiment']} {row['model']} {row.get('label')}: no result")
         for f in row["results"]:
             d = json.loads((out / f["file"]).read_text())
+            if f["kind"] in ("compress", "calibrate"):
+                if d.get("format") != f"lowrank.study.{f['kind']}":
+                    p.append(f"{f['file']}: not a lowrank.study.{f['kind']} record")
+                continue
             if f["kind"] == "decompose":
                 if "manifest" not in d:
                     p.append(f"{f['file']}: no manifest")

@@ -1,7 +1,8 @@
 // Llama-family forward pass on tiny random models, checked against a naive reference written
 // here with plain loops straight from Hugging Face's modeling_llama formulas (double
 // accumulation, no BLAS, no cache): prefill, incremental decode with the KV cache, batching,
-// GQA, Qwen2 biases, untied heads; factorised layers at full rank equal dense.
+// GQA, Qwen2 biases, untied heads; factorised layers at full rank equal dense; removed blocks
+// (remove_blocks) pass the residual stream through.
 #include <doctest/doctest.h>
 
 #include "runtime/llama_loader.hpp"
@@ -253,6 +254,70 @@ TEST_CASE("llama: a γ plan factorises exactly the named layers; non-saving rank
     // q is 24×24: rank 23 in SVD form holds (24+24)·23 > 576 parameters, so it stays dense.
     CHECK(w.blocks[1].q.form == linear_form::dense);
     CHECK(std::count_if(steps.begin(), steps.end(), [](auto& s) { return s.kept_dense; }) == 1);
+}
+
+TEST_CASE("llama: remove_blocks — a removed block passes the residual stream unchanged") {
+    // References: (1) a block whose o and down weights are zero adds exactly nothing to the
+    // residual stream (h + o(·) = h + 0, h + down(·) = h + 0), so removing that block must give the
+    // same logits as running it with o = down = 0; (2) the naive loop reference on weights built
+    // with only the remaining blocks (no runtime code involved).
+    for (std::size_t l : {std::size_t{0}, std::size_t{1}}) {
+        CAPTURE(l);
+        const auto w = tiny_llama(4, 2, true, false, 29);
+        auto removed = w;
+        remove_blocks(removed, {l});
+        CHECK(removed.cfg.layers == 1);
+        CHECK(removed.blocks.size() == 1);
+        const std::size_t block_params = w.parameters() - removed.parameters();
+        const auto& b = w.blocks[l];
+        CHECK(block_params == b.attn_norm.size() + b.ffn_norm.size() + b.q.parameters() + b.k.parameters() +
+                                  b.v.parameters() + b.o.parameters() + b.gate.parameters() + b.up.parameters() +
+                                  b.down.parameters());
+
+        auto zeroed = w;
+        auto& z = zeroed.blocks[l];
+        z.o = linear::dense(std::vector<float>(z.o.out * z.o.in, 0.f), z.o.out, z.o.in);
+        z.down = linear::dense(std::vector<float>(z.down.out * z.down.in, 0.f), z.down.out, z.down.in);
+        llama_model mr(removed, 1), mz(zeroed, 1);
+        auto cr = mr.make_cache(1, 32), cz = mz.make_cache(1, 32);
+        const auto lr = mr.forward(seq_a.data(), seq_a.size(), cr, true);
+        const auto lz = mz.forward(seq_a.data(), seq_a.size(), cz, true);
+        REQUIRE(lr.size() == lz.size());
+        double diff = 0;
+        for (std::size_t i = 0; i < lr.size(); ++i) diff = std::max(diff, double(std::abs(lr[i] - lz[i])));
+        CHECK(diff < 1e-5);
+
+        llama_weights built = w;  // the model built without block l, by hand
+        built.blocks.clear();
+        built.blocks.push_back(w.blocks[1 - l]);
+        built.cfg.layers = 1;
+        const auto ref = naive_llama(built, seq_a);
+        CHECK(max_abs_diff(lr, ref.data(), ref.size()) < 2e-4);
+        // and the removed block really mattered: the full model's logits differ
+        llama_model mf(w, 1);
+        auto cf = mf.make_cache(1, 32);
+        const auto lf = mf.forward(seq_a.data(), seq_a.size(), cf, true);
+        CHECK(max_abs_diff(lf, ref.data(), ref.size()) > 1e-3);
+    }
+    // every block removed: logits = head(rms(embedding)), by the naive reference with no blocks
+    auto w = tiny_llama(4, 2, false, true, 31);
+    auto none = w;
+    remove_blocks(none, {1, 0});
+    CHECK(none.cfg.layers == 0);
+    llama_model mn(none, 1);
+    auto cn = mn.make_cache(1, 32);
+    const auto ln = mn.forward(seq_b.data(), seq_b.size(), cn, true);
+    llama_weights empty = w;
+    empty.blocks.clear();
+    empty.cfg.layers = 0;
+    const auto ref = naive_llama(empty, seq_b);
+    CHECK(max_abs_diff(ln, ref.data(), ref.size()) < 2e-4);
+    // refusals leave the weights untouched
+    auto bad = w;
+    CHECK_THROWS_AS(remove_blocks(bad, {2}), std::exception);
+    CHECK_THROWS_AS(remove_blocks(bad, {0, 0}), std::exception);
+    CHECK(bad.blocks.size() == 2);
+    CHECK(bad.cfg.layers == 2);
 }
 
 TEST_CASE("llama: score() log-probabilities match the logits") {

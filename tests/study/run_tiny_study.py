@@ -2,7 +2,11 @@
 """CI: the study driver end to end on tiny generated models (see CMakeLists.txt here).
 
 Checks: every experiment computes from scratch and its outputs are well formed; the report carries
-paired statistics (per-document outputs kept in the cache and in each result); a re-run computes
+paired statistics (per-document outputs kept in the cache and in each result); the method axis (one
+`lowrank calibrate` + `lowrank compress --method struct` point at a plain point's parameter budget,
+evaluated paired) and the layer-removal baseline (`eval --skip-layers` at the rank-1 layer sets)
+run and reach the report, MiniLM's method point is skipped with its reason, and a profile that
+evaluates the calibration text is refused; a `ppl:PATH` task is evaluated; a re-run computes
 nothing; a grid change computes exactly the new point and a profile change exactly the points of
 that profile; `plot` regenerates the report from stored results; `--publish` copies it to the
 study's publish directory; `git status` of the checkout's docs/ is the same before and after."""
@@ -70,8 +74,8 @@ def main():
         assert {"arc_easy", "piqa"} <= set(units), (f["file"], sorted(units))
         assert units["arc_easy"]["n"] == d["tasks"]["arc_easy"]["samples"] == 8
         assert (out / "cache" / "samples" / f"{f['key']}.jsonl.gz").exists()
-        gid = d["study_point"]["gamma_id"]
-        assert gid == "dense" if d["gamma"] is None else gid.startswith("g-"), gid
+        gid = d["study_point"]["gamma_id"]  # the library's γ id; compress's id for a compressed model
+        assert gid == "dense" if d["gamma"] is None else gid.startswith("compress-struct-" if "compress" in d["study_point"] else "g-"), gid
     # every task of every evaluation has per-unit outputs (perplexity windows, BERT rows and cosines
     # included), and every run evaluated the γ the driver planned (id, parameters removed)
     for r in index["rows"]:
@@ -93,6 +97,49 @@ def main():
     per_task = report.split("Differences from the dense model for tiny-llama, per task")[1].split("\n\n")[1]
     assert "p = " in per_task and "%p" in per_task, per_task
     assert "%p, p = " in report  # a paired accuracy difference with its McNemar p in a table
+    # the method axis: one struct point at the 30 % plain point's budget, checked against the outputs
+    meth = [r for r in index["rows"] if r.get("variant") == "struct"]
+    assert meth and {r["experiment"] for r in meth} == {"tradeoff", "timing"}, [(r["experiment"], r.get("label")) for r in meth]
+    m0 = next(r for r in meth if r["experiment"] == "tradeoff")
+    kinds = {f["kind"]: json.loads((out / f["file"]).read_text()) for f in m0["results"]}
+    assert set(kinds) == {"eval", "compress", "calibrate"}, sorted(kinds)
+    ev, comp, cal = kinds["eval"], kinds["compress"], kinds["calibrate"]
+    plain = next(r for r in index["rows"] if r["results"] and r["results"][0]["key"] == m0["pair_key"])
+    pe = json.loads((out / plain["results"][0]["file"]).read_text())
+    removed = pe["model"]["parameters_dense"] - pe["model"]["parameters"]  # the plain point's, as its eval counted them
+    ds = json.loads(subprocess.run([a.lowrank, "design-space", "--config", str(assets / "tiny-llama" / "config.json"), "--json"],
+                                   capture_output=True, text=True, check=True).stdout)["parameters"]
+    assert comp["manifest_compress"]["linear_budget"] == ds["linear"] - removed, (comp["manifest_compress"], ds, removed)
+    assert comp["summary"]["linear_parameters"]["after"] <= ds["linear"] - removed
+    assert ev["model"]["parameters"] == comp["summary"]["parameters"]["after"]
+    assert ev["model"]["parameters_dense"] == ds["total"] and ev["method"] == "struct", ev["model"]
+    assert ev["study_point"]["compress"]["method"] == "struct"
+    assert cal["calibrate"]["text"].endswith("austen.train.txt") and cal["calibrate"]["windows"] == 4
+    assert Path(comp["file"]).exists() and Path(comp["file"]).parent == out / "cache" / "compressed", comp["file"]
+    assert "**Method axis (tiny-llama).**" in report and "vs plain truncation [95 % interval]" in report
+    assert "No struct (method axis) points for tiny-bert" in report, "MiniLM's skipped method point has no stated reason"
+    # the layer-removal baseline at the rank-1 layer sets
+    rem = [r for r in index["rows"] if r.get("variant") == "layer removed" and r["experiment"] == "rank"]
+    assert len(rem) == 2, len(rem)
+    for r in rem:
+        d = json.loads((out / r["results"][0]["file"]).read_text())
+        partner = next(x for x in index["rows"] if x["results"] and x["results"][0]["key"] == r["pair_key"])
+        assert d["skip_layers"] == r["skip_layers"] == partner["gamma"]["layers"], (d.get("skip_layers"), partner["gamma"])
+        assert all(v == 1 for v in partner["gamma"]["ranks"].values())
+        assert d["model"]["parameters_dense"] - d["model"]["parameters"] == len(r["skip_layers"]) * ds["per_layer"]
+    assert "Layer removal against rank-1 decomposition of the same layers (tiny-llama)" in report
+    # ppl:PATH: a file of the data directory, scored like the built-in corpora
+    pp = [f for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "ppl" for f in r["results"] if f["kind"] == "eval"]
+    d = json.loads((out / pp[0]["file"]).read_text())
+    assert any(t.startswith("ppl:/") and t.endswith("notes.txt") for t in d["tasks"]), sorted(d["tasks"])
+    # the calibration text may not be evaluated
+    st_bad = json.loads(STUDY.read_text())
+    st_bad["models"]["tiny-llama"]["profiles"]["acc"]["tasks"].append("ppl:austen.train.txt")
+    bad = work / "bad.json"
+    bad.write_text(json.dumps(st_bad))
+    r_bad = subprocess.run([sys.executable, str(DRIVER), "run", str(bad), "--lowrank", a.lowrank], env=env,
+                           capture_output=True, text=True)
+    assert r_bad.returncode != 0 and "the calibration text of the method axis" in r_bad.stderr, r_bad.stderr[-2000:]
     # Eckart-Young errors came back from decompose's manifest
     ey = [f for r in index["rows"] for f in r["results"] if f["kind"] == "decompose"]
     assert ey, "no decompose runs"

@@ -102,6 +102,26 @@ struct llama_weights {
     }
 };
 
+/// Removes the blocks `layers` (0-based, distinct, each < cfg.layers) from the model: the residual
+/// stream passes each removed block unchanged (h ← h instead of h ← h + attn(h), h ← h + mlp(h)),
+/// i.e. the result is the model built without those blocks, with cfg.layers reduced to match and
+/// the blocks' parameters freed. Throws invalid_argument (naming the index) otherwise.
+inline void remove_blocks(llama_weights& w, const std::vector<std::size_t>& layers) {
+    std::vector<bool> drop(w.blocks.size(), false);
+    for (std::size_t l : layers) {
+        if (l >= w.blocks.size())
+            throw invalid_argument("remove_blocks: layer " + std::to_string(l) + " is out of range (the model has " +
+                                   std::to_string(w.blocks.size()) + " blocks, 0-based)");
+        if (drop[l]) throw invalid_argument("remove_blocks: layer " + std::to_string(l) + " is listed twice");
+        drop[l] = true;
+    }
+    std::vector<llama_block> kept;
+    for (std::size_t l = 0; l < w.blocks.size(); ++l)
+        if (!drop[l]) kept.push_back(std::move(w.blocks[l]));
+    w.blocks = std::move(kept);
+    w.cfg.layers = w.blocks.size();
+}
+
 /// KV cache for `batch` sequences of up to `capacity` positions: keys [layer][b][pos][Hkv·d],
 /// values [layer][b][pos][v_width[layer]] (Hkv·dv_l: per layer for value-reduced models).
 struct kv_cache {

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Collect `lowrank compress` runs into one results file, and plot perplexity ratio vs K.
+
+  collect --dense DENSE.eval.json --run SUMMARY.json:EVAL.json [--run …] --out RESULTS.json
+      SUMMARY is `lowrank compress --json`'s output, EVAL is `lowrank eval --json`'s output on the
+      compressed file, DENSE the same eval of the uncompressed model. Every number in RESULTS is
+      copied from those files (perplexities, their standard errors, K achieved, parameters, the
+      commands); the ratio is perplexity / dense perplexity on the same task. Runs whose eval used
+      other windows or tasks than the dense eval are refused (a ratio over different windows is
+      meaningless).
+  plot RESULTS.json --out FIGURE.svg
+      one panel per perplexity task, ratio to dense (log scale) vs K, a line per method/allocation.
+
+Used for docs/compress.md (the SmolLM2 table and its figure); the commands that produced the runs
+are in docs/compress.md and in each EVAL's "command" field.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _load(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        sys.exit(f"compress_results: cannot read {path}: {e}")
+
+
+def _ppl_tasks(ev: dict, path: str) -> dict:
+    out = {}
+    for name, t in ev.get("tasks", {}).items():
+        if name.startswith("ppl:"):
+            m = t["metrics"]["perplexity"]
+            out[name] = {"value": m["value"], "stderr": m.get("stderr"), "limit": t.get("limit"),
+                         "sha256": t.get("dataset", {}).get("sha256")}
+    if not out:
+        sys.exit(f"compress_results: {path} has no perplexity task")
+    return out
+
+
+def collect(args: argparse.Namespace) -> None:
+    dense = _ppl_tasks(_load(args.dense), args.dense)
+    rows = []
+    for spec in args.run:
+        summary_path, sep, eval_path = spec.partition(":")
+        if not sep:
+            sys.exit(f"compress_results: --run {spec!r}: expected SUMMARY.json:EVAL.json")
+        s, ev = _load(summary_path), _load(eval_path)
+        tasks = _ppl_tasks(ev, eval_path)
+        row = {"method": s["method"], "alloc": s.get("alloc", "uniform"), "keep_target": s["keep_target"],
+               "keep_achieved": s["keep_achieved"], "linear_parameters": s["linear_parameters"],
+               "parameters": s["parameters"], "compress_seconds": s.get("seconds"),
+               "compress_peak_rss_mb": s.get("peak_rss_mb"), "eval_command": ev.get("command"), "tasks": {}}
+        for name, t in tasks.items():
+            d = dense.get(name)
+            if d is None or d["limit"] != t["limit"] or d["sha256"] != t["sha256"]:
+                sys.exit(f"compress_results: {eval_path}: task {name} is not on the dense eval's windows/text")
+            row["tasks"][name] = {"perplexity": t["value"], "stderr": t["stderr"], "ratio": t["value"] / d["value"]}
+        rows.append(row)
+    rows.sort(key=lambda r: (r["method"], r["alloc"], -r["keep_target"]))
+    out = {"dense": {k: {"perplexity": v["value"], "stderr": v["stderr"], "windows": v["limit"]} for k, v in dense.items()},
+           "runs": rows}
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    for r in rows:
+        print(f"{r['method']:8} {r['alloc']:8} K={r['keep_target']:<5} " +
+              "  ".join(f"{k} {v['ratio']:.3f}" for k, v in r["tasks"].items()))
+
+
+def plot(args: argparse.Namespace) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = _load(args.results)
+    tasks = sorted(res["dense"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4.2), squeeze=False)
+    series: dict[tuple, list] = {}
+    for r in res["runs"]:
+        series.setdefault((r["method"], r["alloc"]), []).append(r)
+    for ax, task in zip(axes[0], tasks):
+        for (method, alloc), rs in sorted(series.items()):
+            rs = sorted(rs, key=lambda r: r["keep_achieved"])
+            ks = [r["keep_achieved"] for r in rs if task in r["tasks"]]
+            ys = [r["tasks"][task]["ratio"] for r in rs if task in r["tasks"]]
+            label = method if alloc == "uniform" else f"{method} ({alloc})"
+            ax.plot(ks, ys, marker="o", label=label)
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel("K: fraction of linear parameters kept")
+        ax.set_ylabel("perplexity / dense")
+        ax.set_title(f"{task} ({res['dense'][task]['windows']} held-out windows)")
+        ax.invert_xaxis()
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out)
+    print(f"wrote {args.out}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--dense", required=True)
+    c.add_argument("--run", action="append", default=[], required=True)
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=collect)
+    q = sub.add_parser("plot")
+    q.add_argument("results")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=plot)
+    a = p.parse_args()
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()
