@@ -397,6 +397,24 @@ TEST_CASE("export-hf: existing output, inputs as output, damaged files: refused,
     CHECK(file_sha(m.path) == sha_g);
 }
 
+TEST_CASE("export-hf: a model read as llama under another name (Mistral GGUF) decomposes, but is not exported as Llama") {
+    dtest::temp_dir d("xhf-mistral");
+    std::size_t vocab = 0;
+    const auto kv = fixture_tokenizer_kv(vocab);
+    const std::string src = d / "mistral.gguf";
+    dtest::write_tiny_gguf(src, dtest::tiny_llama(11, vocab), kv, "mistral");
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0}, low, "svd"));
+    const std::string f = d / "f.safetensors";
+    REQUIRE(run("decompose " + src + " --plan " + d / "g.json" + " --threads 1 --quiet --out " + f, d) == 0);
+    std::string log;
+    CHECK(run("export-hf " + f + " --out " + d / "out --quiet", d, &log) != 0);
+    CAPTURE(log);
+    CHECK(contains(log, "'mistral' is read as the llama family"));
+    CHECK(contains(log, src));
+    CHECK_FALSE(fs::exists(d.path / "out"));
+    CHECK(hidden_entries(d.path).empty());
+}
+
 TEST_CASE("tokenizer.json from the real GGUF vocabularies gives Hugging Face tokenizers' ids") {
     // References: tokenizer_smollm2.json / tokenizer_qwen2.json — ids from HF `tokenizers` with
     // SmolLM2's / Qwen2's pipelines on these vocabularies (scripts/make_runtime_fixtures.py);

@@ -135,6 +135,13 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
             config["tie_word_embeddings"] = w.cfg.tied;  // what the weights are, whatever the default
         }
     }
+    // The modelling file has classes for the families themselves; a model the model layer reads as
+    // one of them under another name (Mistral → llama) is not exported as that family.
+    const std::string named = g ? g->architecture() : config.value("model_type", std::string{});
+    if (!named.empty() && model::parse_family(named) != fam)
+        throw architecture_error((g ? src.path : cfg_path) + ": '" + named + "' is read as the " +
+                                 std::string(model::to_string(fam)) + " family, but export-hf writes only llama, qwen2 "
+                                 "and bert models (its modelling file has no class for '" + named + "')");
     r.family = std::string(model::to_string(fam));
     const bool bert = fam == model::family::bert;
     r.model_class = bert ? "LowRankBertModel" : fam == model::family::qwen2 ? "LowRankQwen2ForCausalLM" : "LowRankLlamaForCausalLM";
