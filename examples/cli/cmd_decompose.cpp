@@ -44,7 +44,7 @@
 #include "lowrank/design/gamma_json.hpp"
 #include "cli/interrupt.hpp"
 #include "cli/recipe_plan.hpp"
-#include "runtime/hf_names.hpp"
+#include "lowrank/model/hf_names.hpp"
 #include "lowrank/io/atomic_file.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "lowrank/model/factorise.hpp"
@@ -103,7 +103,7 @@ model::model_plan load_plan(const decompose_args& a, const model_source& m, cons
         }
     }
     std::optional<factor_form> form;
-    if (!a.method.empty()) form = a.method == "svd" ? factor_form::svd : factor_form::tucker2;
+    if (!a.method.empty()) form = model::find_method(a.method)->form;  // validated in run()
     model::model_plan p;
     try {
         p = model::read_gamma(j, m, form);
@@ -137,13 +137,12 @@ task_result factorise_tensor(Ctx& ctx, const tensor_entry& t, std::size_t rank, 
     auto W = B::template upload<float>(ctx, w.data(), {t.shape[0], t.shape[1]});
     w = {};
     model::factorise_options opt;
-    opt.form = method == "svd" ? factor_form::svd : factor_form::tucker2;
-    opt.method = method == "svd" ? model::factor_method::exact
-               : method == "hooi" ? model::factor_method::hooi : model::factor_method::hosvd;
+    const model::named_method& nm = *model::find_method(method);  // validated in run()
+    opt.form = nm.form;
+    opt.method = nm.method;
     const auto f = model::factorise_weight(ctx, W, rank, opt);
     if (f.status != status::ok)
-        throw backend_error(t.name + ": " + (method == "svd" ? std::string("SVD") : method) + " failed (" +
-                            to_string(f.status) + ")");
+        throw backend_error(t.name + ": " + std::string(nm.label) + " failed (" + to_string(f.status) + ")");
     task_result res;
     if (fold) {
         res.a = cli::to_host(ctx, model::reconstruct(ctx, f));
@@ -152,7 +151,7 @@ task_result factorise_tensor(Ctx& ctx, const tensor_entry& t, std::size_t rank, 
         if (f.core) res.core = cli::to_host(ctx, *f.core);
         res.b = cli::to_host(ctx, f.v);
     }
-    if (method == "hooi") res.info["iterations"] = f.iterations, res.info["converged"] = f.converged;
+    if (nm.method == model::factor_method::hooi) res.info["iterations"] = f.iterations, res.info["converged"] = f.converged;
     res.info["layer"] = t.cls.layer;
     res.info["role"] = std::string(model::to_string(t.cls.role));
     res.info["rank"] = f.rank;
@@ -189,7 +188,7 @@ std::vector<cli::recipe_module> recipe_modules(const model_source& m) {
     std::vector<cli::recipe_module> out;
     for (const auto& t : m.tensors())
         if (t.cls.decomposable() && t.shape.size() == 2)
-            out.push_back({t.name, runtime::detail::hf_module_name(t.name, std::string(model::to_string(m.family()))),
+            out.push_back({t.name, model::hf_module_name(t.name, m.family()),
                            std::string(model::to_string(t.cls.role)), static_cast<std::size_t>(t.cls.layer), t.shape[0],
                            t.shape[1]});
     return out;
@@ -199,8 +198,8 @@ int run(const decompose_args& a0) {
     const auto t0 = std::chrono::steady_clock::now();
     decompose_args a = a0;
     if (a.plan.empty() == a.recipe.empty()) throw usage_error("decompose: give exactly one of --plan and --recipe");
-    if (!a.method.empty() && a.method != "svd" && a.method != "tucker2" && a.method != "hooi")
-        throw usage_error("decompose: --method must be svd, tucker2 or hooi");
+    if (!a.method.empty() && !model::find_method(a.method))
+        throw usage_error("decompose: --method must be " + model::method_list());
     cli::device_selection dev = cli::select_device(a.device);  // before anything is read or written
     std::error_code ec;
     if (!fs::exists(a.model, ec)) throw usage_error("decompose: " + a.model + ": no such file or directory");
@@ -212,8 +211,8 @@ int run(const decompose_args& a0) {
     json recipe_gamma;
     if (!a.recipe.empty()) {
         rec = cli::read_recipe(a.recipe);
-        if (rec->method != "svd" && rec->method != "tucker2" && rec->method != "hooi")
-            throw usage_error("decompose: --recipe method '" + rec->method + "' is not svd, tucker2 or hooi");
+        if (!model::find_method(rec->method))
+            throw usage_error("decompose: --recipe method '" + rec->method + "' is not " + model::method_list());
         if (a.method.empty()) a.method = rec->method;
         recipe_gamma = cli::gamma_from_recipe(*rec, recipe_modules(m), fs::path(a.model).stem().string(), a.recipe);
         a.plan = a.recipe;  // named in load_plan's messages
@@ -318,7 +317,7 @@ int run(const decompose_args& a0) {
         std::vector<std::pair<std::string, std::uint64_t>> ranks;
         for (std::size_t i = 0; i < tensors.size(); ++i)  // the whole γ's recipe, also for a --layers part
             if (plan_rank_of[i] > 0)
-                ranks.push_back({runtime::detail::hf_module_name(tensors[i].name, std::string(model::to_string(m.family()))),
+                ranks.push_back({model::hf_module_name(tensors[i].name, m.family()),
                                  plan_rank_of[i]});
         json r = rec ? design::to_json(*rec) : cli::recipe_of_output(method, ranks, nullptr);
         r["method"] = method;
@@ -365,7 +364,7 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
     sub->add_option("--recipe", a->recipe, "recipe JSON (targets/ignore regexes over module names, method, rank or keep_ratio; "
                                            "docs/interop.md) instead of --plan");
     sub->add_option("--method", a->method, "svd, tucker2 or hooi (default: the plan's method)")
-        ->check(CLI::IsMember({"svd", "tucker2", "hooi"}));
+        ->check(CLI::IsMember(model::method_names()));
     sub->add_option("--out", a->out, "output file (directory for --fold of a HF directory)");
     sub->add_flag("--fold", a->fold, "write the dense reconstruction in the input's own format");
     sub->add_option("--fold-dtype", a->fold_dtype, "GGUF --fold: type of reconstructed tensors, f32 (default) or f16")

@@ -36,12 +36,12 @@ int run_export(const export_args& a) {
     opt.threads = a.threads;
     opt.modeling_py = modeling_lowrank_py;
     try {
-        opt.shard_bytes = runtime::detail::parse_byte_size(a.shard_size);
-    } catch (const std::invalid_argument& e) {
+        opt.shard_bytes = runtime::parse_byte_size(a.shard_size);
+    } catch (const lowrank::invalid_argument& e) {
         throw usage_error(std::string("export-hf: --shard-size ") + e.what());
     }
     if (!std::filesystem::exists(a.model)) throw usage_error("export-hf: " + a.model + ": no such file");
-    if (runtime::detect_model_file(a.model) != runtime::model_file_kind::factorized)
+    if (model::detect_file_kind(a.model) != model::file_kind::factorized)
         throw usage_error("export-hf: " + a.model + " is not a lowrank factorised file (write one with `lowrank decompose`)");
 
     const auto t0 = std::chrono::steady_clock::now();

@@ -22,6 +22,7 @@
 
 #include "lowrank/io/factorized.hpp"
 #include "lowrank/io/safetensors.hpp"
+#include "lowrank/model/source.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,7 +50,8 @@ struct merge_args {
 
 struct part {
     std::string path;
-    std::unique_ptr<factorized_model> fm;
+    std::optional<model::model_source> ms;  // opened by the model layer
+    const factorized_model* fm = nullptr;   // ms's factorised file
     std::size_t first = 0, last = 0, layers = 0;
 };
 
@@ -75,9 +78,11 @@ json identity(const json& m) {
 part open_part(const std::string& path) {
     part p;
     p.path = path;
-    if (!factorized_model::is_factorized(path))
+    std::error_code ec;
+    if (!fs::exists(path, ec) || model::detect_file_kind(path) != model::file_kind::factorized)
         throw usage_error("merge: " + path + " is not a lowrank factorised file");
-    p.fm = std::make_unique<factorized_model>(path);
+    p.ms = model::model_source::open(path);
+    p.fm = p.ms->factorized();
     const json& m = p.fm->manifest();
     if (!m.contains("shard") || !m["shard"].is_object())
         throw usage_error("merge: " + path + " is a whole factorised model, not a part (its manifest has no \"shard\"; "

@@ -181,7 +181,7 @@ inline void write_gguf_folded(const job& j, const std::string& fold_dtype, manif
         w.name = t.name;
         w.shape = t.shape;
         w.type = fold_dtype == "f16" ? ggml_type::f16 : ggml_type::f32;
-        w.permute_heads = llama_qk_heads(g, t);  // back to the converter's row order
+        w.permute_heads = j.m.gguf_qk_heads(t.name);  // back to the converter's row order
         w.produce = [&j, &man, &ts, i] {
             task_result r = j.take(i);
             man.record(ts[i], r.info);

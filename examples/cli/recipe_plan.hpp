@@ -2,7 +2,7 @@
 // selects on the given model, and every output gets the recipe that reproduces it beside it.
 //
 // A model's decomposable weights are described as `recipe_module`s (tensor name, Hugging Face
-// module name — runtime/hf_names.hpp —, 0-based layer, γ role, shape). gamma_from_recipe picks
+// module name — lowrank/model/hf_names.hpp —, 0-based layer, γ role, shape). gamma_from_recipe picks
 // the modules the recipe selects, with their ranks, as a γ document ("pruned_ranks", indexing 0);
 // γ is layers × tensors, so a selection that is not such a product (e.g. q ignored in one layer
 // only) is refused with a message saying which pair is missing. recipe_of_output goes the other

@@ -106,19 +106,20 @@ inline void write_tiny_hf(const fs::path& dir, const std::vector<tiny_tensor>& t
 }
 
 /// Writes a GGUF (F32 tensors; q/k rows permuted as llama.cpp's converter does) with the tiny
-/// Llama's hyperparameters plus `extra` metadata (e.g. a tokenizer).
+/// Llama's hyperparameters plus `extra` metadata (e.g. a tokenizer), under general.architecture
+/// `arch` (its keys prefixed with it, as llama.cpp writes them).
 inline void write_tiny_gguf(const std::string& path, const std::vector<tiny_tensor>& ts,
-                            const std::vector<lowrank::gguf_kv>& extra = {}) {
+                            const std::vector<lowrank::gguf_kv>& extra = {}, const std::string& arch = "llama") {
     using lowrank::gguf_kv;
     using lowrank::gguf_value;
     std::vector<gguf_kv> md = {
-        {"general.architecture", gguf_value::string("llama"), 0},
+        {"general.architecture", gguf_value::string(arch), 0},
         {"general.name", gguf_value::string("tiny"), 0},
-        {"llama.block_count", gguf_value::scalar<std::uint32_t>(L), 0},
-        {"llama.embedding_length", gguf_value::scalar<std::uint32_t>(H), 0},
-        {"llama.feed_forward_length", gguf_value::scalar<std::uint32_t>(I), 0},
-        {"llama.attention.head_count", gguf_value::scalar<std::uint32_t>(NH), 0},
-        {"llama.attention.head_count_kv", gguf_value::scalar<std::uint32_t>(NKV), 0},
+        {arch + ".block_count", gguf_value::scalar<std::uint32_t>(L), 0},
+        {arch + ".embedding_length", gguf_value::scalar<std::uint32_t>(H), 0},
+        {arch + ".feed_forward_length", gguf_value::scalar<std::uint32_t>(I), 0},
+        {arch + ".attention.head_count", gguf_value::scalar<std::uint32_t>(NH), 0},
+        {arch + ".attention.head_count_kv", gguf_value::scalar<std::uint32_t>(NKV), 0},
     };
     md.insert(md.end(), extra.begin(), extra.end());
     std::vector<lowrank::gguf_write_tensor> ws;

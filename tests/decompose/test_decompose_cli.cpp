@@ -190,3 +190,58 @@ TEST_CASE("a decompose that fails midway leaves no output under the final name")
         CHECK(no_temp_files(d.path));
     }
 }
+
+TEST_CASE("decompose and inspect judge a file by its content: GGUF under another name, factorised input") {
+    // References: the same GGUF under its own name (decompose must give the same tensors), the
+    // tiny model's tensor list, and the refusals issue #13 introduced (decompose of a factorised file).
+    dtest::temp_dir d("content");
+    const auto ts = dtest::tiny_llama();
+    dtest::write_tiny_gguf(d / "tiny.gguf", ts);
+    fs::copy_file(d / "tiny.gguf", d / "tiny.bin");
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {1}, low_ranks));
+    const std::string a = d / "a.safetensors", b = d / "b.safetensors";
+    REQUIRE(dtest::run_cli("decompose " + (d / "tiny.gguf") + " --plan " + (d / "g.json") + " --quiet --out " + a, d / "log") == 0);
+    REQUIRE(dtest::run_cli("decompose " + (d / "tiny.bin") + " --plan " + (d / "g.json") + " --quiet --out " + b, d / "log") == 0);
+    {
+        const factorized_model fa(a), fb(b);
+        REQUIRE(fa.tensors().size() == ts.size());
+        REQUIRE(fb.tensors().size() == ts.size());
+        for (std::size_t i = 0; i < ts.size(); ++i) {
+            CAPTURE(fa.tensors()[i].name);
+            CHECK(fa.tensors()[i].name == fb.tensors()[i].name);
+            CHECK(fa.tensors()[i].factored == fb.tensors()[i].factored);
+            CHECK(to_dense(fa.tensors()[i]) == to_dense(fb.tensors()[i]));
+        }
+    }
+    // A factorised file is refused as decompose's input (usage error, nothing written).
+    const std::string c = d / "c.safetensors";
+    CHECK(dtest::run_cli("decompose " + a + " --plan " + (d / "g.json") + " --out " + c, d / "log") == 2);
+    CHECK(dtest::read_text(d / "log").find("is a lowrank factorised file") != std::string::npos);
+    CHECK_FALSE(fs::exists(c));
+
+    // inspect: a factorised file under any name gets the factorised summary.
+    fs::copy_file(a, d / "a.bin");
+    REQUIRE(dtest::run_cli("inspect --json " + (d / "a.bin"), d / "j") == 0);
+    const auto j = nlohmann::json::parse(dtest::read_text(d / "j"));
+    CHECK(j["format"] == "lowrank.factorized");
+    CHECK(j["path"] == d / "a.bin");
+    REQUIRE(j["tensors"].size() == ts.size());
+    std::size_t factored = 0;
+    for (const auto& t : j["tensors"]) factored += t["factored"].get<bool>();
+    CHECK(factored == low_ranks.size());
+    CHECK(j["parameters_after"].get<std::uint64_t>() < j["parameters_before"].get<std::uint64_t>());
+    REQUIRE(dtest::run_cli("inspect " + (d / "a.bin"), d / "t") == 0);
+    const std::string text = dtest::read_text(d / "t");
+    CHECK(text.find("(lowrank factorised safetensors)") != std::string::npos);
+    CHECK(text.find("tensors: " + std::to_string(ts.size()) + " (7 factorised)") != std::string::npos);
+
+    // inspect: a GGUF under another name is a GGUF (file order, GGUF names, the model's family).
+    REQUIRE(dtest::run_cli("inspect --json " + (d / "tiny.bin"), d / "j") == 0);
+    const auto g = nlohmann::json::parse(dtest::read_text(d / "j"));
+    CHECK(g["format"] == "gguf");
+    CHECK(g["architecture"] == "llama");
+    CHECK(g["layers"] == dtest::L);
+    REQUIRE(g["tensors"].size() == ts.size());
+    for (std::size_t i = 0; i < ts.size(); ++i) CHECK(g["tensors"][i]["name"] == ts[i].gguf);
+    CHECK(g["missing_weights"].empty());
+}

@@ -160,12 +160,12 @@ TEST_CASE("task prompts follow lm-eval's templates") {
               "The following are multiple choice questions (with answers) about sociology.\n\n"
               "Role-learning theory suggests that\nA. a\nB. b\nC. c\nD. d\nAnswer:");
         // The whole set, both ends (expected strings from Python: s.strip()).
-        CHECK(eval::detail::strip("\u3000\u00a0\x1f x\u2003y \u2028\u2029\u202f\u205f\u1680\u0085\x1c\v") == "x\u2003y");
-        CHECK(eval::detail::strip("\u200b x \u200b") == "\u200b x \u200b");  // U+200B is not whitespace in Python
-        CHECK(eval::detail::strip("\u00a0\u2000") == "");
-        CHECK(eval::detail::strip("caf\u00e9\u00a0") == "caf\u00e9");     // é (C3 A9) is kept whole
-        CHECK(eval::detail::strip("\xff\xa0") == "\xff\xa0");          // invalid UTF-8 is not whitespace
-        CHECK(eval::detail::py_rstrip_bytes("Answer:\u00a0 ") == 3);   // what lm-eval moves to the continuation
+        CHECK(eval::python_strip("\u3000\u00a0\x1f x\u2003y \u2028\u2029\u202f\u205f\u1680\u0085\x1c\v") == "x\u2003y");
+        CHECK(eval::python_strip("\u200b x \u200b") == "\u200b x \u200b");  // U+200B is not whitespace in Python
+        CHECK(eval::python_strip("\u00a0\u2000") == "");
+        CHECK(eval::python_strip("caf\u00e9\u00a0") == "caf\u00e9");     // é (C3 A9) is kept whole
+        CHECK(eval::python_strip("\xff\xa0") == "\xff\xa0");          // invalid UTF-8 is not whitespace
+        CHECK(eval::python_rstrip_bytes("Answer:\u00a0 ") == 3);   // what lm-eval moves to the continuation
         // hellaswag preprocess and the winogrande target strip the same way.
         CHECK(eval::hellaswag_preprocess("\u00a0Fold it.\u2009") == "Fold it.");
         json w = {{"id", "0"}, {"sentence", "A _ b.\u00a0"}, {"choices", {"x", "y"}}, {"gold", 0}};

@@ -80,7 +80,7 @@ TEST_CASE("humaneval: program layout and stop sequences (OpenAI harness / lm-eva
     CHECK(g.text == "    x = 1\n    # note\n    return x");
     CHECK(humaneval::from_json({{"task_id", "t"}, {"prompt", "p"}, {"canonical_solution", "c"}, {"test", "x"},
                                 {"entry_point", "f"}}).entry_point == "f");
-    CHECK_THROWS_WITH_AS(humaneval::from_json({{"task_id", "t"}}), doctest::Contains("prompt"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(humaneval::from_json({{"task_id", "t"}}), doctest::Contains("prompt"), lowrank::invalid_argument);
 }
 
 TEST_CASE("sandbox: the classifier on crafted outcomes") {

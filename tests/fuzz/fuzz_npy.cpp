@@ -9,7 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     try {
-        const auto h = lowrank::detail::npy_parse(reinterpret_cast<const std::byte*>(data), size, "fuzz.npy");
+        const auto h = lowrank::parse_npy_header(reinterpret_cast<const std::byte*>(data), size, "fuzz.npy");
         if (h.data_offset > size || h.data_bytes > size - h.data_offset) std::abort();  // must be in bounds
         volatile std::size_t sink = lowrank::numel(h.shape);
         (void)sink;

@@ -9,7 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     try {
-        const auto h = lowrank::detail::parse_safetensors_header(reinterpret_cast<const std::byte*>(data), size,
+        const auto h = lowrank::parse_safetensors_header(reinterpret_cast<const std::byte*>(data), size,
                                                                  "fuzz.safetensors");
         for (const auto& e : h.entries) {
             if (e.begin > e.end || h.data_start + e.end > size) std::abort();  // must be in bounds

@@ -241,7 +241,7 @@ TEST_CASE("export-hf: tucker2 core folded or kept; parameters add up; truncated 
     for (const auto& t : fm.tensors()) {
         if (!t.factored) continue;
         CAPTURE(t.name);
-        const std::string hf = lowrank::runtime::detail::hf_name_of_gguf(t.name);
+        const std::string hf = lowrank::model::hf_name_of_gguf(t.name);
         const std::string base = hf.substr(0, hf.size() - 7);
         const std::size_t out = t.shape[0], in = t.shape[1], r = t.rank;
         // reference: u·core·vᵀ from the factorised file's factors, in double, here
@@ -395,6 +395,24 @@ TEST_CASE("export-hf: existing output, inputs as output, damaged files: refused,
     CHECK(hidden_entries(d.path).empty());
     CHECK(file_sha(f) == sha_f);
     CHECK(file_sha(m.path) == sha_g);
+}
+
+TEST_CASE("export-hf: a model read as llama under another name (Mistral GGUF) decomposes, but is not exported as Llama") {
+    dtest::temp_dir d("xhf-mistral");
+    std::size_t vocab = 0;
+    const auto kv = fixture_tokenizer_kv(vocab);
+    const std::string src = d / "mistral.gguf";
+    dtest::write_tiny_gguf(src, dtest::tiny_llama(11, vocab), kv, "mistral");
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0}, low, "svd"));
+    const std::string f = d / "f.safetensors";
+    REQUIRE(run("decompose " + src + " --plan " + d / "g.json" + " --threads 1 --quiet --out " + f, d) == 0);
+    std::string log;
+    CHECK(run("export-hf " + f + " --out " + d / "out --quiet", d, &log) != 0);
+    CAPTURE(log);
+    CHECK(contains(log, "'mistral' is read as the llama family"));
+    CHECK(contains(log, src));
+    CHECK_FALSE(fs::exists(d.path / "out"));
+    CHECK(hidden_entries(d.path).empty());
 }
 
 TEST_CASE("tokenizer.json from the real GGUF vocabularies gives Hugging Face tokenizers' ids") {

@@ -37,7 +37,7 @@ TEST_CASE("npy fuzz corpus: every input parses in bounds or is rejected naming t
     for (const auto& [name, data] : inputs) {
         INFO(name);
         try {
-            const auto h = lowrank::detail::npy_parse(bytes_of(data), data.size(), name);
+            const auto h = lowrank::parse_npy_header(bytes_of(data), data.size(), name);
             CHECK(h.data_offset <= data.size());
             CHECK(h.data_bytes <= data.size() - h.data_offset);
         } catch (const lowrank::error& e) {
@@ -52,7 +52,7 @@ TEST_CASE("safetensors fuzz corpus: every input parses in bounds or is rejected 
     for (const auto& [name, data] : inputs) {
         INFO(name);
         try {
-            const auto h = lowrank::detail::parse_safetensors_header(bytes_of(data), data.size(), name);
+            const auto h = lowrank::parse_safetensors_header(bytes_of(data), data.size(), name);
             for (const auto& t : h.entries) {
                 CHECK(t.begin <= t.end);
                 CHECK(h.data_start + t.end <= data.size());

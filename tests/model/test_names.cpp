@@ -2,6 +2,7 @@
 // (meta-llama/Llama-2-7b-hf safetensors, Qwen2.5 safetensors and GGUF, bert-base-uncased,
 // sentence-transformers/all-MiniLM-L6-v2, llama.cpp's GGUF tensor names), spelled out here.
 #include "lowrank/io/safetensors.hpp"
+#include "lowrank/model/hf_names.hpp"
 #include "lowrank/model/names.hpp"
 
 #include "io/io_test_util.hpp"
@@ -182,4 +183,68 @@ TEST_CASE("family: roles parse from every spelling the files and CLI use, and on
         for (auto r : lowrank::model::block_roles(f)) CHECK(parse_role(f, lowrank::model::to_string(r)) == r);
     CHECK(lowrank::model::block_roles(model_family::llama).size() == 7);
     CHECK(lowrank::model::block_roles(model_family::bert).size() == 6);
+}
+
+TEST_CASE("family: the descriptor table is the one list of families") {
+    using lowrank::model::families;
+    REQUIRE(std::size(families) == 3);
+    for (const auto& fi : families) {
+        CAPTURE(fi.name);
+        CHECK(lowrank::model::to_string(fi.family) == fi.name);
+        CHECK(lowrank::model::parse_family(fi.name) == fi.family);
+        for (auto n : fi.file_names) CHECK(lowrank::model::family_of(n) == fi.family);
+        CHECK(lowrank::model::supported_families().find(std::string(fi.name) + " (") != std::string::npos);
+    }
+    CHECK(lowrank::model::is_decoder(model_family::llama));
+    CHECK(lowrank::model::is_decoder(model_family::qwen2));
+    CHECK_FALSE(lowrank::model::is_decoder(model_family::bert));
+    // llama.cpp's converter interleaves q/k rows for Llama (and Mistral, a llama alias) only.
+    CHECK(lowrank::model::traits(model_family::llama).gguf_qk_interleaved);
+    CHECK_FALSE(lowrank::model::traits(model_family::qwen2).gguf_qk_interleaved);
+    CHECK(lowrank::model::family_of("mistral") == model_family::llama);
+    CHECK_FALSE(lowrank::model::family_of_config(nlohmann::json::parse(R"({"model_type": "t5"})")).has_value());
+}
+
+TEST_CASE("hf names: GGUF → Hugging Face tensor and module names, per family") {
+    // Reference: transformers' LlamaForCausalLM / Qwen2ForCausalLM / BertModel parameter names and
+    // llama.cpp's convert_hf_to_gguf.py tensor map, spelled out here.
+    using lowrank::model::hf_module_name;
+    using lowrank::model::hf_name_of_gguf;
+    using lowrank::model::hf_tensor_name;
+    CHECK(hf_name_of_gguf("token_embd.weight") == "model.embed_tokens.weight");
+    CHECK(hf_name_of_gguf("output_norm.weight") == "model.norm.weight");
+    CHECK(hf_name_of_gguf("output.weight") == "lm_head.weight");
+    CHECK(hf_name_of_gguf("blk.12.attn_q.weight") == "model.layers.12.self_attn.q_proj.weight");
+    CHECK(hf_name_of_gguf("blk.0.attn_k.bias") == "model.layers.0.self_attn.k_proj.bias");
+    CHECK(hf_name_of_gguf("blk.3.attn_output.weight") == "model.layers.3.self_attn.o_proj.weight");
+    CHECK(hf_name_of_gguf("blk.3.ffn_norm.weight") == "model.layers.3.post_attention_layernorm.weight");
+    CHECK(hf_name_of_gguf("blk.3.attn_norm.weight") == "model.layers.3.input_layernorm.weight");
+    for (const char* junk : {"rope_freqs.weight", "blk..attn_q.weight", "blk.x.attn_q.weight", "blk.1.attn_qq.weight",
+                             "blk.1.attn_q.weightx", "blk.1"})
+        CHECK(hf_name_of_gguf(junk).empty());
+    CHECK(hf_module_name("blk.2.ffn_down.weight", model_family::llama) == "model.layers.2.mlp.down_proj");
+    CHECK(hf_module_name("layers.2.mlp.up_proj.weight", model_family::qwen2) == "model.layers.2.mlp.up_proj");
+    CHECK(hf_module_name("model.layers.2.mlp.up_proj.weight", model_family::llama) == "model.layers.2.mlp.up_proj");
+    CHECK(hf_module_name("lm_head.weight", model_family::llama) == "lm_head");
+    CHECK(hf_module_name("bert.encoder.layer.1.attention.output.dense.weight", model_family::bert) ==
+          "encoder.layer.1.attention.output.dense");
+    CHECK(hf_module_name("encoder.layer.1.output.dense.weight", model_family::bert) == "encoder.layer.1.output.dense");
+    CHECK(hf_module_name("model.norm.bias", model_family::llama).empty());
+    CHECK(hf_tensor_name("bert.embeddings.LayerNorm.gamma", model_family::bert) == "embeddings.LayerNorm.weight");
+    CHECK(hf_tensor_name("encoder.layer.0.output.LayerNorm.beta", model_family::bert) == "encoder.layer.0.output.LayerNorm.bias");
+    CHECK(hf_tensor_name("norm.weight", model_family::llama) == "model.norm.weight");
+    CHECK(hf_tensor_name("lm_head.weight", model_family::qwen2) == "lm_head.weight");
+    // Cross-check with the name tables: every Llama GGUF weight/bias/norm of a block maps to the HF
+    // name the tables classify the same way (kind, role, layer).
+    for (const auto& rule : lowrank::model::table_of(model_family::llama).gguf_rules) {
+        std::string g(rule.pattern);
+        if (const auto at = g.find("{L}"); at != std::string::npos) g = g.substr(0, at) + "4" + g.substr(at + 3);
+        const std::string h = hf_name_of_gguf(g);
+        if (h.empty()) continue;  // rope_freqs: no HF tensor
+        CAPTURE(g);
+        const auto a = classify_tensor(model_family::llama, g), b = classify_tensor(model_family::llama, h);
+        CHECK(a.kind == b.kind);
+        CHECK(a.role == b.role);
+        CHECK(a.layer == b.layer);
+    }
 }

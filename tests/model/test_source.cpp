@@ -7,11 +7,13 @@
 
 #include "lowrank/io/factorized.hpp"
 #include "lowrank/model/source.hpp"
+#include "lowrank/model/summary.hpp"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 using lowrank::model::model_source;
 using lowrank::model::source_format;
@@ -149,4 +151,119 @@ TEST_CASE("model_source: the io fixture checkpoints (sharded Llama-2, Qwen2, BER
                 CHECK(t.shape == lowrank::shape_t{s.rows, s.cols});
             }
     }
+}
+
+TEST_CASE("model_source: the kind comes from the content, never the name") {
+    using lowrank::model::detect_file_kind;
+    using lowrank::model::file_kind;
+    dtest::temp_dir d("kind");
+    const auto ts = dtest::tiny_llama();
+    dtest::write_tiny_hf(d.path / "hf", ts);
+    dtest::write_tiny_gguf(d / "tiny.bin", ts);  // a GGUF file not named *.gguf
+    CHECK(detect_file_kind((d.path / "hf").string()) == file_kind::hf_directory);
+    CHECK(detect_file_kind((d.path / "hf" / "model.safetensors").string()) == file_kind::safetensors);
+    CHECK(detect_file_kind(d / "tiny.bin") == file_kind::gguf);
+    dtest::write_text(d / "notes.txt", "plain text");
+    CHECK(detect_file_kind(d / "notes.txt") == file_kind::unknown);
+    CHECK_THROWS_WITH_AS(detect_file_kind(d / "absent"), doctest::Contains("absent"), lowrank::io_error);
+
+    const model_source g = model_source::open(d / "tiny.bin");
+    CHECK(g.format() == source_format::gguf);
+    CHECK(g.family() == F::llama);
+    for (std::size_t i = 0; i < ts.size(); ++i) CHECK(g.load_f32(ts[i].gguf) == ts[i].data);
+
+    // A factorised file named like anything else is still a factorised file.
+    {
+        lowrank::factorized_writer w(d / "fact.bin");
+        const model_source hf = model_source::open((d.path / "hf").string());
+        for (const auto& t : hf.tensors()) {
+            const auto v = hf.load_f32(t.name);
+            w.add_dense(t.name, lowrank::safetensors_dtype::F32, t.shape, std::as_bytes(std::span<const float>(v)));
+        }
+        w.commit();
+    }
+    CHECK(detect_file_kind(d / "fact.bin") == file_kind::factorized);
+    CHECK(model_source::open(d / "fact.bin").format() == source_format::factorized);
+}
+
+TEST_CASE("model_source: an unknown family is an architecture_error naming the file it was read from") {
+    dtest::temp_dir d("fam");
+    const auto ts = dtest::tiny_llama();
+    // config.json with a model_type no family has
+    dtest::write_tiny_hf(d.path / "hf", ts);
+    auto cfg = dtest::tiny_config();
+    cfg["model_type"] = "gpt2";
+    cfg["architectures"] = {"GPT2LMHeadModel"};
+    std::ofstream(d.path / "hf" / "config.json") << cfg.dump();
+    const std::string cfg_path = (d.path / "hf" / "config.json").string();
+    CHECK_THROWS_WITH_AS(model_source::open((d.path / "hf").string()), doctest::Contains((cfg_path + ": unsupported architecture 'gpt2'").c_str()),
+                         lowrank::architecture_error);
+    // GGUF general.architecture
+    dtest::write_tiny_gguf(d / "gpt2.gguf", ts, {}, "gpt2");
+    CHECK_THROWS_WITH_AS(model_source::open(d / "gpt2.gguf"), doctest::Contains((d / "gpt2.gguf").c_str()), lowrank::architecture_error);
+    // tensor names that fit no family (a bare safetensors file, no config.json)
+    std::filesystem::create_directories(d.path / "bare");
+    const std::vector<float> x(4, 1.f);
+    lowrank::safetensors_save((d.path / "bare" / "junk.safetensors").string(),
+                              {{"foo.weight", lowrank::safetensors_dtype::F32, {2, 2}, std::as_bytes(std::span<const float>(x))}},
+                              {});
+    CHECK_THROWS_WITH_AS(model_source::open((d.path / "bare" / "junk.safetensors").string()),
+                         doctest::Contains("junk.safetensors: cannot tell the architecture"), lowrank::architecture_error);
+}
+
+TEST_CASE("model_source: a Mistral GGUF is a llama-family model whose q/k rows are un-permuted like Llama's") {
+    // Reference: the tiny model's own Hugging Face tensors; the GGUF holds them with llama.cpp's
+    // q/k permutation under general.architecture "mistral" and mistral.* keys.
+    dtest::temp_dir d("mistral");
+    const auto ts = dtest::tiny_llama();
+    dtest::write_tiny_gguf(d / "m.gguf", ts, {}, "mistral");
+    dtest::write_tiny_gguf(d / "l.gguf", ts);
+    const model_source m = model_source::open(d / "m.gguf");
+    const model_source l = model_source::open(d / "l.gguf");
+    CHECK(m.family() == F::llama);
+    CHECK(m.family_source() == "general.architecture = mistral");
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        CAPTURE(ts[i].gguf);
+        CHECK(m.load_f32(ts[i].gguf) == ts[i].data);
+        CHECK(m.gguf_qk_heads(ts[i].gguf) == l.gguf_qk_heads(ts[i].gguf));
+    }
+    CHECK(m.gguf_qk_heads("blk.1.attn_q.weight") == dtest::NH);
+    CHECK(m.gguf_qk_heads("blk.1.attn_k.weight") == dtest::NKV);
+    CHECK(m.gguf_qk_heads("blk.1.attn_v.weight") == 0);
+    const auto a = m.architecture();
+    CHECK(a.kind == F::llama);
+    CHECK(a.layers == dtest::L);
+    CHECK(a.kv_heads == dtest::NKV);
+    // Qwen2 GGUF converters do not permute: nothing is un-permuted there.
+    dtest::write_tiny_gguf(d / "q.gguf", ts, {}, "qwen2");
+    const model_source q = model_source::open(d / "q.gguf");
+    CHECK(q.family() == F::qwen2);
+    CHECK(q.gguf_qk_heads("blk.1.attn_q.weight") == 0);
+    CHECK(q.load_f32("blk.1.attn_q.weight") == q.load_f32("blk.1.attn_q.weight", lowrank::gguf_layout::file));
+}
+
+TEST_CASE("summarize: the inspect document of a model and of a factorised file") {
+    // Reference: the BERT fixture's tensor names (bert-base style) and the roles γ spells.
+    const std::string fx = LOWRANK_IO_FIXTURES;
+    REQUIRE_MESSAGE(std::filesystem::exists(fx + "/fixtures.json"), "io fixtures missing: build lowrank_io_fixtures");
+    const auto j = lowrank::model::summarize(fx + "/bert_plain");
+    CHECK(j["format"] == "safetensors");
+    CHECK(j["architecture"] == "bert");
+    std::map<std::string, nlohmann::json> by_name;
+    std::string previous;
+    for (const auto& t : j["tensors"]) {
+        const auto n = t["name"].get<std::string>();
+        CHECK(previous < n);  // safetensors: sorted by name
+        previous = n;
+        by_name[n] = t;
+    }
+    REQUIRE(by_name.count("encoder.layer.0.attention.output.dense.weight"));
+    CHECK(by_name["encoder.layer.0.attention.output.dense.weight"]["role"] == "attn-out");
+    CHECK(by_name["encoder.layer.0.attention.output.dense.weight"]["layer"] == 0);
+    CHECK(by_name["encoder.layer.1.intermediate.dense.weight"]["role"] == "intermediate");
+    CHECK(by_name["embeddings.word_embeddings.weight"]["role"].is_null());
+    CHECK(by_name["embeddings.word_embeddings.weight"]["layer"].is_null());
+    CHECK(j["parameters"].get<std::uint64_t>() > j["decomposable_parameters"].get<std::uint64_t>());
+    CHECK(j["design_space"]["layers"] == 2);
+    CHECK(j["design_space"]["tensors_per_layer"] == 6);
 }

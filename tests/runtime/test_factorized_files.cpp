@@ -208,6 +208,23 @@ TEST_CASE("factorised Llama file (from GGUF): equals γ in memory, dense at full
     }
 }
 
+TEST_CASE("GGUF loader: accepts the families the model layer accepts (Mistral), refuses others naming the file") {
+    // Reference: the same tensors as a general.architecture = "llama" GGUF (logits must be equal).
+    dtest::temp_dir d("rt-arch");
+    const auto ts = scaled_tiny_llama(3);
+    dtest::write_tiny_gguf(d / "l.gguf", ts);
+    dtest::write_tiny_gguf(d / "m.gguf", ts, {}, "mistral");
+    dtest::write_tiny_gguf(d / "g.gguf", ts, {}, "gpt2");
+    const auto want = llama_logits(load_llama_gguf(read_gguf(d / "l.gguf")));
+    CHECK(llama_logits(load_llama_gguf(read_gguf(d / "m.gguf"))) == want);
+    CHECK(llama_logits(open_llama(d / "m.gguf").weights) == want);
+    // An unknown architecture: the model layer's architecture_error naming the file, from every entry point.
+    CHECK_THROWS_WITH_AS(load_llama_gguf(read_gguf(d / "g.gguf")), doctest::Contains((d / "g.gguf").c_str()), architecture_error);
+    CHECK_THROWS_WITH_AS(llama_config_from_gguf(read_gguf(d / "g.gguf")), doctest::Contains("unsupported architecture 'gpt2'"),
+                         architecture_error);
+    CHECK_THROWS_WITH_AS(open_llama(d / "g.gguf"), doctest::Contains((d / "g.gguf").c_str()), architecture_error);
+}
+
 TEST_CASE("factorised Llama file: missing, changed or mismatched sources and damaged files are rejected") {
     dtest::temp_dir d("rt-bad");
     const std::string src = d / "tiny.gguf";
@@ -327,6 +344,11 @@ TEST_CASE("factorised BERT file (from an HF directory): equals γ in memory, den
         REQUIRE(dtest::run_cli("decompose " + src.string() + " --plan " + (d / "g.json") + " --quiet --out " + file,
                                d / "log") == 0);
         CHECK(is_bert_model(file));
+        {  // The manifest spells roles as γ does: BERT's attention output is "attn-out".
+            const factorized_model fm(file);
+            CHECK(fm.at("encoder.layer.1.attention.output.dense.weight").info.value("role", std::string()) == "attn-out");
+            CHECK(fm.at("encoder.layer.1.intermediate.dense.weight").info.value("role", std::string()) == "intermediate");
+        }
         opened_bert o = open_bert(file);
         REQUIRE(o.source);
         CHECK(o.source->verified);

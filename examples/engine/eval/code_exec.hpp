@@ -141,14 +141,14 @@ inline verdict classify(sandbox::outcome o, const std::string& nonce, const sand
 }
 
 /// Runs `program` with `python` (absolute path) in the sandbox and classifies the outcome.
-/// Throws std::runtime_error when the sandbox itself could not be set up.
+/// Throws sandbox::sandbox_error when the sandbox itself could not be set up.
 inline verdict run_python(const std::string& python, const std::string& program, const sandbox::limits& lim) {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
     char nonce[33];
     std::snprintf(nonce, sizeof nonce, "%016llx%016llx", static_cast<unsigned long long>(rng()),
                   static_cast<unsigned long long>(rng()));
     auto o = sandbox::run({python, "-B", "-s", "-u", "-c", driver_source()}, std::string(nonce) + "\n" + program, lim);
-    if (!o.setup_error.empty()) throw std::runtime_error("sandbox setup failed in the child: " + o.setup_error);
+    if (!o.setup_error.empty()) throw sandbox::sandbox_error("sandbox setup failed in the child: " + o.setup_error);
     return classify(std::move(o), nonce, lim);
 }
 

@@ -52,17 +52,17 @@ inline const std::vector<std::string>& stop_sequences() {
     return s;
 }
 
-/// One row of humaneval.jsonl; throws std::invalid_argument naming the missing field.
+/// One row of humaneval.jsonl; throws lowrank::invalid_argument naming the missing field.
 inline problem from_json(const nlohmann::json& j) {
     problem p;
     for (auto [key, dst] : {std::pair{"task_id", &p.task_id}, {"prompt", &p.prompt},
                             {"canonical_solution", &p.canonical_solution}, {"test", &p.test},
                             {"entry_point", &p.entry_point}}) {
         if (!j.contains(key) || !j[key].is_string())
-            throw std::invalid_argument(std::string("humaneval: field '") + key + "' missing or not a string");
+            throw invalid_argument(std::string("humaneval: field '") + key + "' missing or not a string");
         *dst = j[key].get<std::string>();
     }
-    if (p.entry_point.empty()) throw std::invalid_argument("humaneval " + p.task_id + ": empty entry_point");
+    if (p.entry_point.empty()) throw invalid_argument("humaneval " + p.task_id + ": empty entry_point");
     return p;
 }
 
@@ -75,9 +75,11 @@ inline std::string program(const problem& p, const std::string& completion) {
 inline gsm8k::generation complete(runtime::llama_model& m, const runtime::gguf_tokenizer& tok, const std::string& prompt,
                                   std::size_t max_new) {
     std::vector<int> ids = tok.encode(prompt, false);
-    if (ids.empty()) throw std::invalid_argument("humaneval: empty prompt");
+    if (ids.empty()) throw invalid_argument("humaneval: empty prompt");
     const std::size_t ctx = m.config().context;
-    if (max_new >= ctx) throw std::invalid_argument("humaneval: max_gen_toks >= the model's context");
+    if (max_new >= ctx)
+        throw invalid_argument("humaneval: max_gen_toks (--gen-tokens, " + std::to_string(max_new) +
+                               ") must be smaller than the model's context (" + std::to_string(ctx) + ")");
     if (ids.size() + max_new > ctx) ids.erase(ids.begin(), ids.end() - long(ctx - max_new));  // left-truncate
     runtime::kv_cache cache = m.make_cache(1, ids.size() + max_new);
     std::vector<float> logits = m.forward(ids.data(), ids.size(), cache);
@@ -143,11 +145,11 @@ public:
             try {
                 h = nlohmann::json::parse(line);
             } catch (const nlohmann::json::exception& e) {
-                throw std::runtime_error(path_ + ": line 1 is not JSON: " + e.what());
+                throw io_error(path_, std::string("line 1 is not JSON: ") + e.what());
             }
             if (h != header)
-                throw std::runtime_error(path_ + ": a log of another run (its header " + h.dump().substr(0, 300) +
-                                         " differs from this run's " + header.dump().substr(0, 300) +
+                throw io_error(path_, "a log of another run (its header " + h.dump().substr(0, 300) +
+                                          " differs from this run's " + header.dump().substr(0, 300) +
                                          "); remove it or give another --humaneval-log");
             kept.push_back(line);
             for (std::size_t n = 2; std::getline(in, line); ++n) {
@@ -158,7 +160,7 @@ public:
                     kept.push_back(line);
                 } catch (const std::exception& e) {  // a torn last line from a killed run is dropped
                     if (in.peek() != std::char_traits<char>::eof())
-                        throw std::runtime_error(path_ + ": line " + std::to_string(n) + ": " + e.what());
+                        throw io_error(path_, "line " + std::to_string(n) + ": " + e.what());
                     torn = true;
                 }
             }
@@ -169,10 +171,10 @@ public:
             std::ofstream o(tmp, std::ios::trunc);
             for (const auto& k : kept) o << k << "\n";
             o.close();
-            if (!o || std::rename(tmp.c_str(), path_.c_str()) != 0) throw std::runtime_error(path_ + ": could not rewrite");
+            if (!o || std::rename(tmp.c_str(), path_.c_str()) != 0) throw io_error(path_, "could not rewrite");
         }
         out_.open(path_, std::ios::app);
-        if (!out_) throw std::runtime_error(path_ + ": cannot open for appending");
+        if (!out_) throw io_error(path_, "cannot open for appending");
         if (kept.empty()) append(header);
     }
     const record* find(const std::string& task_id) const {
@@ -188,7 +190,7 @@ private:
     void append(const nlohmann::json& j) {
         out_ << j.dump() << "\n";
         out_.flush();
-        if (!out_) throw std::runtime_error(path_ + ": write failed");
+        if (!out_) throw io_error(path_, "write failed");
     }
     std::string path_;
     std::ofstream out_;

@@ -69,7 +69,7 @@ inline kl_result evaluate_kl_divergence(const std::vector<int>& tokens, std::siz
         const std::vector<int> win(tokens.begin() + long(w.begin), tokens.begin() + long(w.end));
         const auto a = base(win), b = q(win);
         if (a.size() != (win.size() - 1) * vocab || b.size() != a.size())
-            throw std::invalid_argument("kl divergence: the models' logits do not have the same shape (vocabularies differ?)");
+            throw invalid_argument("kl divergence: the models' logits do not have the same shape (vocabularies differ?)");
         for (std::size_t i = w.score_from - w.begin; i < win.size(); ++i) {
             detail::log_softmax(a.data() + (i - 1) * vocab, vocab, lp);
             detail::log_softmax(b.data() + (i - 1) * vocab, vocab, lq);

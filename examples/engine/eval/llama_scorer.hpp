@@ -31,7 +31,7 @@ public:
         std::vector<loglikelihood> out;
         // Split each pair lm-eval's way (the context part is the same for every continuation).
         std::string context = context_in;
-        const std::string moved = context.substr(context.size() - detail::py_rstrip_bytes(context));  // Python rstrip()
+        const std::string moved = context.substr(context.size() - python_rstrip_bytes(context));  // Python rstrip()
         context.resize(context.size() - moved.size());
         std::vector<int> ctx = context.empty() ? std::vector<int>{document_start_token()} : encode(context);
         std::vector<std::vector<int>> conts;

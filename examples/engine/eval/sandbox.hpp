@@ -30,12 +30,13 @@
 // are captured up to `kept_output` bytes each.
 //
 // The evaluator ignores SIGPIPE from the first call on (writing to a child that stopped reading).
-// Failure modes: a setup problem in the parent (pipes, working directory, clone) throws
-// std::runtime_error; a setup step that fails in the child before exec is reported as
+// Failure modes: a setup problem in the parent throws a lowrank error — sandbox_error (pipes,
+// fork), io_error naming the working directory (mkdtemp, chown), invalid_argument (argv); a setup step that fails in the child before exec is reported as
 // `outcome::setup_error` (never as a result of the code).
 #pragma once
 
 #include "eval/sandbox_seccomp.hpp"
+#include "lowrank/core/errors.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -60,6 +61,12 @@
 #include <unistd.h>
 
 namespace lowrank::eval::sandbox {
+
+/// The sandbox itself could not be set up or started (a pipe, fork or the child's setup failed);
+/// the message names the step and the OS error. Not an outcome of the program run in it.
+struct sandbox_error : lowrank::error {
+    using lowrank::error::error;
+};
 
 struct limits {
     double wall_seconds = 60;             ///< wall clock, then SIGKILL of everything
@@ -139,7 +146,7 @@ struct pipe_pair {
     int r = -1, w = -1;
     pipe_pair() {
         int fd[2];
-        if (::pipe2(fd, O_CLOEXEC) != 0) throw std::runtime_error(errno_text("sandbox: pipe"));
+        if (::pipe2(fd, O_CLOEXEC) != 0) throw sandbox_error(errno_text("sandbox: pipe"));
         r = fd[0], w = fd[1];
     }
     ~pipe_pair() { close_r(), close_w(); }
@@ -257,7 +264,7 @@ inline outcome run(const std::vector<std::string>& argv, const std::string& inpu
                    const std::string& tmp_root = {}) {
     namespace fs = std::filesystem;
     if (argv.empty() || argv[0].empty() || argv[0][0] != '/')
-        throw std::invalid_argument("sandbox: argv[0] must be an absolute path");
+        throw lowrank::invalid_argument("sandbox: argv[0] must be an absolute path (got '" + (argv.empty() ? std::string() : argv[0]) + "')");
     detail::child_plan p;
     p.lim = lim;
     p.root = ::geteuid() == 0;
@@ -266,14 +273,14 @@ inline outcome run(const std::vector<std::string>& argv, const std::string& inpu
     // working directory: fresh, empty, owned by the sandbox uid
     std::string tmpl = (fs::path(tmp_root.empty() ? fs::temp_directory_path().string() : tmp_root) /
                         "lowrank-sandbox-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error(detail::errno_text(("sandbox: mkdtemp " + tmpl).c_str()));
+    if (!::mkdtemp(tmpl.data())) throw io_error(tmpl, detail::errno_text("sandbox: mkdtemp"));
     p.workdir = tmpl;
     struct cleanup {
         std::string dir;
         ~cleanup() { std::error_code ec; fs::remove_all(dir, ec); }
     } rm{p.workdir};
     if (p.root && ::chown(p.workdir.c_str(), p.uid, p.uid) != 0)
-        throw std::runtime_error(detail::errno_text(("sandbox: chown " + p.workdir).c_str()));
+        throw io_error(p.workdir, detail::errno_text("sandbox: chown"));
     p.argv_s = argv;
     p.env_s = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + p.workdir, "TMPDIR=" + p.workdir, "LANG=C.UTF-8",
                "PYTHONHASHSEED=0"};
@@ -301,7 +308,7 @@ inline outcome run(const std::vector<std::string>& argv, const std::string& inpu
         p.namespaces = false;
         pid = ::fork();
     }
-    if (pid < 0) throw std::runtime_error(detail::errno_text("sandbox: fork"));
+    if (pid < 0) throw sandbox_error(detail::errno_text("sandbox: fork"));
     if (pid == 0) detail::child_main(p, in.r, out.w, err.w, rep.w);
     ::setpgid(static_cast<pid_t>(pid), static_cast<pid_t>(pid));  // also done by the child; either wins
     in.close_r(), out.close_w(), err.close_w(), rep.close_w();

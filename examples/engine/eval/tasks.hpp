@@ -98,35 +98,37 @@ inline std::size_t utf8_len_at(const std::string& s, std::size_t i) {
     const std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
     return i + n <= s.size() ? n : 1;
 }
-/// Number of bytes Python's str.rstrip() removes from the UTF-8 string s.
-inline std::size_t py_rstrip_bytes(const std::string& s) {
+}  // namespace detail
+
+/// Number of bytes Python's str.rstrip() removes from the UTF-8 string s (Unicode whitespace;
+/// invalid UTF-8 is never whitespace).
+inline std::size_t python_rstrip_bytes(const std::string& s) {
     std::size_t end = s.size();
     while (end > 0) {
         std::size_t start = end - 1;  // back over continuation bytes to the sequence start
         while (start > 0 && end - start < 4 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-        if (utf8_len_at(s, start) != end - start) start = end - 1;  // not one sequence: a lone byte
-        if (!py_isspace(utf8_at(s, start, end - start))) break;
+        if (detail::utf8_len_at(s, start) != end - start) start = end - 1;  // not one sequence: a lone byte
+        if (!detail::py_isspace(detail::utf8_at(s, start, end - start))) break;
         end = start;
     }
     return s.size() - end;
 }
 /// Python's str.strip() (Unicode whitespace, as lm-eval's templates and utils call it).
-inline std::string strip(const std::string& s) {
+inline std::string python_strip(const std::string& s) {
     std::size_t b = 0;
     while (b < s.size()) {
-        const std::size_t n = utf8_len_at(s, b);
-        if (!py_isspace(utf8_at(s, b, n))) break;
+        const std::size_t n = detail::utf8_len_at(s, b);
+        if (!detail::py_isspace(detail::utf8_at(s, b, n))) break;
         b += n;
     }
     if (b == s.size()) return "";
-    return s.substr(b, s.size() - py_rstrip_bytes(s) - b);
+    return s.substr(b, s.size() - python_rstrip_bytes(s) - b);
 }
-}  // namespace detail
 
 /// lm-eval hellaswag utils.preprocess: strip, " [title]" → ". ", drop "[...]" tags, "  " → " "
 /// (one pass of str.replace, as in Python).
 inline std::string hellaswag_preprocess(std::string text) {
-    text = detail::strip(text);
+    text = python_strip(text);
     detail::replace_all(text, " [title]", ". ");
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -189,7 +191,7 @@ inline mc_doc format_doc(const std::string& task, const nlohmann::json& d) {
         const std::string s = d.at("sentence").get<std::string>();
         const auto idx = s.find('_');
         if (idx == std::string::npos) throw invalid_argument("winogrande doc " + doc.id + ": no '_' in sentence");
-        const std::string target = detail::strip(s.substr(idx + 1));
+        const std::string target = python_strip(s.substr(idx + 1));
         for (const auto& o : d.at("choices")) {
             doc.choices.push_back(s.substr(0, idx) + o.get<std::string>());  // lm-eval doc_to_choice
             doc.requests.push_back({doc.choices.back(), " " + target});
@@ -201,7 +203,7 @@ inline mc_doc format_doc(const std::string& task, const nlohmann::json& d) {
         const auto& ch = d.at("choices");
         if (ch.size() != 4) throw invalid_argument("mmlu doc " + doc.id + ": expected 4 choices");
         const std::string ctx = "The following are multiple choice questions (with answers) about " + subject + ".\n\n" +
-                                detail::strip(d.at("question").get<std::string>()) + "\nA. " + ch[0].get<std::string>() +
+                                python_strip(d.at("question").get<std::string>()) + "\nA. " + ch[0].get<std::string>() +
                                 "\nB. " + ch[1].get<std::string>() + "\nC. " + ch[2].get<std::string>() + "\nD. " +
                                 ch[3].get<std::string>() + "\nAnswer:";
         for (const char* l : {"A", "B", "C", "D"}) {

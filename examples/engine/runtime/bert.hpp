@@ -82,7 +82,12 @@ private:
 
 /// The hyperparameters in a BERT config.json (`where` names it in errors).
 inline bert_config bert_config_from_hf(const nlohmann::json& j, const std::string& where) {
-    if (j.value("model_type", std::string("bert")) != "bert") throw io_error(where, "model_type is not bert");
+    // The family as the model layer reads it (model_type, else architectures[]); a config that
+    // names neither is taken as BERT, as before.
+    const auto fam = model::family_of_config(j);
+    if (fam ? *fam != model::family::bert : j.contains("model_type"))
+        throw io_error(where, "model_type is not bert (" + (fam ? std::string(model::to_string(*fam)) + " family"
+                                                                  : j["model_type"].dump()) + ")");
     if (j.value("hidden_act", std::string("gelu")) != "gelu")
         throw io_error(where, "only hidden_act gelu (erf) is supported");
     bert_config c;

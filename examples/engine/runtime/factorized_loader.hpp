@@ -1,7 +1,9 @@
 // Opening the drivers' MODEL argument, whatever it is: a GGUF file, a Hugging Face directory, or
 // a lowrank factorised file written by `lowrank decompose` (include/lowrank/io/factorized.hpp).
-// The kind is detected from the content (GGUF magic, safetensors header with format
-// "lowrank.factorized"), never from the extension.
+// The kind is detected from the content by the model layer (model::detect_file_kind: GGUF magic,
+// safetensors header with format "lowrank.factorized"), never from the extension, and every model
+// file — the MODEL argument and a factorised file's source — is opened by model::model_source;
+// the family is the model layer's too (model::family_of_config / the GGUF architecture).
 //
 // What a factorised file holds: every weight tensor of the model — each decomposed weight as its
 // factors, every other tensor dense (GGUF input: dequantised to F32 with q/k rows already in the
@@ -22,13 +24,13 @@
 
 #include "lowrank/io/checksum.hpp"
 #include "lowrank/io/factorized.hpp"
+#include "lowrank/model/source.hpp"
 #include "runtime/bert.hpp"
 #include "runtime/llama_loader.hpp"
 #include "runtime/tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -37,28 +39,10 @@
 
 namespace lowrank::runtime {
 
-enum class model_file_kind { gguf, hf_directory, factorized, safetensors, unknown };
-
-/// What `path` is, from its content.
-inline model_file_kind detect_model_file(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) return model_file_kind::hf_directory;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path, "cannot open");
-    char magic[4] = {};
-    in.read(magic, 4);
-    if (in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0) return model_file_kind::gguf;
-    in.close();
-    try {
-        safetensors_file f(path);
-        auto it = f.metadata().find("format");
-        return it != f.metadata().end() && it->second == factorized_format ? model_file_kind::factorized
-                                                                          : model_file_kind::safetensors;
-    } catch (const error&) {
-        return model_file_kind::unknown;
-    }
-}
+/// What a MODEL argument is, from its content: model::detect_file_kind (the model layer's one
+/// sniffer; io_error naming the file when it does not exist or cannot be opened).
+using model_file_kind = model::file_kind;
+inline model_file_kind detect_model_file(const std::string& path) { return model::detect_file_kind(path); }
 
 /// The source model of a factorised file, located and verified.
 struct factorized_source {
@@ -87,11 +71,11 @@ inline factorized_source locate_source(const factorized_model& fm, const std::st
     if (!fs::exists(path, ec))
         throw io_error(file, "source model " + path + (source_override.empty() ? " (recorded in the manifest)" : "") +
                                  " does not exist; give its location with --source");
-    if (s.format.empty()) s.format = fs::is_directory(path) || detect_model_file(path) != model_file_kind::gguf ? "safetensors" : "gguf";
+    if (s.format.empty()) s.format = detect_model_file(path) == model_file_kind::gguf ? "gguf" : "safetensors";
     if (s.format != "gguf" && s.format != "safetensors")
         throw io_error(file, "manifest: unknown source format '" + s.format + "'");
     if (s.format == "gguf") {
-        if (fs::is_directory(path) || detect_model_file(path) != model_file_kind::gguf)
+        if (detect_model_file(path) != model_file_kind::gguf)
             throw io_error(file, "source model " + path + " is not a GGUF file, but the manifest says the source was GGUF");
         const std::string layout = man.value("layout", std::string("hugging_face"));
         if (layout.rfind("hugging_face", 0) != 0)
@@ -123,6 +107,16 @@ inline factorized_source locate_source(const factorized_model& fm, const std::st
     return s;
 }
 
+/// The family of a factorised file's Hugging Face source (its config.json, read from `dir`):
+/// architecture_error naming the config.json when it is not a supported family.
+inline model::family source_family(const nlohmann::json& cfg, const std::string& dir) {
+    try {
+        return model::family_from_config(cfg);
+    } catch (const architecture_error& e) {
+        throw architecture_error((std::filesystem::path(dir) / "config.json").string() + ": " + e.what());
+    }
+}
+
 /// A Llama-family model opened from any MODEL argument.
 struct opened_llama {
     llama_weights weights;
@@ -140,10 +134,12 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
     opened_llama o;
     o.kind = detect_model_file(path);
     switch (o.kind) {
-        case model_file_kind::gguf:
-            o.gguf = read_gguf(path);
-            o.weights = load_llama_gguf(*o.gguf, max_context, opt);
+        case model_file_kind::gguf: {
+            const model::model_source ms = model::model_source::open(path);
+            o.weights = load_llama(ms, max_context, opt);
+            o.gguf = *ms.gguf();
             break;
+        }
         case model_file_kind::hf_directory:
             o.weights = load_llama_hf(path, max_context, opt);
             o.hf_dir = path;
@@ -161,11 +157,13 @@ inline opened_llama open_llama(const std::string& path, const std::string& sourc
             fo.shapes_from_tensors = man.contains("per_layer_shapes") && man["per_layer_shapes"].is_boolean() &&
                                      man["per_layer_shapes"].get<bool>();
             if (o.source->format == "gguf") {
-                o.gguf = read_gguf(o.source->path);
+                const model::model_source gs = model::model_source::open(o.source->path);  // the source's metadata only
+                if (!gs.gguf()) throw io_error(o.source->path, "not a GGUF file");
+                o.gguf = *gs.gguf();
                 o.weights = build_llama(llama_config_from_gguf(*o.gguf, max_context), src, llama_names::gguf, fo);
             } else {
                 const nlohmann::json cfg = read_hf_config(o.source->path);
-                if (cfg.value("model_type", std::string{}) == "bert")
+                if (source_family(cfg, o.source->path) == model::family::bert)
                     throw io_error(path, "a factorised BERT model, not a Llama-family one (use embed or eval)");
                 o.weights = build_llama(llama_config_from_hf(cfg, o.source->path + "/config.json", max_context), src,
                                         llama_names::hugging_face, fo);
@@ -201,8 +199,8 @@ struct opened_bert {
     std::size_t factorised_layers = 0;
 };
 
-/// True when `path` is a factorised file whose source is a BERT model (config.json model_type
-/// "bert"), or a directory whose config says so. Never throws on a source it cannot find.
+/// True when `path` is a factorised file whose source is a BERT model (model::family_of_config
+/// of its config.json), or a directory whose config says so. Never throws on a source it cannot find.
 inline bool is_bert_model(const std::string& path, const std::string& source_override = {}) {
     namespace fs = std::filesystem;
     try {
@@ -210,8 +208,9 @@ inline bool is_bert_model(const std::string& path, const std::string& source_ove
         std::string dir;
         if (kind == model_file_kind::hf_directory) dir = path;
         else if (kind == model_file_kind::factorized) {
-            const factorized_model fm(path);
-            const auto& src = fm.manifest().contains("source") ? fm.manifest()["source"] : nlohmann::json::object();
+            const model::model_source ms = model::model_source::open(path);
+            const nlohmann::json& man = ms.factorized()->manifest();
+            const auto& src = man.contains("source") ? man["source"] : nlohmann::json::object();
             if (src.value("format", std::string{}) == "gguf") return false;
             std::string p = source_override.empty() ? src.value("path", std::string{}) : source_override;
             if (p.empty()) return false;
@@ -221,7 +220,7 @@ inline bool is_bert_model(const std::string& path, const std::string& source_ove
         }
         std::ifstream in(fs::path(dir) / "config.json");
         if (!in) return false;
-        return nlohmann::json::parse(in).value("model_type", std::string{}) == "bert";
+        return model::family_of_config(nlohmann::json::parse(in)) == model::family::bert;
     } catch (const std::exception&) {
         return false;
     }
@@ -245,7 +244,10 @@ inline opened_bert open_bert(const std::string& path, const std::string& source_
     o.manifest = fm.manifest();
     o.dir = o.source->path;
     const std::string cp = (std::filesystem::path(o.dir) / "config.json").string();
-    o.weights = build_bert(bert_config_from_hf(read_hf_config(o.dir), cp), weight_source_of(ms));
+    const nlohmann::json cfg = read_hf_config(o.dir);
+    if (source_family(cfg, o.dir) != model::family::bert)
+        throw io_error(path, "the source model (" + cp + ") is not a BERT model");
+    o.weights = build_bert(bert_config_from_hf(cfg, cp), weight_source_of(ms));
     for (const auto& t : fm.tensors()) o.factorised_layers += t.factored;
     return o;
 }

@@ -30,7 +30,8 @@
 // tensor the model needs must be present with its configured shape and only linear weights may
 // be factorised; a tensor the model does not use is an error, except the non-persistent buffers
 // transformers recreates (embeddings.position_ids, rotary inv_freq), which are dropped. Every
-// error is an io_error / runtime_error naming the file and the tensor.
+// error is a lowrank error naming the file and the tensor (io_error; architecture_error for a
+// family the model layer does not know).
 //
 // Writing is atomic: everything goes to a hidden staging directory beside the target, renamed
 // to the target only when complete (an existing target is refused unless `overwrite`, and then
@@ -39,7 +40,7 @@
 #pragma once
 
 #include "runtime/factorized_loader.hpp"
-#include "runtime/hf_names.hpp"
+#include "lowrank/model/hf_names.hpp"
 #include "runtime/hf_tokenizer_json.hpp"
 #include "runtime/ops.hpp"
 
@@ -82,6 +83,28 @@ struct hf_export_result {
     nlohmann::json lowrank;                  ///< config.json's "lowrank" object
 };
 
+/// Parses "5GB", "500MB", "2GiB", "1000000" (bytes) → bytes; 0 or junk → invalid_argument.
+inline std::uint64_t parse_byte_size(const std::string& text) {
+    std::size_t pos = 0;
+    unsigned long long v = 0;
+    try {
+        v = std::stoull(text, &pos);
+    } catch (const std::exception&) {
+        throw invalid_argument("'" + text + "' is not a size (bytes, or a number with KB/MB/GB/KiB/MiB/GiB)");
+    }
+    const std::string unit = text.substr(pos);
+    static const std::pair<const char*, std::uint64_t> units[] = {
+        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}, {"KiB", 1024}, {"MiB", 1024 * 1024},
+        {"GiB", 1024ULL * 1024 * 1024}};
+    for (const auto& [u, m] : units)
+        if (unit == u) {
+            if (v == 0 || v > std::numeric_limits<std::uint64_t>::max() / m)
+                throw invalid_argument("'" + text + "' is not a positive size");
+            return v * m;
+        }
+    throw invalid_argument("'" + text + "': unknown unit '" + unit + "' (B, KB, MB, GB, KiB, MiB, GiB)");
+}
+
 namespace detail {
 
 /// A shape-only weight source over a factorised file: the runtime's model builders run on it to
@@ -116,33 +139,10 @@ inline constexpr const char* hf_tokenizer_files[] = {
     "merges.txt",          "tokenizer.model",       "added_tokens.json",       "chat_template.jinja",
     "generation_config.json"};
 
-/// Parses "5GB", "500MB", "2GiB", "1000000" (bytes) → bytes; 0 or junk → invalid_argument.
-inline std::uint64_t parse_byte_size(const std::string& text) {
-    std::size_t pos = 0;
-    unsigned long long v = 0;
-    try {
-        v = std::stoull(text, &pos);
-    } catch (const std::exception&) {
-        throw std::invalid_argument("'" + text + "' is not a size (bytes, or a number with KB/MB/GB/KiB/MiB/GiB)");
-    }
-    const std::string unit = text.substr(pos);
-    static const std::pair<const char*, std::uint64_t> units[] = {
-        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}, {"KiB", 1024}, {"MiB", 1024 * 1024},
-        {"GiB", 1024ULL * 1024 * 1024}};
-    for (const auto& [u, m] : units)
-        if (unit == u) {
-            if (v == 0 || v > std::numeric_limits<std::uint64_t>::max() / m)
-                throw std::invalid_argument("'" + text + "' is not a positive size");
-            return v * m;
-        }
-    throw std::invalid_argument("'" + text + "': unknown unit '" + unit + "' (B, KB, MB, GB, KiB, MiB, GiB)");
-}
-
 /// The Hugging Face config.json of a GGUF Llama / Qwen2 model (transformers' LlamaConfig /
 /// Qwen2Config keys; RoPE θ both as rope_theta and as transformers 5's rope_parameters).
-inline nlohmann::json hf_config_from_gguf(const gguf_file& f, const llama_config& c, bool tied) {
-    const std::string arch = f.architecture();
-    nlohmann::json j = {{"model_type", arch},
+inline nlohmann::json hf_config_from_gguf(const gguf_file& f, model::family fam, const llama_config& c, bool tied) {
+    nlohmann::json j = {{"model_type", std::string(model::to_string(fam))},
                         {"hidden_size", c.hidden},
                         {"intermediate_size", c.intermediate},
                         {"num_hidden_layers", c.layers},
@@ -158,8 +158,8 @@ inline nlohmann::json hf_config_from_gguf(const gguf_file& f, const llama_config
                         {"initializer_range", 0.02},
                         {"tie_word_embeddings", tied},
                         {"use_cache", true}};
-    if (arch == "llama") j["attention_bias"] = false, j["mlp_bias"] = false;
-    if (arch == "qwen2") j["use_sliding_window"] = false;
+    if (fam == model::family::llama) j["attention_bias"] = false, j["mlp_bias"] = false;
+    if (fam == model::family::qwen2) j["use_sliding_window"] = false;
     auto id = [&](const char* key, const char* name) {
         if (const auto* v = f.find(key)) j[name] = v->to_int();
     };

@@ -57,13 +57,13 @@ inline std::string gguf_pre_name(const gguf_file& f) {
 }  // namespace detail
 
 /// tokenizer.json for the GGUF's byte-level BPE vocabulary (table above). Throws
-/// std::runtime_error naming the file for a vocabulary it cannot express.
+/// io_error naming the file for a vocabulary it cannot express.
 inline nlohmann::json tokenizer_json_from_gguf(const gguf_file& f) {
     using nlohmann::json;
     const auto* model = f.find("tokenizer.ggml.model");
-    if (!model) throw std::runtime_error(f.path + ": no tokenizer (tokenizer.ggml.model is missing)");
+    if (!model) throw io_error(f.path, "no tokenizer (tokenizer.ggml.model is missing)");
     if (model->as_string() != "gpt2")
-        throw std::runtime_error(f.path + ": tokenizer.ggml.model '" + model->as_string() +
+        throw io_error(f.path, "tokenizer.ggml.model '" + model->as_string() +
                                  "' is not byte-level BPE; only byte-level BPE vocabularies (\"gpt2\") can be written as "
                                  "tokenizer.json here");
     const std::string pre_name = detail::gguf_pre_name(f);
@@ -71,20 +71,20 @@ inline nlohmann::json tokenizer_json_from_gguf(const gguf_file& f) {
     try {
         pre = bpe_tokenizer::pre_type_of(pre_name);
     } catch (const std::runtime_error& e) {
-        throw std::runtime_error(f.path + ": tokenizer.ggml.pre: " + e.what());
+        throw io_error(f.path, std::string("tokenizer.ggml.pre: ") + e.what());
     }
     const auto& tokens = f.at("tokenizer.ggml.tokens").strings;
     std::vector<std::int32_t> types(tokens.size(), 1);
     if (const auto* t = f.find("tokenizer.ggml.token_type")) {
         types = t->array_of<std::int32_t>();
         if (types.size() != tokens.size())
-            throw std::runtime_error(f.path + ": tokenizer.ggml.token_type has " + std::to_string(types.size()) +
+            throw io_error(f.path, "tokenizer.ggml.token_type has " + std::to_string(types.size()) +
                                      " entries for " + std::to_string(tokens.size()) + " tokens");
     }
     json vocab = json::object(), added = json::array(), merges = json::array();
     for (std::size_t i = 0; i < tokens.size(); ++i) {
         if (vocab.contains(tokens[i]))
-            throw std::runtime_error(f.path + ": token '" + tokens[i] + "' appears twice (ids " +
+            throw io_error(f.path, "token '" + tokens[i] + "' appears twice (ids " +
                                      std::to_string(vocab[tokens[i]].get<std::size_t>()) + " and " + std::to_string(i) + ")");
         vocab[tokens[i]] = i;
         if (types[i] == 3 || types[i] == 4)
@@ -118,7 +118,7 @@ inline nlohmann::json tokenizer_json_from_gguf(const gguf_file& f) {
     const auto* bos = f.find("tokenizer.ggml.bos_token_id");
     if (add_bos && add_bos->get<bool>()) {
         if (!bos || bos->to_int() < 0 || static_cast<std::size_t>(bos->to_int()) >= tokens.size())
-            throw std::runtime_error(f.path + ": tokenizer.ggml.add_bos_token is true but there is no valid bos_token_id");
+            throw io_error(f.path, "tokenizer.ggml.add_bos_token is true but there is no valid bos_token_id");
         const std::string b = tokens[static_cast<std::size_t>(bos->to_int())];
         post = {{"type", "TemplateProcessing"},
                 {"single", json::array({{{"SpecialToken", {{"id", b}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
@@ -160,7 +160,7 @@ inline nlohmann::json tokenizer_config_from_gguf(const gguf_file& f, std::size_t
         if (!v) return;
         const std::int64_t id = v->to_int();
         if (id < 0 || static_cast<std::size_t>(id) >= tokens.size())
-            throw std::runtime_error(f.path + ": " + key + " = " + std::to_string(id) + " is not a token id (vocabulary of " +
+            throw io_error(f.path, std::string(key) + " = " + std::to_string(id) + " is not a token id (vocabulary of " +
                                      std::to_string(tokens.size()) + ")");
         c[name] = tokens[static_cast<std::size_t>(id)];
     };

@@ -32,11 +32,21 @@ inline std::size_t gguf_uint(const gguf_file& f, const std::string& key, long lo
     return static_cast<std::size_t>(v->to_int());
 }
 
-/// The hyperparameters in a GGUF file's metadata (vocab is left 0: it comes from the embedding).
+/// The hyperparameters in a GGUF file's metadata (vocab is left 0: it comes from the embedding),
+/// read under its general.architecture's keys. Accepts the decoder families the model layer
+/// recognises (model::family_of: llama, qwen2 and their aliases such as "mistral"); anything else
+/// is an architecture_error naming the file.
 inline llama_config llama_config_from_gguf(const gguf_file& f, std::size_t max_context = 4096) {
     const std::string arch = f.architecture();
-    if (arch != "llama" && arch != "qwen2")
-        throw io_error(f.path, std::string("general.architecture '") + arch + "' is not llama or qwen2");
+    model::family fam;
+    try {
+        fam = model::family_from_name(arch.empty() ? "(no general.architecture)" : arch);
+    } catch (const architecture_error& e) {
+        throw architecture_error(f.path + ": " + e.what());  // as model_source says it
+    }
+    if (!model::is_decoder(fam))
+        throw architecture_error(f.path + ": general.architecture '" + arch + "' is a " + std::string(model::to_string(fam)) +
+                                 " model, not a Llama-family decoder");
     llama_config c;
     c.hidden = gguf_uint(f, arch + ".embedding_length");
     c.intermediate = gguf_uint(f, arch + ".feed_forward_length");
@@ -169,10 +179,14 @@ inline llama_weights build_llama(llama_config c, const weight_source& src, llama
     return w;
 }
 
+/// Llama / Qwen2 weights from a model opened by the model layer: a GGUF file (any dequantisable
+/// type) or a Hugging Face directory (config.json + safetensors, any float dtype). The file is
+/// checked first (family: architecture_error naming it), then its configuration, then every tensor.
+inline llama_weights load_llama(const model::model_source& m, std::size_t max_context = 4096, const load_options& opt = {});
+
 /// Llama / Qwen2 weights from a GGUF file (any dequantisable type).
 inline llama_weights load_llama_gguf(const gguf_file& f, std::size_t max_context = 4096, const load_options& opt = {}) {
-    return build_llama(llama_config_from_gguf(f, max_context), weight_source_of(model::model_source::from_gguf(f)),
-                       llama_names::gguf, opt);
+    return load_llama(model::model_source::from_gguf(f), max_context, opt);
 }
 
 /// Reads `dir`/config.json.
@@ -190,10 +204,23 @@ inline nlohmann::json read_hf_config(const std::string& dir) {
 /// Llama / Qwen2 weights from a Hugging Face directory (config.json + model.safetensors or a
 /// sharded index), any float dtype.
 inline llama_weights load_llama_hf(const std::string& dir, std::size_t max_context = 4096, const load_options& opt = {}) {
-    const nlohmann::json cfg = read_hf_config(dir);
-    const model::model_source m = model::model_source::open(dir);
-    return build_llama(llama_config_from_hf(cfg, dir + "/config.json", max_context), weight_source_of(m),
-                       llama_names::hugging_face, opt);
+    const nlohmann::json cfg = read_hf_config(dir);  // "no config.json" before anything else
+    return load_llama(model::model_source::open(dir), max_context, opt);
+}
+
+inline llama_weights load_llama(const model::model_source& m, std::size_t max_context, const load_options& opt) {
+    if (!model::is_decoder(m.family()))
+        throw architecture_error(m.path() + ": a " + std::string(model::to_string(m.family())) +
+                                 " model, not a Llama-family decoder (from " + m.family_source() + ")");
+    if (const gguf_file* g = m.gguf()) {
+        const llama_config c = llama_config_from_gguf(*g, max_context);
+        return build_llama(c, weight_source_of(m), llama_names::gguf, opt);
+    }
+    if (!m.config() || m.format() != model::source_format::safetensors)
+        throw io_error(m.path(), "not a GGUF file or a Hugging Face model directory with config.json");
+    const std::string where = (m.directory() / "config.json").string();
+    const llama_config c = llama_config_from_hf(*m.config(), where, max_context);
+    return build_llama(c, weight_source_of(m), llama_names::hugging_face, opt);
 }
 
 /// The design-space architecture of loaded weights (for reading γ files).

@@ -63,6 +63,12 @@ std::vector<T> unpermute_qk_rows(std::span<const T> w, std::uint64_t rows, std::
 /// (default head_count) for `blk.N.attn_k.*`; 0 when `t` was not permuted.
 std::uint32_t llama_qk_heads(const gguf_file& f, const gguf_tensor_info& t);
 
+/// As llama_qk_heads for a file whose q/k rows the caller knows to be interleaved (the model
+/// layer decides by family: model::family_info::gguf_qk_interleaved, which also covers Llama
+/// relatives such as general.architecture = "mistral"); the head counts are read from
+/// `<general.architecture>.attention.head_count[_kv]`. 0 when `t` is not a q/k tensor.
+std::uint32_t interleaved_qk_heads(const gguf_file& f, const gguf_tensor_info& t);
+
 /// Which row order load_tensor returns.
 enum class gguf_layout {
     file,          ///< as stored in the GGUF file
@@ -72,6 +78,9 @@ enum class gguf_layout {
 /// dequantize(), then (layout == hugging_face) unpermute_qk_rows with llama_qk_heads(f, t).
 std::vector<float> load_tensor(const gguf_file& f, const gguf_tensor_info& t,
                                gguf_layout layout = gguf_layout::hugging_face);
+/// As load_tensor, with the q/k row order stated by the caller: `qk_interleaved` true un-permutes
+/// with interleaved_qk_heads(f, t) (layout == hugging_face), false returns the rows as stored.
+std::vector<float> load_tensor(const gguf_file& f, const gguf_tensor_info& t, gguf_layout layout, bool qk_interleaved);
 
 // ---------------------------------------------------------------------------------------------
 // Implementation
@@ -128,8 +137,7 @@ std::vector<T> unpermute_qk_rows(std::span<const T> w, std::uint64_t rows, std::
     return detail::gguf_qk_rows(w, rows, cols, n_head, false);
 }
 
-inline std::uint32_t llama_qk_heads(const gguf_file& f, const gguf_tensor_info& t) {
-    if (f.architecture() != "llama") return 0;
+inline std::uint32_t interleaved_qk_heads(const gguf_file& f, const gguf_tensor_info& t) {
     const std::string& n = t.name;
     if (n.rfind("blk.", 0) != 0) return 0;
     const auto dot = n.find('.', 4);
@@ -137,29 +145,39 @@ inline std::uint32_t llama_qk_heads(const gguf_file& f, const gguf_tensor_info& 
     const std::string rest = n.substr(dot + 1);
     const bool is_q = rest.rfind("attn_q.", 0) == 0, is_k = rest.rfind("attn_k.", 0) == 0;
     if (!is_q && !is_k) return 0;
-    auto heads = [&](const char* key) -> std::int64_t {
+    const std::string arch = f.architecture();
+    auto heads = [&](const std::string& key) -> std::int64_t {
         const auto* v = f.find(key);
         if (!v) return 0;
         try {
             return v->to_int();
         } catch (const error&) {
-            throw io_error(f.path, std::string(key) + " is not an integer");
+            throw io_error(f.path, key + " is not an integer");
         }
     };
-    std::int64_t h = heads("llama.attention.head_count");
-    if (h <= 0) throw io_error(f.path, "llama.attention.head_count is missing or not positive");
+    std::int64_t h = heads(arch + ".attention.head_count");
+    if (h <= 0) throw io_error(f.path, arch + ".attention.head_count is missing or not positive");
     if (is_k) {
-        const std::int64_t hkv = heads("llama.attention.head_count_kv");
+        const std::int64_t hkv = heads(arch + ".attention.head_count_kv");
         if (hkv > 0) h = hkv;
     }
     if (h > 0xffffffffll) throw io_error(f.path, "attention head count is too large");
     return static_cast<std::uint32_t>(h);
 }
 
+inline std::uint32_t llama_qk_heads(const gguf_file& f, const gguf_tensor_info& t) {
+    return f.architecture() == "llama" ? interleaved_qk_heads(f, t) : 0;
+}
+
 inline std::vector<float> load_tensor(const gguf_file& f, const gguf_tensor_info& t, gguf_layout layout) {
+    return load_tensor(f, t, layout, f.architecture() == "llama");
+}
+
+inline std::vector<float> load_tensor(const gguf_file& f, const gguf_tensor_info& t, gguf_layout layout,
+                                      bool qk_interleaved) {
     auto w = dequantize(f, t);
-    if (layout == gguf_layout::file) return w;
-    const auto heads = llama_qk_heads(f, t);
+    if (layout == gguf_layout::file || !qk_interleaved) return w;
+    const auto heads = interleaved_qk_heads(f, t);
     if (heads == 0) return w;
     const std::uint64_t rows = t.shape.empty() ? 1 : t.shape[0];
     const std::uint64_t cols = rows ? t.n_elements / rows : 0;

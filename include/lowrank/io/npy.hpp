@@ -380,6 +380,17 @@ inline void npy_write(const std::string& path, std::string_view dtype, const sha
 
 }  // namespace detail
 
+/// A parsed .npy header: dtype ("f4", "i2", ...), shape, order, and where the data lies.
+using npy_header = detail::npy_header;
+
+/// Parses and validates the header of an in-memory .npy file of `size` bytes exactly as
+/// npy_load does: on success the data range [data_offset, data_offset + data_bytes) lies inside
+/// the buffer; otherwise io_error naming `name` and the byte offset. (For bytes already in
+/// memory: fuzzers, archive members.)
+inline npy_header parse_npy_header(const std::byte* p, std::size_t size, const std::string& name) {
+    return detail::npy_parse(p, size, name);
+}
+
 /// Reads a whole .npy file. Fortran-order data is returned in C order. The element type is
 /// whatever the file holds (see npy_array::dtype). Throws io_error on any malformed input.
 inline npy_array npy_load(const std::string& path) {

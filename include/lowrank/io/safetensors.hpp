@@ -32,6 +32,17 @@
 
 namespace lowrank {
 
+/// A parsed safetensors header: its length, where the data starts, the entries (sorted by their
+/// begin offset) and the __metadata__ strings.
+using safetensors_header = detail::safetensors_header;
+
+/// Parses and validates the header of an in-memory safetensors file of `size` bytes exactly as
+/// safetensors_file does: on success every entry's [begin, end) lies inside the data section;
+/// otherwise io_error naming `name` and the byte offset. (For bytes already in memory: fuzzers.)
+inline safetensors_header parse_safetensors_header(const std::byte* p, std::uint64_t size, const std::string& name) {
+    return detail::parse_safetensors_header(p, size, name);
+}
+
 /// A tensor's bytes inside a mapped file (valid while the owning file/model lives).
 struct tensor_view {
     std::string name;

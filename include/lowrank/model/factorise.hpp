@@ -31,9 +31,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lowrank::model {
@@ -43,6 +45,43 @@ enum class factor_method { automatic, exact, gram, randomized, hosvd, hooi };
 inline const char* to_string(factor_method m) {
     constexpr const char* n[] = {"automatic", "exact", "gram", "randomized", "hosvd", "hooi"};
     return n[static_cast<int>(m)];
+}
+
+/// The weight-decomposition methods users choose by name (`lowrank decompose --method`, recipes):
+/// the form each produces and the algorithm that computes it. A method users name is one line
+/// here, plus its factor_method branch in factorise_weight (docs/architecture.md).
+struct named_method {
+    std::string_view name;   ///< as the CLI and recipes spell it
+    factor_form form;
+    factor_method method;
+    std::string_view label;  ///< in messages ("SVD failed")
+};
+inline constexpr named_method named_methods[] = {
+    {"svd", factor_form::svd, factor_method::exact, "SVD"},
+    {"tucker2", factor_form::tucker2, factor_method::hosvd, "tucker2"},
+    {"hooi", factor_form::tucker2, factor_method::hooi, "hooi"},
+};
+
+/// The method named `name`; null when there is none.
+inline const named_method* find_method(std::string_view name) {
+    for (const auto& m : named_methods)
+        if (m.name == name) return &m;
+    return nullptr;
+}
+
+/// The names of named_methods, in order (for option checks).
+inline std::vector<std::string> method_names() {
+    std::vector<std::string> v;
+    for (const auto& m : named_methods) v.emplace_back(m.name);
+    return v;
+}
+
+/// "svd, tucker2 or hooi" (for messages).
+inline std::string method_list() {
+    std::string s;
+    for (std::size_t i = 0; i < std::size(named_methods); ++i)
+        s += (i == 0 ? "" : i + 1 == std::size(named_methods) ? " or " : ", ") + std::string(named_methods[i].name);
+    return s;
 }
 
 struct factorise_options {

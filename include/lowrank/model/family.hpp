@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -50,13 +52,50 @@ enum class tensor_kind {
 /// Role of a linear weight (or its bias) inside a transformer block.
 enum class role { none, q, k, v, o, gate, up, down, attn_out, intermediate, output };
 
-/// True for the decoder families (llama block structure: RMSNorm, SwiGLU, 7 weights).
-constexpr bool is_decoder(family f) { return f != family::bert; }
+namespace detail {
+// How files name each family: config.json model_type and architectures[] entries, GGUF
+// general.architecture.
+inline constexpr std::string_view llama_file_names[] = {"llama", "LlamaForCausalLM", "LlamaModel", "mistral",
+                                                        "MistralForCausalLM"};
+inline constexpr std::string_view qwen2_file_names[] = {"qwen2", "Qwen2ForCausalLM", "Qwen2Model"};
+inline constexpr std::string_view bert_file_names[] = {"bert", "BertModel", "BertForMaskedLM", "BertForPreTraining",
+                                                       "BertForSequenceClassification"};
+}  // namespace detail
 
-inline constexpr std::string_view to_string(family f) {
-    constexpr std::string_view n[] = {"llama", "qwen2", "bert"};
-    return n[static_cast<int>(f)];
+/// What the code knows about a family beyond its tensor table (model/names.hpp).
+struct family_info {
+    model::family family;
+    std::string_view name;                         ///< as γ, `lowrank plan` and the manifests spell it
+    std::span<const std::string_view> file_names;  ///< model_type, architectures[], general.architecture
+    bool decoder;                                  ///< llama block structure (RMSNorm, SwiGLU, 7 weights); else BERT's
+    bool gguf_qk_interleaved;                      ///< GGUF converters store q/k rows interleaved per head (Llama)
+};
+
+/// Every family, in enum order (checked below). A new family is a value in the enum and one line
+/// here, plus its tensor table (model/names.hpp) and its design-space constructor
+/// (docs/architecture.md).
+inline constexpr family_info families[] = {
+    {family::llama, "llama", detail::llama_file_names, true, true},
+    {family::qwen2, "qwen2", detail::qwen2_file_names, true, false},
+    {family::bert, "bert", detail::bert_file_names, false, false},
+};
+
+namespace detail {
+constexpr bool families_in_enum_order() {
+    for (std::size_t i = 0; i < std::size(families); ++i)
+        if (static_cast<std::size_t>(families[i].family) != i) return false;
+    return true;
 }
+static_assert(families_in_enum_order(), "model::families[] must list the families in enum order");
+}  // namespace detail
+
+/// The descriptor of family `f`.
+constexpr const family_info& traits(family f) { return families[static_cast<std::size_t>(f)]; }
+
+/// True for the decoder families (llama block structure: RMSNorm, SwiGLU, 7 weights).
+constexpr bool is_decoder(family f) { return traits(f).decoder; }
+
+inline constexpr std::string_view to_string(family f) { return traits(f).name; }
 inline constexpr std::string_view to_string(tensor_kind k) {
     constexpr std::string_view n[] = {"weight", "bias", "embedding", "norm", "lm_head", "buffer", "head", "unknown"};
     return n[static_cast<int>(k)];
@@ -76,41 +115,23 @@ inline std::span<const role> block_roles(family f) {
 }
 
 /// The family named by `name` ("llama", "qwen2", "bert"); nullopt otherwise. (File-format names
-/// such as "LlamaForCausalLM" are looked up in the name tables: model::family_of.)
+/// such as "LlamaForCausalLM": family_of.)
 inline std::optional<family> parse_family(std::string_view name) {
-    for (auto f : {family::llama, family::qwen2, family::bert})
-        if (to_string(f) == name) return f;
+    for (const auto& fi : families)
+        if (fi.name == name) return fi.family;
     return std::nullopt;
 }
 
-namespace detail {
-// How files name each family: config.json model_type and architectures[] entries, GGUF
-// general.architecture. A new family adds one line here (and its tensor table, model/names.hpp).
-inline constexpr std::string_view llama_file_names[] = {"llama", "LlamaForCausalLM", "LlamaModel", "mistral",
-                                                        "MistralForCausalLM"};
-inline constexpr std::string_view qwen2_file_names[] = {"qwen2", "Qwen2ForCausalLM", "Qwen2Model"};
-inline constexpr std::string_view bert_file_names[] = {"bert", "BertModel", "BertForMaskedLM", "BertForPreTraining",
-                                                       "BertForSequenceClassification"};
-}  // namespace detail
-
 /// The names files use for family `f` (model_type, architectures[] entries, GGUF architecture).
-inline std::span<const std::string_view> file_names(family f) {
-    switch (f) {
-        case family::llama: return detail::llama_file_names;
-        case family::qwen2: return detail::qwen2_file_names;
-        case family::bert: break;
-    }
-    return detail::bert_file_names;
-}
+inline std::span<const std::string_view> file_names(family f) { return traits(f).file_names; }
 
 /// "llama (llama, LlamaForCausalLM, ...); qwen2 (...); bert (...)" — for error messages.
 inline std::string supported_families() {
     std::string s;
-    for (auto f : {family::llama, family::qwen2, family::bert}) {
+    for (const auto& fi : families) {
         if (!s.empty()) s += "; ";
-        s += std::string(to_string(f)) + " (";
-        const auto names = file_names(f);
-        for (std::size_t i = 0; i < names.size(); ++i) s += (i ? ", " : "") + std::string(names[i]);
+        s += std::string(fi.name) + " (";
+        for (std::size_t i = 0; i < fi.file_names.size(); ++i) s += (i ? ", " : "") + std::string(fi.file_names[i]);
         s += ")";
     }
     return s;
@@ -119,9 +140,9 @@ inline std::string supported_families() {
 /// The family of a config.json model_type, an architectures[] entry or a GGUF
 /// general.architecture value; nullopt when unknown.
 inline std::optional<family> family_of(std::string_view name) {
-    for (auto f : {family::llama, family::qwen2, family::bert})
-        for (auto n : file_names(f))
-            if (n == name) return f;
+    for (const auto& fi : families)
+        for (auto n : fi.file_names)
+            if (n == name) return fi.family;
     return std::nullopt;
 }
 
@@ -132,21 +153,31 @@ inline family family_from_name(std::string_view name) {
 }
 
 /// The family of a parsed Hugging Face config.json (model_type, else the first known
-/// architectures[] entry); architecture_error listing the supported families otherwise.
+/// architectures[] entry); nullopt when neither names a supported family.
+inline std::optional<family> family_of_config(const nlohmann::json& config) {
+    if (!config.is_object()) return std::nullopt;
+    if (config.contains("model_type") && config["model_type"].is_string())
+        if (auto f = family_of(config["model_type"].get<std::string>())) return f;
+    if (config.contains("architectures") && config["architectures"].is_array())
+        for (const auto& n : config["architectures"])
+            if (n.is_string())
+                if (auto f = family_of(n.get<std::string>())) return f;
+    return std::nullopt;
+}
+
+/// As family_of_config, but throws architecture_error naming what the config says and listing the
+/// supported families (model_source adds the file's path).
 inline family family_from_config(const nlohmann::json& config) {
+    if (auto f = family_of_config(config)) return *f;
     std::string seen;
-    if (config.is_object()) {
-        if (config.contains("model_type") && config["model_type"].is_string()) {
-            seen = config["model_type"].get<std::string>();
-            if (auto f = family_of(seen)) return *f;
-        }
-        if (config.contains("architectures") && config["architectures"].is_array())
-            for (const auto& n : config["architectures"])
-                if (n.is_string()) {
-                    if (auto f = family_of(n.get<std::string>())) return *f;
-                    if (seen.empty()) seen = n.get<std::string>();
-                }
-    }
+    if (config.is_object() && config.contains("model_type") && config["model_type"].is_string())
+        seen = config["model_type"].get<std::string>();
+    if (seen.empty() && config.is_object() && config.contains("architectures") && config["architectures"].is_array())
+        for (const auto& n : config["architectures"])
+            if (n.is_string()) {
+                seen = n.get<std::string>();
+                break;
+            }
     throw architecture_error("unsupported architecture '" + (seen.empty() ? std::string("(none given)") : seen) +
                              "' in config.json; supported: " + supported_families());
 }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <span>
@@ -153,6 +154,14 @@ inline constexpr name_table tables[] = {
     {family::qwen2, model_prefix, llama_rules, llama_gguf_rules},
     {family::bert, bert_prefix, bert_rules, bert_gguf_rules},
 };
+
+constexpr bool tables_in_enum_order() {
+    if (std::size(tables) != std::size(families)) return false;
+    for (std::size_t i = 0; i < std::size(tables); ++i)
+        if (static_cast<std::size_t>(tables[i].family) != i) return false;
+    return true;
+}
+static_assert(tables_in_enum_order(), "model::detail::tables[] must hold one table per family, in enum order");
 
 /// Matches `name` against `pattern` ("{L}" = a decimal layer index); sets `layer`.
 inline bool match_rule(std::string_view pattern, std::string_view name, int& layer) {

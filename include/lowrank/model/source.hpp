@@ -2,24 +2,27 @@
 // decompose, the runtime loaders) opens it here and sees the same thing:
 //
 //   path given                          format        tensors                    family from
-//   a file starting "GGUF" (or *.gguf)  gguf          the GGUF tensors           general.architecture
+//   a file starting "GGUF"              gguf          the GGUF tensors           general.architecture
 //   a .safetensors file                 safetensors   its tensors                config.json beside it,
 //   a *.safetensors.index.json          safetensors   every shard's tensors        else the tensor names
 //   a Hugging Face directory            safetensors   model.safetensors / index
 //   a lowrank factorised file           factorized    the original tensors       the tensor names
 //                                                     (dense or factorised)
-// The kind comes from the content (GGUF magic, a safetensors header whose metadata says format
-// "lowrank.factorized"); a file named *.gguf that is neither is read as GGUF, so that the error
-// says what is wrong with it.
+// The kind comes from the content (detect_file_kind: GGUF magic, a safetensors header whose
+// metadata says format "lowrank.factorized"), never from the name; only a file that is none of
+// these and is named *.gguf is read as GGUF, so that the error says what is wrong with it.
 //
 // Tensors are listed in file order (shard by shard, data order), each with its PyTorch shape
 // ([out, in] for a weight), its stored dtype's name and its classification (model/names.hpp).
 // load_f32() reads one tensor as float32, C order: GGUF tensors dequantised and, by default,
-// Llama q/k rows un-permuted to the Hugging Face order; a factorised weight reconstructed.
+// q/k rows un-permuted to the Hugging Face order for the families whose GGUF converters
+// interleave them (family_info::gguf_qk_interleaved: llama, including general.architecture
+// "mistral"); a factorised weight reconstructed.
 // architecture() reads the design-space description from config.json or the GGUF metadata.
 //
 // Files are untrusted: everything is validated by the io/ readers, and every failure is a typed
-// lowrank error naming the file (io_error; architecture_error for an unknown family). A
+// lowrank error naming the file (io_error; architecture_error, prefixed with the file the family
+// was read from, for an unknown family). A
 // model_source is cheap to copy (copies share the open files, which stay mapped while any copy
 // lives). Nothing is ever written.
 #pragma once
@@ -55,6 +58,37 @@ inline constexpr std::string_view to_string(source_format f) {
     return n[static_cast<int>(f)];
 }
 
+/// What a path holds, judged from its content.
+enum class file_kind {
+    gguf,          ///< starts with the GGUF magic
+    hf_directory,  ///< a directory (a Hugging Face model directory, if anything)
+    safetensors,   ///< a safetensors file (its header parses)
+    factorized,    ///< a safetensors file whose metadata says format "lowrank.factorized"
+    unknown,       ///< none of these (e.g. a *.safetensors.index.json, or junk)
+};
+
+/// What `path` is, from its content (never its name). Throws io_error naming the file when it
+/// does not exist or cannot be opened; a file whose content is none of the above is `unknown`.
+inline file_kind detect_file_kind(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) return file_kind::hf_directory;
+    if (!fs::exists(path, ec)) throw io_error(path, "no such file or directory");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error(path, "cannot open");
+    char magic[4] = {};
+    in.read(magic, 4);
+    if (in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0) return file_kind::gguf;
+    in.close();
+    try {
+        const safetensors_file f(path);
+        const auto it = f.metadata().find("format");
+        return it != f.metadata().end() && it->second == factorized_format ? file_kind::factorized : file_kind::safetensors;
+    } catch (const error&) {
+        return file_kind::unknown;
+    }
+}
+
 /// One tensor of a model file.
 struct tensor_entry {
     std::string name;
@@ -71,22 +105,22 @@ public:
         namespace fs = std::filesystem;
         std::error_code ec;
         if (!fs::exists(path, ec)) throw io_error(path, "no such file or directory");
-        const bool file = !fs::is_directory(path, ec);
-        if (file && is_gguf(path)) return from_gguf(read_gguf(path));
+        const file_kind kind = detect_file_kind(path);
+        if (kind == file_kind::gguf || (kind == file_kind::unknown && has_gguf_extension(path)))
+            return from_gguf(read_gguf(path));  // (a broken *.gguf: read_gguf says what is wrong with it)
         auto s = std::make_shared<state>();
         s->path = path;
-        if (file && factorized_model::is_factorized(path)) {
+        if (kind == file_kind::factorized) {
             s->format = source_format::factorized;
             s->fm.emplace(path);
             s->files = {path};
             s->dir = fs::path(path).parent_path();
             for (const auto& t : s->fm->tensors()) s->tensors.push_back({t.name, t.shape, t.dtype, {}});
-            s->set_family(family_from_names(s->names()), "tensor names");
+            s->set_family(named(path, [&] { return family_from_names(s->names()); }), "tensor names");
             return model_source(std::move(s));
         }
-        if (file && has_gguf_extension(path)) return from_gguf(read_gguf(path));  // reports what is wrong with it
         s->format = source_format::safetensors;
-        s->hf_dir = !file;
+        s->hf_dir = kind == file_kind::hf_directory;
         s->st.emplace(safetensors_model::open(path));
         for (const auto* f : s->st->files()) s->files.push_back(f->path());
         s->dir = s->hf_dir ? fs::path(path) : fs::path(path).parent_path();
@@ -101,9 +135,9 @@ public:
             } catch (const nlohmann::json::exception& e) {
                 throw io_error(config.string(), std::string("not valid JSON: ") + e.what());
             }
-            s->set_family(family_from_config(*s->config), config.string());
+            s->set_family(named(config.string(), [&] { return family_from_config(*s->config); }), config.string());
         } else {
-            s->set_family(family_from_names(s->names()), "tensor names (no config.json)");
+            s->set_family(named(path, [&] { return family_from_names(s->names()); }), "tensor names (no config.json)");
         }
         return model_source(std::move(s));
     }
@@ -119,16 +153,9 @@ public:
         for (const auto& t : s->gguf->tensors)
             s->tensors.push_back({t.name, shape_t(t.shape.begin(), t.shape.end()), std::string(to_string(t.type)), {}});
         const std::string a = s->gguf->architecture();
-        s->set_family(family_from_name(a.empty() ? "(no general.architecture)" : a), "general.architecture = " + a);
+        s->set_family(named(s->path, [&] { return family_from_name(a.empty() ? "(no general.architecture)" : a); }),
+                      "general.architecture = " + a);
         return model_source(std::move(s));
-    }
-
-    /// True when the file starts with the GGUF magic (the name does not matter).
-    static bool is_gguf(const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        char magic[4] = {};
-        in.read(magic, 4);
-        return in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0;
     }
 
     static bool has_gguf_extension(const std::string& path) {
@@ -177,9 +204,17 @@ public:
     /// (Hugging Face row order by default). Factorised file: a factorised weight is reconstructed.
     std::vector<float> load_f32(const std::string& name, gguf_layout layout = gguf_layout::hugging_face) const {
         (void)tensor(name);  // io_error when absent
-        if (s_->gguf) return load_tensor(*s_->gguf, s_->gguf->tensor(name), layout);
+        if (s_->gguf) return load_tensor(*s_->gguf, s_->gguf->tensor(name), layout, traits(s_->fam).gguf_qk_interleaved);
         if (s_->fm) return to_dense(s_->fm->at(name));
         return to_float(s_->st->view(name));
+    }
+
+    /// GGUF: the head count by which the file's converter interleaved tensor `name`'s rows (q/k of
+    /// a family with family_info::gguf_qk_interleaved), to re-permute rows written back to GGUF;
+    /// 0 when they are stored as in Hugging Face, or the source is not GGUF.
+    std::uint32_t gguf_qk_heads(const std::string& name) const {
+        if (!s_->gguf || !traits(s_->fam).gguf_qk_interleaved) return 0;
+        return interleaved_qk_heads(*s_->gguf, s_->gguf->tensor(name));
     }
 
     /// The underlying reader (null when the source has another format).
@@ -220,6 +255,15 @@ private:
         }
     };
     explicit model_source(std::shared_ptr<const state> s) : s_(std::move(s)) {}
+    /// fn(), with an architecture_error's message prefixed by `file` (where the family was read).
+    template <class Fn>
+    static model::family named(const std::string& file, Fn&& fn) {
+        try {
+            return fn();
+        } catch (const architecture_error& e) {
+            throw architecture_error(file + ": " + e.what());
+        }
+    }
     std::shared_ptr<const state> s_;
 };
 

@@ -85,9 +85,9 @@ struct staging_dir {
 inline hf_export_result export_hf(const std::string& path, const hf_export_options& opt) {
     namespace fs = std::filesystem;
     using nlohmann::json;
-    if (opt.out.empty()) throw std::invalid_argument("export_hf: no output directory");
-    if (opt.modeling_py.empty()) throw std::invalid_argument("export_hf: no modelling file text");
-    if (opt.shard_bytes == 0) throw std::invalid_argument("export_hf: shard size must be positive");
+    if (opt.out.empty()) throw invalid_argument("export_hf: no output directory (--out)");
+    if (opt.modeling_py.empty()) throw invalid_argument("export_hf: no modelling file text");
+    if (opt.shard_bytes == 0) throw invalid_argument("export_hf: shard size (--shard-size) must be positive");
     const fs::path target = fs::absolute(opt.out).lexically_normal();
     std::error_code ec;
     const fs::path parent = target.parent_path();
@@ -97,7 +97,9 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
         if (!fs::is_directory(target)) throw io_error(target.string(), "exists and is not a directory; not replaced");
     }
 
-    const factorized_model fm(path);
+    const model::model_source ms = model::model_source::open(path);
+    if (!ms.factorized()) throw io_error(path, "not a lowrank factorised file (lowrank decompose writes them)");
+    const factorized_model& fm = *ms.factorized();
     const factorized_source src = locate_source(fm, opt.source_override);
     for (const fs::path& in : {fs::path(path), fs::path(src.path)})
         if (detail::path_within(in, target))
@@ -108,47 +110,47 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
     std::set<std::string> used;
     const weight_source shapes = detail::shape_only_source(fm, used);
     json config;
-    std::optional<gguf_file> g;
+    std::optional<model::model_source> gs;  // a GGUF source (metadata and tokenizer; its weights are not read)
+    const gguf_file* g = nullptr;
     std::size_t context = 0;
+    model::family fam = model::family::llama;
     const std::string cfg_path = (fs::path(src.path) / "config.json").string();
     if (src.format == "gguf") {
-        g = read_gguf(src.path);
+        gs = model::model_source::open(src.path);
+        g = gs->gguf();
+        if (!g) throw io_error(src.path, "not a GGUF file, but the manifest says the source was GGUF");
+        fam = gs->family();
         const llama_weights w = build_llama(llama_config_from_gguf(*g, std::numeric_limits<std::size_t>::max()), shapes,
                                             llama_names::gguf);
-        r.family = g->architecture();
-        config = detail::hf_config_from_gguf(*g, w.cfg, w.cfg.tied);
+        config = detail::hf_config_from_gguf(*g, fam, w.cfg, w.cfg.tied);
         context = w.cfg.context;
     } else {
         config = read_hf_config(src.path);
-        r.family = config.value("model_type", std::string{});
-        if (r.family == "bert") {
+        fam = source_family(config, src.path);
+        if (fam == model::family::bert) {
             build_bert(bert_config_from_hf(config, cfg_path), shapes);
-        } else if (r.family == "llama" || r.family == "qwen2") {
+        } else {
             const llama_weights w = build_llama(llama_config_from_hf(config, cfg_path, std::numeric_limits<std::size_t>::max()),
                                                 shapes, llama_names::hugging_face);
             config["tie_word_embeddings"] = w.cfg.tied;  // what the weights are, whatever the default
-        } else {
-            throw io_error(cfg_path, "model_type '" + r.family + "' cannot be exported (llama, qwen2 or bert)");
         }
     }
-    const bool bert = r.family == "bert";
-    r.model_class = bert ? "LowRankBertModel" : r.family == "qwen2" ? "LowRankQwen2ForCausalLM" : "LowRankLlamaForCausalLM";
+    // The modelling file has classes for the families themselves; a model the model layer reads as
+    // one of them under another name (Mistral → llama) is not exported as that family.
+    const std::string named = g ? g->architecture() : config.value("model_type", std::string{});
+    if (!named.empty() && model::parse_family(named) != fam)
+        throw architecture_error((g ? src.path : cfg_path) + ": '" + named + "' is read as the " +
+                                 std::string(model::to_string(fam)) + " family, but export-hf writes only llama, qwen2 "
+                                 "and bert models (its modelling file has no class for '" + named + "')");
+    r.family = std::string(model::to_string(fam));
+    const bool bert = fam == model::family::bert;
+    r.model_class = bert ? "LowRankBertModel" : fam == model::family::qwen2 ? "LowRankQwen2ForCausalLM" : "LowRankLlamaForCausalLM";
 
     auto hf_name = [&](const std::string& n) -> std::string {
-        if (g) {
-            std::string h = detail::hf_name_of_gguf(n);
-            if (h.empty()) throw io_error(fm.path(), "tensor '" + n + "' is not a Llama/Qwen2 GGUF tensor name");
-            return h;
-        }
-        if (bert) {
-            std::string h = n.rfind("bert.", 0) == 0 ? n.substr(5) : n;
-            static const std::pair<std::string, std::string> old_ln[] = {{".gamma", ".weight"}, {".beta", ".bias"}};
-            for (const auto& [a, b] : old_ln)
-                if (h.size() > a.size() && h.compare(h.size() - a.size(), a.size(), a) == 0 && h.find("LayerNorm") != std::string::npos)
-                    h = h.substr(0, h.size() - a.size()) + b;
-            return h;
-        }
-        return n == "lm_head.weight" || n.rfind("model.", 0) == 0 ? n : "model." + n;
+        if (!g) return model::hf_tensor_name(n, fam);
+        std::string h = model::hf_name_of_gguf(n);
+        if (h.empty()) throw io_error(fm.path(), "tensor '" + n + "' is not a Llama/Qwen2 GGUF tensor name");
+        return h;
     };
 
     // The output tensors, in the file's order.
@@ -199,7 +201,7 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
     for (const auto& it : items) r.parameters += numel(it.shape);
     r.file_parameters = fm.parameters_after();
     if (r.parameters + r.folded_core_parameters + r.dropped_buffer_elements != r.file_parameters)
-        throw std::logic_error("export_hf: parameter accounting does not add up");  // a bug, never input
+        throw error("export_hf: " + path + ": parameter accounting does not add up (a bug in lowrank, not in the file)");
     r.tensors = items.size();
 
     // Shards: greedy in file order, at most shard_bytes each (a bigger tensor alone).
