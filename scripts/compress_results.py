@@ -8,8 +8,10 @@
       commands); the ratio is perplexity / dense perplexity on the same task. Runs whose eval used
       other windows or tasks than the dense eval are refused (a ratio over different windows is
       meaningless).
-  plot RESULTS.json --out FIGURE.svg
-      one panel per perplexity task, ratio to dense (log scale) vs K, a line per method/allocation.
+  plot RESULTS.json --out FIGURE.svg [--max-ratio R]
+      one panel per perplexity task, ratio to dense (log scale) vs K, a line per method/allocation;
+      series with every point above R (default 100) are named in the panel instead of drawn, so
+      they do not flatten the others.
 
 Used for docs/compress.md (the SmolLM2 table and its figure); the commands that produced the runs
 are in docs/compress.md and in each EVAL's "command" field.
@@ -81,12 +83,18 @@ def plot(args: argparse.Namespace) -> None:
     for r in res["runs"]:
         series.setdefault((r["method"], r["alloc"]), []).append(r)
     for ax, task in zip(axes[0], tasks):
+        off_scale = []
         for (method, alloc), rs in sorted(series.items()):
             rs = sorted(rs, key=lambda r: r["keep_achieved"])
             ks = [r["keep_achieved"] for r in rs if task in r["tasks"]]
             ys = [r["tasks"][task]["ratio"] for r in rs if task in r["tasks"]]
             label = method if alloc == "uniform" else f"{method} ({alloc})"
+            if ys and min(ys) > args.max_ratio:
+                off_scale.append(f"{label} ≥ {min(ys):.3g}")
+                continue
             ax.plot(ks, ys, marker="o", label=label)
+        if off_scale:
+            ax.text(0.02, 0.98, "off scale: " + "; ".join(off_scale), transform=ax.transAxes, va="top", fontsize=7)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("K: fraction of linear parameters kept")
@@ -111,6 +119,7 @@ def main() -> None:
     q = sub.add_parser("plot")
     q.add_argument("results")
     q.add_argument("--out", required=True)
+    q.add_argument("--max-ratio", type=float, default=100.0)
     q.set_defaults(func=plot)
     a = p.parse_args()
     a.func(a)
