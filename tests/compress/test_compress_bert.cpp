@@ -14,6 +14,7 @@
 //     than a window — clear error, nothing written.
 #include <doctest/doctest.h>
 
+#include "compress/cli_test_util.hpp"
 #include "decompose/decompose_test_util.hpp"
 #include "lowrank/compress/stats_file.hpp"
 #include "lowrank/io/safetensors.hpp"
@@ -32,6 +33,7 @@ using namespace lowrank;
 using namespace lowrank::runtime;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using namespace compress_cli_test;
 
 namespace {
 
@@ -144,20 +146,6 @@ recorder record(const fs::path& dir, const std::vector<std::vector<int>>& wins) 
     }
     m.set_observer(nullptr);
     return rec;
-}
-
-int run(const std::string& args, const dtest::temp_dir& d, std::string* out = nullptr) {
-    const int rc = dtest::run_cli(args, d / "cli.log");
-    if (out) *out = dtest::read_text(d / "cli.log");
-    return rc;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-double max_abs(const std::vector<double>& v) {
-    double m = 0;
-    for (double x : v) m = std::max(m, std::abs(x));
-    return m;
 }
 
 struct fixture {

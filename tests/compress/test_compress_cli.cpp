@@ -14,6 +14,7 @@
 //     untouched.
 #include <doctest/doctest.h>
 
+#include "compress/cli_test_util.hpp"
 #include "decompose/decompose_test_util.hpp"
 #include "lowrank/compress/stats_file.hpp"
 #include "lowrank/io/checksum.hpp"
@@ -32,6 +33,7 @@ using namespace lowrank;
 using namespace lowrank::runtime;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using namespace compress_cli_test;
 
 namespace {
 
@@ -109,20 +111,6 @@ std::vector<double> gram_of(const std::vector<std::vector<double>>& rows) {
             for (std::size_t j = 0; j < n; ++j) g[i * n + j] += x[i] * x[j];
     return g;
 }
-
-double max_abs(const std::vector<double>& v) {
-    double m = 0;
-    for (double x : v) m = std::max(m, std::abs(x));
-    return m;
-}
-
-int run(const std::string& args, const dtest::temp_dir& d, std::string* out = nullptr) {
-    const int rc = dtest::run_cli(args, d / "cli.log");
-    if (out) *out = dtest::read_text(d / "cli.log");
-    return rc;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 /// Entries of `dir` whose names start with a dot (staging / temporary leftovers).
 std::size_t hidden_entries(const fs::path& dir) {
