@@ -8,6 +8,9 @@
       commands); the ratio is perplexity / dense perplexity on the same task. Runs whose eval used
       other windows or tasks than the dense eval are refused (a ratio over different windows is
       meaningless).
+      --into EXISTING.json adds the runs to an earlier results file instead of starting afresh: its
+      dense perplexities must equal DENSE's (same model, windows and text), and an earlier row of
+      the same method, allocation and K is replaced by the new run.
   plot RESULTS.json --out FIGURE.svg [--max-ratio R]
       one panel per perplexity task, ratio to dense (log scale) vs K, a line per method/allocation;
       series with every point above R (default 100) are named in the panel instead of drawn, so
@@ -62,9 +65,19 @@ def collect(args: argparse.Namespace) -> None:
                 sys.exit(f"compress_results: {eval_path}: task {name} is not on the dense eval's windows/text")
             row["tasks"][name] = {"perplexity": t["value"], "stderr": t["stderr"], "ratio": t["value"] / d["value"]}
         rows.append(row)
+    dense_out = {k: {"perplexity": v["value"], "stderr": v["stderr"], "windows": v["limit"]} for k, v in dense.items()}
+    if args.into:
+        old = _load(args.into)
+        for k, v in dense_out.items():
+            o = old.get("dense", {}).get(k)
+            if o is None or o["windows"] != v["windows"] or abs(o["perplexity"] - v["perplexity"]) > 1e-9 * v["perplexity"]:
+                sys.exit(f"compress_results: --into {args.into}: its dense {k} is not {args.dense}'s "
+                         "(another model, text or windows): the ratios would not compare")
+        key = lambda r: (r["method"], r["alloc"], r["keep_target"])
+        new_keys = {key(r) for r in rows}
+        rows = [r for r in old["runs"] if key(r) not in new_keys] + rows
     rows.sort(key=lambda r: (r["method"], r["alloc"], -r["keep_target"]))
-    out = {"dense": {k: {"perplexity": v["value"], "stderr": v["stderr"], "windows": v["limit"]} for k, v in dense.items()},
-           "runs": rows}
+    out = {"dense": dense_out, "runs": rows}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     for r in rows:
         print(f"{r['method']:8} {r['alloc']:8} K={r['keep_target']:<5} " +
@@ -115,6 +128,7 @@ def main() -> None:
     c.add_argument("--dense", required=True)
     c.add_argument("--run", action="append", default=[], required=True)
     c.add_argument("--out", required=True)
+    c.add_argument("--into", help="an earlier results file to add the runs to (same dense evaluation)")
     c.set_defaults(func=collect)
     q = sub.add_parser("plot")
     q.add_argument("results")
