@@ -2,8 +2,10 @@
 # The efficiency study at Llama-2-7B's real shapes, on the CPU (issue #18; docs/scale.md):
 #   1. generate the 7B-shaped model (bench/scale/make_llama2_7b.py; ~13.5 GB, cached),
 #   2. for each reduction of the founding study's Table 4.2: `lowrank plan` (rank 1, whole layers,
-#      first two layers spared), `lowrank decompose --method svd` to a factorised file — wall time
-#      and peak memory (bench/scale/peak_rss.py),
+#      first two layers spared), `lowrank decompose --method svd --svd-method $SVD_METHOD` to a
+#      factorised file — wall time and peak memory (bench/scale/peak_rss.py); SVD_METHOD defaults
+#      to randomized (rank 1 of a 4096×11008 weight: a few thin GEMMs instead of a full gesdd;
+#      the manifest records each weight's measured error), exact reproduces the gesdd run,
 #   3. `lowrank bench-model --weights bf16` of the dense model and of every factorised file:
 #      prefill and decode latency, weight bytes, peak memory,
 #   4. bench/scale/summarize.py: the table and the slopes (latency and memory change per 1 % of
@@ -16,11 +18,11 @@
 # Needs a quiet machine for the full run: the dense model alone is 13.5 GB of bf16 in memory (the
 # loader rounds each tensor to bf16 as it reads it, so no float32 copy of the model exists), and
 # the latencies are only meaningful without other jobs. Expected wall time of the full run on the
-# idle 2-core VM: see docs/scale.md ("expected time"), dominated by the exact SVDs of decompose.
+# idle 2-core VM: see docs/scale.md ("expected time").
 # Disk: the model plus one factorised file at a time (deleted after its benchmark), ~27 GB.
 #
 # Environment: LOWRANK (default build/examples/lowrank), PY (a python with numpy, default python3),
-# REDUCTIONS, THREADS (2), PROMPT (64), DECODE (8), BATCH (1), REPEATS (2), WORK (where factorised
+# REDUCTIONS, SVD_METHOD (randomized), THREADS (2), PROMPT (64), DECODE (8), BATCH (1), REPEATS (2), WORK (where factorised
 # files go, default OUT_DIR/work), KEEP=1 keeps the factorised files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +36,7 @@ if [ "${SHORT:-0}" = 1 ]; then
 else
   LAYERS=32; REDUCTIONS=${REDUCTIONS:-"0.06 0.09 0.15 0.21 0.33"}; PROMPT=${PROMPT:-64}; DECODE=${DECODE:-8}
 fi
-BATCH=${BATCH:-1}; REPEATS=${REPEATS:-2}
+BATCH=${BATCH:-1}; REPEATS=${REPEATS:-2}; SVD_METHOD=${SVD_METHOD:-randomized}
 WORK=${WORK:-$OUT/work}
 mkdir -p "$OUT" "$WORK"
 [ -x "$LOWRANK" ] || { echo "no lowrank binary at $LOWRANK (build lowrank_cli or set LOWRANK)"; exit 2; }
@@ -58,7 +60,7 @@ for R in $REDUCTIONS; do
   F="$WORK/factorised-$R.safetensors"
   log "decompose $R"
   $RSS --json "$OUT/decompose-$R.rss.json" -- "$LOWRANK" decompose "$MODEL" --plan "$OUT/plan-$R.json" --method svd \
-      --threads "$THREADS" --quiet --out "$F" > "$OUT/decompose-$R.txt"
+      --svd-method "$SVD_METHOD" --threads "$THREADS" --quiet --out "$F" > "$OUT/decompose-$R.txt"
   cp "${F%.safetensors}.manifest.json" "$OUT/decompose-$R.manifest.json"
   log "bench $R"
   $RSS --json "$OUT/bench-$R.rss.json" -- "$LOWRANK" "${BENCH[@]}" "$F" > "$OUT/bench-$R.json"
