@@ -22,7 +22,9 @@
 # Disk: the model plus one factorised file at a time (deleted after its benchmark), ~27 GB.
 #
 # Environment: LOWRANK (default build/examples/lowrank), PY (a python with numpy, default python3),
-# REDUCTIONS, SVD_METHOD (randomized), THREADS (2), PROMPT (64), DECODE (8), BATCH (1), REPEATS (2), WORK (where factorised
+# PHASE (all | decompose | bench: on a shared machine, decompose while others work — every
+# factorised file is kept, ~56 GB for the five default reductions — then bench when it is quiet;
+# bench deletes each file after its benchmark unless KEEP=1), REDUCTIONS, SVD_METHOD (randomized), THREADS (2), PROMPT (64), DECODE (8), BATCH (1), REPEATS (2), WORK (where factorised
 # files go, default OUT_DIR/work), KEEP=1 keeps the factorised files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,7 +38,8 @@ if [ "${SHORT:-0}" = 1 ]; then
 else
   LAYERS=32; REDUCTIONS=${REDUCTIONS:-"0.06 0.09 0.15 0.21 0.33"}; PROMPT=${PROMPT:-64}; DECODE=${DECODE:-8}
 fi
-BATCH=${BATCH:-1}; REPEATS=${REPEATS:-2}; SVD_METHOD=${SVD_METHOD:-randomized}
+BATCH=${BATCH:-1}; REPEATS=${REPEATS:-2}; SVD_METHOD=${SVD_METHOD:-randomized}; PHASE=${PHASE:-all}
+case "$PHASE" in all|decompose|bench) ;; *) echo "PHASE must be all, decompose or bench, not '$PHASE'"; exit 2;; esac
 WORK=${WORK:-$OUT/work}
 mkdir -p "$OUT" "$WORK"
 [ -x "$LOWRANK" ] || { echo "no lowrank binary at $LOWRANK (build lowrank_cli or set LOWRANK)"; exit 2; }
@@ -50,21 +53,29 @@ log "model $MODEL"
 
 BENCH=(bench-model --weights bf16 --threads "$THREADS" --prompt-tokens "$PROMPT" --decode-tokens "$DECODE"
        --batch "$BATCH" --repeats "$REPEATS" --warmup 1)
-log "bench dense"
-$RSS --json "$OUT/bench-dense.rss.json" -- "$LOWRANK" "${BENCH[@]}" "$MODEL" > "$OUT/bench-dense.json"
+if [ "$PHASE" != decompose ]; then
+  log "bench dense"
+  $RSS --json "$OUT/bench-dense.rss.json" -- "$LOWRANK" "${BENCH[@]}" "$MODEL" > "$OUT/bench-dense.json"
+fi
 
 for R in $REDUCTIONS; do
-  log "plan $R"
-  "$LOWRANK" plan --config "$MODEL/config.json" --target-reduction "$R" --rank 1 --skip-first 2 --method svd \
-      --out "$OUT/plan-$R.json" > "$OUT/plan-$R.txt"
   F="$WORK/factorised-$R.safetensors"
-  log "decompose $R"
-  $RSS --json "$OUT/decompose-$R.rss.json" -- "$LOWRANK" decompose "$MODEL" --plan "$OUT/plan-$R.json" --method svd \
-      --svd-method "$SVD_METHOD" --threads "$THREADS" --quiet --out "$F" > "$OUT/decompose-$R.txt"
-  cp "${F%.safetensors}.manifest.json" "$OUT/decompose-$R.manifest.json"
+  if [ "$PHASE" = bench ]; then
+    [ -f "$F" ] || { log "no $F: run PHASE=decompose first"; exit 2; }
+  else
+    log "plan $R"
+    "$LOWRANK" plan --config "$MODEL/config.json" --target-reduction "$R" --rank 1 --skip-first 2 --method svd \
+        --out "$OUT/plan-$R.json" > "$OUT/plan-$R.txt"
+    log "decompose $R"
+    $RSS --json "$OUT/decompose-$R.rss.json" -- "$LOWRANK" decompose "$MODEL" --plan "$OUT/plan-$R.json" --method svd \
+        --svd-method "$SVD_METHOD" --threads "$THREADS" --quiet --out "$F" > "$OUT/decompose-$R.txt"
+    cp "${F%.safetensors}.manifest.json" "$OUT/decompose-$R.manifest.json"
+  fi
+  [ "$PHASE" = decompose ] && continue
   log "bench $R"
   $RSS --json "$OUT/bench-$R.rss.json" -- "$LOWRANK" "${BENCH[@]}" "$F" > "$OUT/bench-$R.json"
   [ "${KEEP:-0}" = 1 ] || rm -f "$F" "${F%.safetensors}.manifest.json"
 done
+[ "$PHASE" = decompose ] && { log "decomposed; PHASE=bench measures"; exit 0; }
 log "summary"
 $PY bench/scale/summarize.py "$OUT" | tee "$OUT/summary.md"
