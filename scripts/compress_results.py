@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Collect `lowrank compress` runs into one results file, and plot perplexity ratio vs K.
 
-  collect --dense DENSE.eval.json --run SUMMARY.json:EVAL.json [--run …] --out RESULTS.json
+  collect --dense DENSE.eval.json --run SUMMARY.json:EVAL.json [--run …] [--add-to RESULTS.json] --out RESULTS.json
       SUMMARY is `lowrank compress --json`'s output, EVAL is `lowrank eval --json`'s output on the
       compressed file, DENSE the same eval of the uncompressed model. Every number in RESULTS is
       copied from those files (perplexities, their standard errors, K achieved, parameters, the
-      commands); the ratio is perplexity / dense perplexity on the same task. Runs whose eval used
-      other windows or tasks than the dense eval are refused (a ratio over different windows is
-      meaningless).
+      commands; for --alloc sensitivity also the probe's seconds and windows); the ratio is
+      perplexity / dense perplexity on the same task. Runs whose eval used other windows or tasks
+      than the dense eval are refused (a ratio over different windows is meaningless).
+      --add-to keeps the runs of an earlier RESULTS file (whose dense windows must equal DENSE's and
+      perplexities agree with them to a relative 1e-6; its dense block is kept) and adds these,
+      replacing an earlier run of the same method, alloc and K.
   plot RESULTS.json --out FIGURE.svg [--max-ratio R]
       one panel per perplexity task, ratio to dense (log scale) vs K, a line per method/allocation;
       series with every point above R (default 100) are named in the panel instead of drawn, so
@@ -56,15 +59,29 @@ def collect(args: argparse.Namespace) -> None:
                "keep_achieved": s["keep_achieved"], "linear_parameters": s["linear_parameters"],
                "parameters": s["parameters"], "compress_seconds": s.get("seconds"),
                "compress_peak_rss_mb": s.get("peak_rss_mb"), "eval_command": ev.get("command"), "tasks": {}}
+        if s.get("sensitivity"):
+            sens = s["sensitivity"]
+            row["sensitivity_probe_seconds"] = sens.get("probe_seconds")
+            row["sensitivity_windows"] = sens.get("windows", {}).get("count")
         for name, t in tasks.items():
             d = dense.get(name)
             if d is None or d["limit"] != t["limit"] or d["sha256"] != t["sha256"]:
                 sys.exit(f"compress_results: {eval_path}: task {name} is not on the dense eval's windows/text")
             row["tasks"][name] = {"perplexity": t["value"], "stderr": t["stderr"], "ratio": t["value"] / d["value"]}
         rows.append(row)
+    dense_out = {k: {"perplexity": v["value"], "stderr": v["stderr"], "windows": v["limit"]} for k, v in dense.items()}
+    if args.add_to:
+        old = _load(args.add_to)
+        same = old.get("dense", {}).keys() == dense_out.keys() and all(
+            old["dense"][k]["windows"] == v["windows"] and abs(old["dense"][k]["perplexity"] - v["perplexity"]) <= 1e-6 * v["perplexity"]
+            for k, v in dense_out.items())
+        if not same:
+            sys.exit(f"compress_results: --add-to {args.add_to}: its dense perplexities/windows differ from {args.dense}")
+        new_keys = {(r["method"], r["alloc"], r["keep_target"]) for r in rows}
+        rows += [r for r in old.get("runs", []) if (r["method"], r["alloc"], r["keep_target"]) not in new_keys]
+        dense_out = old["dense"]  # the earlier runs' ratios were taken against it (equal to DENSE within 1e-6)
     rows.sort(key=lambda r: (r["method"], r["alloc"], -r["keep_target"]))
-    out = {"dense": {k: {"perplexity": v["value"], "stderr": v["stderr"], "windows": v["limit"]} for k, v in dense.items()},
-           "runs": rows}
+    out = {"dense": dense_out, "runs": rows}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     for r in rows:
         print(f"{r['method']:8} {r['alloc']:8} K={r['keep_target']:<5} " +
@@ -94,7 +111,8 @@ def plot(args: argparse.Namespace) -> None:
                 continue
             ax.plot(ks, ys, marker="o", label=label)
         if off_scale:
-            ax.text(0.02, 0.98, "off scale: " + "; ".join(off_scale), transform=ax.transAxes, va="top", fontsize=7)
+            ax.text(0.98, 0.02, "off scale: " + "; ".join(off_scale), transform=ax.transAxes, va="bottom", ha="right",
+                    fontsize=7)  # bottom right: clear of the legend and of the curves (K falls to the right)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("K: fraction of linear parameters kept")
@@ -114,6 +132,7 @@ def main() -> None:
     c = sub.add_parser("collect")
     c.add_argument("--dense", required=True)
     c.add_argument("--run", action="append", default=[], required=True)
+    c.add_argument("--add-to", help="an earlier RESULTS.json whose runs are kept")
     c.add_argument("--out", required=True)
     c.set_defaults(func=collect)
     q = sub.add_parser("plot")
