@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Collect `lowrank compress` runs into one results file, and plot perplexity ratio vs K.
 
-  collect --dense DENSE.eval.json --run SUMMARY.json:EVAL.json [--run …] [--add-to RESULTS.json] --out RESULTS.json
+  collect --dense DENSE.eval.json --run SUMMARY.json:EVAL.json [--run …] --out RESULTS.json
       SUMMARY is `lowrank compress --json`'s output, EVAL is `lowrank eval --json`'s output on the
       compressed file, DENSE the same eval of the uncompressed model. Every number in RESULTS is
       copied from those files (perplexities, their standard errors, K achieved, parameters, the
       commands; for --alloc sensitivity also the probe's seconds and windows); the ratio is
       perplexity / dense perplexity on the same task. Runs whose eval used other windows or tasks
       than the dense eval are refused (a ratio over different windows is meaningless).
-      --add-to keeps the runs of an earlier RESULTS file (whose dense windows must equal DENSE's and
-      perplexities agree with them to a relative 1e-6; its dense block is kept) and adds these,
-      replacing an earlier run of the same method, alloc and K.
+      --into EXISTING.json adds the runs to an earlier results file instead of starting afresh: its
+      dense perplexities must equal DENSE's to 1e-6 relative (same model, windows and text; builds
+      differ in float32 summation order at the 1e-7 level), and an earlier row of
+      the same method, allocation and K is replaced by the new run.
   plot RESULTS.json --out FIGURE.svg [--max-ratio R]
       one panel per perplexity task, ratio to dense (log scale) vs K, a line per method/allocation;
       series with every point above R (default 100) are named in the panel instead of drawn, so
@@ -70,16 +71,16 @@ def collect(args: argparse.Namespace) -> None:
             row["tasks"][name] = {"perplexity": t["value"], "stderr": t["stderr"], "ratio": t["value"] / d["value"]}
         rows.append(row)
     dense_out = {k: {"perplexity": v["value"], "stderr": v["stderr"], "windows": v["limit"]} for k, v in dense.items()}
-    if args.add_to:
-        old = _load(args.add_to)
-        same = old.get("dense", {}).keys() == dense_out.keys() and all(
-            old["dense"][k]["windows"] == v["windows"] and abs(old["dense"][k]["perplexity"] - v["perplexity"]) <= 1e-6 * v["perplexity"]
-            for k, v in dense_out.items())
-        if not same:
-            sys.exit(f"compress_results: --add-to {args.add_to}: its dense perplexities/windows differ from {args.dense}")
-        new_keys = {(r["method"], r["alloc"], r["keep_target"]) for r in rows}
-        rows += [r for r in old.get("runs", []) if (r["method"], r["alloc"], r["keep_target"]) not in new_keys]
-        dense_out = old["dense"]  # the earlier runs' ratios were taken against it (equal to DENSE within 1e-6)
+    if args.into:
+        old = _load(args.into)
+        for k, v in dense_out.items():
+            o = old.get("dense", {}).get(k)
+            if o is None or o["windows"] != v["windows"] or abs(o["perplexity"] - v["perplexity"]) > 1e-6 * v["perplexity"]:
+                sys.exit(f"compress_results: --into {args.into}: its dense {k} is not {args.dense}'s "
+                         "(another model, text or windows): the ratios would not compare")
+        key = lambda r: (r["method"], r["alloc"], r["keep_target"])
+        new_keys = {key(r) for r in rows}
+        rows = [r for r in old["runs"] if key(r) not in new_keys] + rows
     rows.sort(key=lambda r: (r["method"], r["alloc"], -r["keep_target"]))
     out = {"dense": dense_out, "runs": rows}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
@@ -132,8 +133,8 @@ def main() -> None:
     c = sub.add_parser("collect")
     c.add_argument("--dense", required=True)
     c.add_argument("--run", action="append", default=[], required=True)
-    c.add_argument("--add-to", help="an earlier RESULTS.json whose runs are kept")
     c.add_argument("--out", required=True)
+    c.add_argument("--into", help="an earlier results file to add the runs to (same dense evaluation)")
     c.set_defaults(func=collect)
     q = sub.add_parser("plot")
     q.add_argument("results")

@@ -1,6 +1,6 @@
 // `lowrank decompose MODEL --plan gamma.json [--method svd|tucker2|hooi] [--out OUT] [--fold]
 //                    [--fold-dtype f32|f16] [--threads N] [--device cpu|cuda]
-//                    [--allow-no-savings] [--layers I..J] [--quiet]`
+//                    [--allow-no-savings] [--layers I..J] [--svd-method exact|gram|randomized] [--quiet]`
 //
 // --layers I..J writes a *part*: blocks I..J only (1-based, inclusive; with I = 1 also every
 // tensor outside the blocks), its manifest carrying "shard": {"layers", "model_layers",
@@ -23,7 +23,12 @@
 //
 // Methods: svd (truncated SVD; svd storage form), tucker2 (2-D Tucker by HOSVD, equal to the
 // truncated SVD up to rotations; tucker2 form), hooi (2-D Tucker refined by HOOI; tucker2 form).
-// Default: γ's own method. Tensors are decomposed by a pool of --threads workers (each with its
+// Default: γ's own method. --svd-method picks the algorithm of the svd form's truncated SVD:
+// exact (gesdd, the default; the manifest's eckart_young is the optimum), gram (eigh of the
+// smaller Gram matrix) or randomized (range finder with power iterations: a rank-r factorisation
+// of an m×n weight costs O(mn(r + p)) per pass instead of a full SVD's O(mn·min(m, n)); its
+// relative error is measured, eckart_young is null — the full spectrum is never computed).
+// Tensors are decomposed by a pool of --threads workers (each with its
 // own backend context; OpenBLAS is set to one thread when there are several workers) and written
 // in file order as they complete, at most threads + 2 results in memory at once. Output is
 // atomic (temp file + rename); SIGINT/SIGTERM cancel cleanly and leave nothing under OUT.
@@ -83,7 +88,7 @@ struct interrupted_error : lowrank::error {
 };
 
 struct decompose_args {
-    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu", layers;
+    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu", layers, svd_method;
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
@@ -131,7 +136,7 @@ model::model_plan load_plan(const decompose_args& a, const model_source& m, cons
 /// load + factorisation.
 template <class Ctx>
 task_result factorise_tensor(Ctx& ctx, const tensor_entry& t, std::size_t rank, std::vector<float> w,
-                             const std::string& method, bool fold, double load_seconds) {
+                             const std::string& method, model::factor_method algorithm, bool fold, double load_seconds) {
     using B = backend_of<Ctx>;
     const auto start = std::chrono::steady_clock::now();
     auto W = B::template upload<float>(ctx, w.data(), {t.shape[0], t.shape[1]});
@@ -139,7 +144,7 @@ task_result factorise_tensor(Ctx& ctx, const tensor_entry& t, std::size_t rank, 
     model::factorise_options opt;
     const model::named_method& nm = *model::find_method(method);  // validated in run()
     opt.form = nm.form;
-    opt.method = nm.method;
+    opt.method = algorithm == model::factor_method::automatic ? nm.method : algorithm;
     const auto f = model::factorise_weight(ctx, W, rank, opt);
     if (f.status != status::ok)
         throw backend_error(t.name + ": " + std::string(nm.label) + " failed (" + to_string(f.status) + ")");
@@ -166,12 +171,13 @@ task_result factorise_tensor(Ctx& ctx, const tensor_entry& t, std::size_t rank, 
 }
 
 /// One work item: read (dequantise) the tensor on the calling CPU thread, then factorise it on
-/// the backend `with_ctx` provides (rank 0: an untouched GGUF tensor, only dequantised). For the
+/// the backend `with_ctx` provides (rank 0: an untouched GGUF tensor, only dequantised);
+/// `algorithm`: --svd-method's override of the method's algorithm (automatic: the method's). For the
 /// GPU, `with_ctx` serialises the factorisations on the one device context while the other
 /// worker threads keep dequantising (a two-stage pipeline).
 template <class WithCtx>
 task_result decompose_tensor(const model_source& m, const tensor_entry& t, std::size_t rank, const std::string& method,
-                             bool fold, WithCtx&& with_ctx) {
+                             model::factor_method algorithm, bool fold, WithCtx&& with_ctx) {
     const auto start = std::chrono::steady_clock::now();
     std::vector<float> w = m.load_f32(t.name);
     if (rank == 0) {
@@ -180,7 +186,7 @@ task_result decompose_tensor(const model_source& m, const tensor_entry& t, std::
         return res;
     }
     const double load_seconds = cli::seconds_since(start);
-    return with_ctx([&](auto& ctx) { return factorise_tensor(ctx, t, rank, std::move(w), method, fold, load_seconds); });
+    return with_ctx([&](auto& ctx) { return factorise_tensor(ctx, t, rank, std::move(w), method, algorithm, fold, load_seconds); });
 }
 
 /// The model's decomposable weights as recipe modules (Hugging Face module names).
@@ -219,6 +225,14 @@ int run(const decompose_args& a0) {
     }
     const model::model_plan p = load_plan(a, m, recipe_gamma);
     const std::string method = a.method.empty() ? to_string(p.gamma.method) : a.method;
+    model::factor_method algorithm = model::factor_method::automatic;  // the method's own
+    if (!a.svd_method.empty()) {
+        if (model::find_method(method)->form != factor_form::svd)
+            throw usage_error("decompose: --svd-method " + a.svd_method + " applies to the svd method only, not " + method);
+        algorithm = a.svd_method == "exact" ? model::factor_method::exact
+                    : a.svd_method == "gram" ? model::factor_method::gram
+                                             : model::factor_method::randomized;  // CLI checked the name
+    }
     const std::string out = a.out.empty() ? cli::decompose::default_out(a.model, a.fold, m) : a.out;
     const bool dir_out = a.fold && m.is_directory();
     const bool gguf = m.format() == model::source_format::gguf;
@@ -289,7 +303,7 @@ int run(const decompose_args& a0) {
             const tensor_entry& t = tensors[i];
 #ifdef LOWRANK_CLI_CUDA
             if (dev.cuda)  // one device context shared by the workers, one factorisation at a time
-                return decompose_tensor(m, t, rank_of[i], method, a.fold, [&](auto&& f) {
+                return decompose_tensor(m, t, rank_of[i], method, algorithm, a.fold, [&](auto&& f) {
                     std::lock_guard lock(gpu_mutex);
                     return f(*dev.cuda);
                 });
@@ -298,7 +312,7 @@ int run(const decompose_args& a0) {
             thread_local std::unique_ptr<xtensor_backend::context> ctx;
             if (!ctx)
                 ctx = threads > 1 ? std::make_unique<xtensor_backend::context>(1) : std::make_unique<xtensor_backend::context>();
-            return decompose_tensor(m, t, rank_of[i], method, a.fold, [&](auto&& f) { return f(*ctx); });
+            return decompose_tensor(m, t, rank_of[i], method, algorithm, a.fold, [&](auto&& f) { return f(*ctx); });
         });
     auto take = [&](std::size_t i) {
         task_result r = pool.take(task_of[i]);
@@ -326,6 +340,7 @@ int run(const decompose_args& a0) {
     }
     man.extra["architecture"] = p.arch.name;
     man.extra["method"] = method;
+    if (!a.svd_method.empty()) man.extra["svd_method"] = a.svd_method;
     man.extra["form"] = to_string(form);
     man.extra["source"] = {{"path", fs::absolute(a.model).string()}, {"format", gguf ? "gguf" : "safetensors"},
                            {"files", sources}, {"sha256", sources.size() == 1 ? sources[0]["sha256"] : json(nullptr)}};
@@ -373,6 +388,10 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
                                            "the blocks) as a part for `lowrank merge`");
     sub->add_option("--threads", a->threads, "worker threads (default: all cores; with --device cuda they read/dequantise while the GPU factorises)");
     lowrank::cli::add_device_option(sub, a->device);
+    sub->add_option("--svd-method", a->svd_method, "svd method: the truncated SVD's algorithm, exact (gesdd, default), "
+                                                   "gram or randomized (far faster at small ranks; error measured, "
+                                                   "no Eckart-Young optimum)")
+        ->check(CLI::IsMember({"exact", "gram", "randomized"}));
     sub->add_flag("--allow-no-savings", a->allow_no_savings, "accept ranks past the break-even rank (e.g. full rank)");
     sub->add_flag("--quiet", a->quiet, "no progress bar");
     sub->callback([a, exit_code] {

@@ -792,11 +792,13 @@ int run(const eval_args& a0) {
         if (bert) throw cli::usage_error("--skip-layers: Llama-family models only (" + a.model + " is a BERT model)");
         a.skip = parse_skip_layers(a.skip_layers);
     }
-    if (!bert)
-        for (const auto& t : tasks)
+    if (!bert) {
+        for (const auto& t : tasks) {
             if (t.rfind("ppl:", 0) != 0 && t != "gsm8k" && t != "humaneval") eval::find_task(t);  // fail early on a typo
             else if (t.rfind("ppl:", 0) == 0 && !is_builtin_corpus(t.substr(4)))
                 (void)cli::read_utf8_text(t.substr(4), "--tasks " + t + ":");  // a user's text: fail before loading the model
+        }
+    }
     json res = {{"schema", eval::results_schema},
                 {"schema_version", eval::results_schema_version},
                 {"model", {{"path", fs::absolute(a.model).string()}}},

@@ -142,6 +142,56 @@ TEST_CASE("decompose GGUF: q/k un-permuted in the factorised file, re-permuted w
     CHECK(no_temp_files(d.path));
 }
 
+TEST_CASE("decompose --svd-method: gram and randomized against the Eckart-Young optimum; refused for tucker2") {
+    // Reference: the reference backend's Jacobi SVD in double (Eckart–Young error at rank r).
+    // gram must reach the optimum; randomized can only be at or above it, and its reported error
+    // must be the error of the factors it wrote.
+    dtest::temp_dir d("svdm");
+    const auto ts = dtest::tiny_llama(5);
+    dtest::write_tiny_hf(d.path / "tiny", ts);
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0, 2}, low_ranks));
+    const auto ref = by_hf(ts);
+    for (const char* algo : {"gram", "randomized"}) {
+        CAPTURE(algo);
+        const std::string out = d / (std::string("s-") + algo + ".safetensors");
+        REQUIRE(dtest::run_cli("decompose " + (d.path / "tiny").string() + " --plan " + (d / "g.json") +
+                                   " --method svd --svd-method " + algo + " --out " + out + " --threads 1",
+                               d / "log") == 0);
+        factorized_model f(out);
+        CHECK(f.manifest()["svd_method"] == algo);
+        std::size_t n = 0;
+        for (const auto& t : f.tensors()) {
+            if (!t.factored) continue;
+            ++n;
+            CAPTURE(t.name);
+            const auto& w = ref.at(t.name)->data;
+            const double ey = dtest::eckart_young_reference(w, t.shape[0], t.shape[1], t.rank);
+            const double measured = dtest::rel_diff(to_dense(t), w);
+            CHECK(t.info["rel_error"].get<double>() == doctest::Approx(measured).epsilon(1e-3));
+            // randomized may fall back to exact/gram where its cost model finds them cheaper (tiny
+            // weights): the per-tensor "algorithm" says which ran.
+            const std::string ran = t.info["algorithm"].get<std::string>();
+            CAPTURE(t.info.dump());
+            if (std::string(algo) == "gram") CHECK(ran == "truncated_svd(gram)");
+            CHECK(measured >= ey * (1 - 1e-4));
+            CHECK(measured <= ey * (ran == "truncated_svd(randomized)" ? 1.05 : 1 + 1e-3));
+            if (ran == "truncated_svd(randomized)") CHECK(t.info["eckart_young"].is_null());  // no full spectrum
+            else CHECK(t.info["eckart_young"].get<double>() == doctest::Approx(ey).epsilon(1e-3));
+        }
+        CHECK(n == 14);
+    }
+    const std::string out = d / "t.safetensors";
+    CHECK(dtest::run_cli("decompose " + (d.path / "tiny").string() + " --plan " + (d / "g.json") +
+                             " --method tucker2 --svd-method randomized --out " + out,
+                         d / "log") == 2);
+    CHECK(dtest::read_text(d / "log").find("--svd-method randomized applies to the svd method only") != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+    CHECK(dtest::run_cli("decompose " + (d.path / "tiny").string() + " --plan " + (d / "g.json") +
+                             " --svd-method qr --out " + out,
+                         d / "log") != 0);
+    CHECK_FALSE(fs::exists(out));
+}
+
 TEST_CASE("decompose refuses bad plans and bad outputs, leaving nothing behind") {
     dtest::temp_dir d("bad");
     dtest::write_tiny_hf(d.path / "tiny", dtest::tiny_llama());
