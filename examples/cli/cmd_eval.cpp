@@ -13,6 +13,9 @@
 // configuration and tokenizer from the source model its manifest records, or --source; for a
 // factorised BERT, task agreement compares with that source); --plan applies a γ in memory.
 // Results follow the schema in eval/results.hpp; progress on stderr.
+// --scoring batched|shared-context|per-request: how multiple-choice continuations are run
+// (eval/continuation_scoring.hpp; equal log-likelihoods, batched is the fastest; the task's
+// settings record it).
 // --samples-out FILE: per-document JSONL (the formatted requests and their log-likelihoods; BERT:
 // gold and prediction, or the agreement cosine), and per perplexity window {task, window_index,
 // nll (Σ −ln p of its scored tokens), tokens, bytes}; with --format-only the requests alone,
@@ -84,6 +87,7 @@ struct eval_args {
     std::size_t num_fewshot = eval::gsm8k::num_fewshot;
     int threads = 2;
     std::string weights = "f32";
+    std::string scoring = "batched";  ///< --scoring (eval/continuation_scoring.hpp)
     bool no_progress = false, no_efficiency = false, format_only = false;
     std::string command;
     std::string skip_layers;          ///< --skip-layers as given
@@ -482,6 +486,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
     }
     res["model"]["weights"] = a.weights;
     eval::llama_scorer scorer(model, tok);
+    scorer.set_mode(eval::parse_scoring_mode(a.scoring, "--scoring"));
     std::optional<runtime::llama_model> base;  // --kl-divergence-base
     if (!a.kl_base.empty()) {
         if (!fs::exists(a.kl_base)) throw cli::usage_error("--kl-divergence-base " + a.kl_base + ": no such file or directory");
@@ -589,7 +594,8 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
                             {"greedy_per_request", r.greedy[i]}});
             }
         }
-        e["settings"] = {{"num_fewshot", 0}, {"semantics", "lm-evaluation-harness v0.4"}, {"unit", "documents"}};
+        e["settings"] = {{"num_fewshot", 0}, {"semantics", "lm-evaluation-harness v0.4"}, {"unit", "documents"},
+                         {"scoring", a.scoring}};
         e["seconds"] = since(tt);
         res["tasks"][name] = e;
     }
@@ -868,6 +874,11 @@ void install(CLI::App& app, int* exit_code) {
                     "openbookqa, mmlu, lambada, gsm8k (generation, slow), humaneval (generation + sandboxed execution, slow), "
                     "ppl:code; BERT: mrpc, sst2, agreement")
         ->required();
+    sub->add_option("--scoring", a->scoring,
+                    "multiple choice / LAMBADA: batched (default: the context once, all continuations in one "
+                    "batched forward), shared-context (one forward per continuation from the context's cache) or "
+                    "per-request (each pair alone, as lm-evaluation-harness runs them); equal log-likelihoods")
+        ->check(CLI::IsMember({"batched", "shared-context", "per-request"}));
     sub->add_option("--limit", a->limit, "first N documents per task (mmlu: ⌈N/57⌉ per subject); perplexity: first N windows; 0 = all");
     auto* gen = sub->add_option("--gen-tokens", a->gen_tokens,
                                 "gsm8k / humaneval: most tokens generated per answer (default 256 / 512)")

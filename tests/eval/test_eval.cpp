@@ -2,6 +2,7 @@
 // known by construction), windowed perplexity against direct scoring with the runtime's
 // llama_model::score on a tiny random model, results-schema validation, --limit subsets.
 #include "eval/bert_eval.hpp"
+#include "eval/continuation_scoring.hpp"
 #include "eval/results.hpp"
 #include "eval/scoring.hpp"
 #include "eval/tasks.hpp"
@@ -324,4 +325,44 @@ TEST_CASE("results schema: a complete document validates; missing pieces are nam
     k["gamma"] = {{"id", "g-1"}};
     CHECK(eval::validate_results(k).size() == 1);
     CHECK(eval::metric(std::nan(""), 0.0)["value"].is_null());
+}
+
+TEST_CASE("continuation scoring: batched, shared-context and per-request agree with llama_model::score") {
+    // Reference: the runtime's own llama_model::score (one forward over context + continuation,
+    // independent of eval/continuation_scoring.hpp). Continuations of different lengths (the batch is
+    // right-padded), an empty one, a one-token one, and a GQA model with 2 layers.
+    runtime::llama_model m(tiny_llama(11), 1);
+    std::mt19937 rng(5);
+    auto toks = [&](std::size_t n) {
+        std::vector<int> v(n);
+        for (auto& x : v) x = int(rng() % 37);
+        return v;
+    };
+    for (std::size_t ctx_len : {1u, 6u, 20u}) {
+        CAPTURE(ctx_len);
+        const std::vector<int> ctx = toks(ctx_len);
+        const std::vector<std::vector<int>> conts = {toks(3), toks(9), {}, toks(1), toks(5), toks(9)};
+        std::vector<std::vector<eval::loglikelihood>> by_mode;
+        for (auto mode : {eval::scoring_mode::batched, eval::scoring_mode::shared_context, eval::scoring_mode::per_request})
+            by_mode.push_back(eval::score_continuations(m, ctx, conts, mode));
+        for (std::size_t i = 0; i < conts.size(); ++i) {
+            CAPTURE(i);
+            double ref = 0;
+            std::size_t greedy = 0;
+            if (!conts[i].empty()) {
+                const auto r = m.score(ctx, conts[i]);
+                ref = r.total, greedy = r.greedy_matches;
+            }
+            for (const auto& res : by_mode) {
+                CHECK(res[i].tokens == conts[i].size());
+                CHECK(res[i].logprob == doctest::Approx(ref).epsilon(1e-5).scale(1.0));
+                CHECK(std::abs(res[i].logprob - ref) < 1e-4);
+                CHECK(res[i].greedy == (greedy == conts[i].size()));
+            }
+        }
+    }
+    CHECK_THROWS_AS(eval::score_continuations(m, {}, {{1}}), lowrank::invalid_argument);
+    CHECK(eval::parse_scoring_mode("shared-context", "--scoring") == eval::scoring_mode::shared_context);
+    CHECK_THROWS_WITH_AS(eval::parse_scoring_mode("fast", "--scoring"), doctest::Contains("--scoring: 'fast'"),
+                         lowrank::invalid_argument);
 }

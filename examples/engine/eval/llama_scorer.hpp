@@ -6,10 +6,12 @@
 //   - an empty context becomes the end-of-text token; no BOS is added (lm-eval's default for
 //     causal models other than Gemma);
 //   - the model input is (context_enc + continuation_enc)[−(max_length+1):][:-1].
-// The context is run once per document and its KV cache copied for each continuation (exact:
-// every choice shares context_enc).
+// The model work is eval/continuation_scoring.hpp's: by default the context once per document and
+// every continuation in one batched forward from its KV cache (exact: every choice shares
+// context_enc); set_mode picks the per-request or shared-context way instead.
 #pragma once
 
+#include "eval/continuation_scoring.hpp"
 #include "eval/scoring.hpp"
 #include "runtime/tokenizer.hpp"
 #include "runtime/llama.hpp"
@@ -48,31 +50,15 @@ public:
             conts.push_back(std::move(k));
         }
         const std::size_t max_len = m_.config().context;
-        const std::size_t V = m_.config().vocab;
         if (ctx.size() + longest > max_len + 1) {  // truncation needed: score each pair alone
             for (const auto& k : conts) out.push_back(score_truncated(ctx, k, max_len));
             return out;
         }
-        runtime::kv_cache base = m_.make_cache(1, ctx.size() + longest);
-        const std::vector<float> first = m_.forward(ctx.data(), ctx.size(), base, false);  // predicts k[0]
-        for (const auto& k : conts) {
-            loglikelihood r;
-            r.tokens = k.size();
-            r.greedy = true;
-            if (k.empty()) {
-                out.push_back(r);
-                continue;
-            }
-            accumulate(first.data(), V, k[0], r);
-            if (k.size() > 1) {
-                runtime::kv_cache c = base;
-                const auto logits = m_.forward(k.data(), k.size() - 1, c, true);
-                for (std::size_t i = 1; i < k.size(); ++i) accumulate(logits.data() + (i - 1) * V, V, k[i], r);
-            }
-            out.push_back(r);
-        }
-        return out;
+        return score_continuations(m_, ctx, conts, mode_);
     }
+
+    /// How a document's continuations are run (eval/continuation_scoring.hpp; default batched).
+    void set_mode(scoring_mode m) { mode_ = m; }
 
     /// log p(tokens[i] | tokens[<i]) for i in [from, n): one forward pass over the window.
     std::vector<double> window_logprobs(const std::vector<int>& tokens, std::size_t from) {
@@ -88,14 +74,6 @@ public:
     }
 
 private:
-    static void accumulate(const float* row, std::size_t V, int target, loglikelihood& r) {
-        r.logprob += double(row[target]) - runtime::log_sum_exp(row, V);
-        std::size_t arg = 0;
-        for (std::size_t j = 1; j < V; ++j)
-            if (row[j] > row[arg]) arg = j;
-        r.greedy = r.greedy && arg == static_cast<std::size_t>(target);
-    }
-
     loglikelihood score_truncated(const std::vector<int>& ctx, const std::vector<int>& k, std::size_t max_len) {
         std::vector<int> all(ctx);
         all.insert(all.end(), k.begin(), k.end());
@@ -105,12 +83,13 @@ private:
         const auto logits = m_.forward(all.data(), all.size() - 1, c, true);
         loglikelihood r;
         r.tokens = k.size(), r.greedy = true;
-        for (std::size_t i = from; i < all.size(); ++i) accumulate(logits.data() + (i - 1) * m_.config().vocab, m_.config().vocab, all[i], r);
+        for (std::size_t i = from; i < all.size(); ++i) detail::accumulate_token(logits.data() + (i - 1) * m_.config().vocab, m_.config().vocab, all[i], r);
         return r;
     }
 
     runtime::llama_model& m_;
     const runtime::gguf_tokenizer& tok_;
+    scoring_mode mode_ = scoring_mode::batched;
 };
 
 }  // namespace lowrank::eval

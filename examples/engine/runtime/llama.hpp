@@ -144,6 +144,8 @@ struct kv_cache {
     float* v_at(std::size_t l, std::size_t b) {
         return v.data() + (v_offset[l] * batch + b * v_width[l]) * capacity;
     }
+    const float* k_at(std::size_t l, std::size_t b) const { return const_cast<kv_cache*>(this)->k_at(l, b); }
+    const float* v_at(std::size_t l, std::size_t b) const { return const_cast<kv_cache*>(this)->v_at(l, b); }
 };
 
 class llama_model {
