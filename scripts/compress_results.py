@@ -5,9 +5,9 @@
       SUMMARY is `lowrank compress --json`'s output, EVAL is `lowrank eval --json`'s output on the
       compressed file, DENSE the same eval of the uncompressed model. Every number in RESULTS is
       copied from those files (perplexities, their standard errors, K achieved, parameters, the
-      commands); the ratio is perplexity / dense perplexity on the same task. Runs whose eval used
-      other windows or tasks than the dense eval are refused (a ratio over different windows is
-      meaningless).
+      commands; for --alloc sensitivity also the probe's seconds and windows); the ratio is
+      perplexity / dense perplexity on the same task. Runs whose eval used other windows or tasks
+      than the dense eval are refused (a ratio over different windows is meaningless).
       --into EXISTING.json adds the runs to an earlier results file instead of starting afresh: its
       dense perplexities must equal DENSE's to 1e-6 relative (same model, windows and text; builds
       differ in float32 summation order at the 1e-7 level), and an earlier row of
@@ -60,6 +60,10 @@ def collect(args: argparse.Namespace) -> None:
                "keep_achieved": s["keep_achieved"], "linear_parameters": s["linear_parameters"],
                "parameters": s["parameters"], "compress_seconds": s.get("seconds"),
                "compress_peak_rss_mb": s.get("peak_rss_mb"), "eval_command": ev.get("command"), "tasks": {}}
+        if s.get("sensitivity"):
+            sens = s["sensitivity"]
+            row["sensitivity_probe_seconds"] = sens.get("probe_seconds")
+            row["sensitivity_windows"] = sens.get("windows", {}).get("count")
         for name, t in tasks.items():
             d = dense.get(name)
             if d is None or d["limit"] != t["limit"] or d["sha256"] != t["sha256"]:
@@ -108,7 +112,8 @@ def plot(args: argparse.Namespace) -> None:
                 continue
             ax.plot(ks, ys, marker="o", label=label)
         if off_scale:
-            ax.text(0.02, 0.98, "off scale: " + "; ".join(off_scale), transform=ax.transAxes, va="top", fontsize=7)
+            ax.text(0.98, 0.02, "off scale: " + "; ".join(off_scale), transform=ax.transAxes, va="bottom", ha="right",
+                    fontsize=7)  # bottom right: clear of the legend and of the curves (K falls to the right)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("K: fraction of linear parameters kept")

@@ -1,4 +1,5 @@
-// `lowrank compress MODEL --keep K --method plain|asvd|svd-llm|svd-llm-seq|struct [--alloc uniform|global]
+// `lowrank compress MODEL --keep K --method plain|asvd|svd-llm|svd-llm-seq|struct
+//                    [--alloc uniform|global|sensitivity [--sensitivity-windows N]]
 //                    (--calib STATS | --calib-text FILE [--windows N] [--context L] [--seed S])
 //                    [--keep-dense REGEX] [--fold [--fold-dtype f32|f16]] --out OUT
 //                    [--threads T] [--json SUMMARY] [--seq-stats STATS] [--quiet]`
@@ -18,6 +19,18 @@
 //            (The raw whitened energies of different layers are not comparable: the prototype
 //            found DP on them 10× worse than uniform. Normalised losses are the fix tried here;
 //            docs/compress.md has the measured comparison.)
+//   sensitivity  global, with per-block weights from the model's measured loss: for each block
+//            l, only block l's linears are replaced by their factorisations at the uniform ranks
+//            (same method and whitener), the model runs over the first N calibration windows
+//            (--sensitivity-windows, default 8) and s_l = mean NLL − dense mean NLL; the items of
+//            block l get w = max(s_l, floor) / Σ_{j∈l} L_j(r_j^uniform)/L_j(0)
+//            (compress/sensitivity.hpp: group_loss_weights), so the weighted predicted loss of
+//            each block at the uniform ranks equals its measured NLL increase; then
+//            allocate_ranks on the relative curves with those weights, same budget as global.
+//            floor = 10⁻³ · max_l s_l (10⁻¹² when no s_l > 0). Llama family; plain / asvd /
+//            svd-llm; needs the calibration text (--calib-text; with --calib STATS as well, the
+//            text STATS was calibrated on — its sha256 is checked); the windows are the first N
+//            of the statistics' recorded window starts.
 // Methods (a table, `methods()` below: one entry per method; a structured method plugs in as
 // one more entry with its own runner):
 //   plain    truncated SVD of W (the baseline; statistics optional, used only for reporting)
@@ -46,6 +59,7 @@
 #include "cli/ordered_pool.hpp"
 #include "cli/progress.hpp"
 #include "cli/text_input.hpp"
+#include "eval/llama_scorer.hpp"
 
 #include "lowrank/backend/xtensor_backend.hpp"
 #include "lowrank/compress/compress.hpp"
@@ -87,7 +101,7 @@ struct compress_args {
     double keep = -1;
     bool fold = false, quiet = false;
     unsigned threads = 0;
-    std::size_t windows = 64, context = 512;
+    std::size_t windows = 64, context = 512, sensitivity_windows = 8;
     std::uint64_t seed = 0;
     std::string command;
 };
@@ -199,17 +213,185 @@ ctx_t& thread_ctx(unsigned threads) {
     return *ctx;
 }
 
+// ------------------------------------------------------------------------- the runtime model
+// (svd-llm-seq and --alloc sensitivity: block linears swapped inside a runtime::llama_model)
+
+/// The runtime model of MODEL with the calibration text's token stream (BOS + tokens, as
+/// `lowrank calibrate` tokenises it).
+struct runtime_text {
+    runtime::gguf_tokenizer tok;
+    std::unique_ptr<runtime::llama_model> model;
+    std::vector<int> ids;
+};
+
+/// Opens MODEL for windows of `context` tokens and tokenises `text` (`what` names it in errors).
+/// Throws usage_error when the context exceeds the model's or the text is shorter than one window.
+runtime_text open_runtime_text(const compress_args& a, const std::string& text, const std::string& what, std::size_t context) {
+    runtime::opened_llama o = runtime::open_llama(a.model, "", std::max<std::size_t>(4096, context));
+    runtime_text rt{runtime::open_llama_tokenizer(o), nullptr, {}};
+    rt.model = std::make_unique<runtime::llama_model>(std::move(o.weights), a.threads ? static_cast<int>(a.threads) : 2);
+    if (context > rt.model->config().context)
+        throw usage_error("compress: --context " + std::to_string(context) + " exceeds the model's context of " +
+                          std::to_string(rt.model->config().context) + " tokens");
+    rt.ids = {rt.tok.bos() >= 0 ? rt.tok.bos() : rt.tok.eos()};
+    const auto enc = rt.tok.encode(text, false);
+    rt.ids.insert(rt.ids.end(), enc.begin(), enc.end());
+    if (rt.ids.size() < context)
+        throw usage_error("compress: " + what + " gives " + std::to_string(rt.ids.size()) +
+                          " tokens (BOS included), fewer than one window of --context " + std::to_string(context));
+    return rt;
+}
+
+/// The runtime linear of weight t (block t.cls.layer, role t.cls.role), which must be dense with t's shape.
+runtime::linear& runtime_linear(runtime::llama_model& model, const tensor_entry& t) {
+    const auto l = static_cast<std::size_t>(t.cls.layer);
+    runtime::linear* lin = l < model.weights().blocks.size() ? model.weights().blocks[l].by_role(t.cls.role) : nullptr;
+    if (!lin || lin->form != runtime::linear_form::dense || lin->out != t.shape[0] || lin->in != t.shape[1])
+        throw usage_error("compress: " + t.name + " does not match the runtime model's dense weight");
+    return *lin;
+}
+
+/// Replaces the dense runtime linear `lin` of weight t by its factorisation at `rank` under the
+/// method's whitener (compress_tensor; with --fold the dense reconstruction) and returns the
+/// weight's record with the factors. The bias moves along; the dense weight is consumed.
+task_result factorise_in_place(ctx_t& ctx, const compress_run& r, const tensor_entry& t, runtime::linear& lin, std::size_t rank,
+                               const whiten_fn& whiten, const input_stats* st) {
+    task_result res = compress_tensor(ctx, r, t, rank, std::move(lin.w), whiten, 0.0, st);
+    lin = r.a.fold ? runtime::linear::dense(res.a, lin.out, lin.in, std::move(lin.bias))
+                   : runtime::linear::svd(res.a, res.b, lin.out, lin.in, rank, std::move(lin.bias));
+    return res;
+}
+
+// ------------------------------------------------------------------------- sensitivity probe
+
+/// --alloc sensitivity's measurement: given the uniform ranks (rank_of per tensor, 0 = dense),
+/// returns s_l (mean NLL increase over dense) for every block l and fills `record` (manifest).
+using probe_fn = std::function<std::vector<double>(const std::vector<std::size_t>& rank_of, json& record)>;
+
+/// For each block l: block l's linears (rank > 0) factorised at their uniform ranks with the
+/// method's whitener and the calibration statistics, swapped into the runtime model, mean NLL
+/// over the first --sensitivity-windows windows of the statistics' recorded window starts
+/// (eval::llama_scorer::window_logprobs: each window alone, tokens 1..L−1 scored), block restored.
+std::vector<double> probe_sensitivity(const compress_run& r, const whiten_fn& whiten, const std::vector<std::size_t>& rank_of,
+                                      json& record) {
+    const auto& a = r.a;
+    const auto& ts = r.m.tensors();
+    const auto start = std::chrono::steady_clock::now();
+    const auto& prov = r.stats->provenance();
+    std::vector<std::size_t> starts;
+    try {
+        starts = prov.extra.at("starts").get<std::vector<std::size_t>>();
+    } catch (const std::exception&) {
+        throw usage_error("compress: --alloc sensitivity: the calibration statistics record no window starts");
+    }
+    if (a.sensitivity_windows == 0 || a.sensitivity_windows > starts.size())
+        throw usage_error("compress: --sensitivity-windows must be in [1, " + std::to_string(starts.size()) +
+                          "] (the calibration's windows), got " + std::to_string(a.sensitivity_windows));
+    starts.resize(a.sensitivity_windows);
+    const std::size_t context = prov.context;
+    const std::string text = cli::read_utf8_text(a.calib_text, "compress: --calib-text");
+    runtime_text rt = open_runtime_text(a, text, "--calib-text " + a.calib_text, context);
+    for (std::size_t s0 : starts)
+        if (s0 + context > rt.ids.size())
+            throw usage_error("compress: --calib-text " + a.calib_text + ": a recorded calibration window leaves its token stream");
+    auto& model = *rt.model;
+    eval::llama_scorer scorer(model, rt.tok);
+    std::size_t scored = 0;
+    const auto mean_nll = [&] {
+        double nll = 0;
+        scored = 0;
+        for (std::size_t s0 : starts) {
+            const std::vector<int> win(rt.ids.begin() + static_cast<long>(s0), rt.ids.begin() + static_cast<long>(s0 + context));
+            for (double lp : scorer.window_logprobs(win, 1)) nll -= lp, ++scored;
+        }
+        return nll / static_cast<double>(scored);
+    };
+    const std::size_t layers = model.config().layers;
+    cli::progress bar("sensitivity", layers + 1, a.quiet);
+    const double dense = mean_nll();
+    bar.step("dense");
+    std::vector<std::vector<std::size_t>> of_layer(layers);
+    for (std::size_t i : r.linear) {
+        const auto l = static_cast<std::size_t>(ts[i].cls.layer);
+        if (l >= layers) throw usage_error("compress: " + ts[i].name + ": layer out of range");
+        of_layer[l].push_back(i);
+    }
+    ctx_t ctx;
+    std::vector<double> s(layers, 0.0);
+    json blocks = json::array();
+    for (std::size_t l = 0; l < layers; ++l) {
+        std::vector<std::pair<runtime::linear*, runtime::linear>> saved;
+        for (std::size_t i : of_layer[l]) {
+            if (rank_of[i] == 0) continue;
+            runtime::linear& lin = runtime_linear(model, ts[i]);
+            saved.emplace_back(&lin, lin);
+            const std::optional<input_stats> st = r.stats->load(input_name(ts[i]));
+            (void)factorise_in_place(ctx, r, ts[i], lin, rank_of[i], whiten, &*st);
+        }
+        const double nll = saved.empty() ? dense : mean_nll();
+        for (auto& [lin, old] : saved) *lin = std::move(old);
+        s[l] = nll - dense;
+        blocks.push_back({{"layer", l}, {"nll", cli::json_number(nll)}, {"nll_increase", cli::json_number(s[l])},
+                          {"weights_factorised", saved.size()}});
+        bar.step("block " + std::to_string(l));
+    }
+    record = {{"measure", "mean NLL per token (nats) over the windows, block l alone factorised at the uniform ranks"},
+              {"dense_nll", cli::json_number(dense)},
+              {"windows", {{"count", starts.size()}, {"context", context}, {"starts", starts}, {"tokens_scored", scored},
+                           {"text", fs::absolute(a.calib_text).string()}, {"text_sha256", sha256_hex(text)}}},
+              {"blocks", std::move(blocks)},
+              {"probe_seconds", cli::seconds_since(start)}};
+    return s;
+}
+
 /// The allocation of the linear weights: rank_of[i] (0: dense) per tensor of the model.
 struct rank_plan {
     allocation_result alloc;
     std::vector<std::size_t> rank_of;
     std::uint64_t total = 0, forced = 0, budget = 0;
     std::size_t factorised = 0;
+    json sensitivity = nullptr;  ///< --alloc sensitivity: the measurement and the weights
 };
 
-/// Allocates the ranks for --keep / --alloc / --keep-dense (global: one loss-curve SVD per weight
-/// under `whiten`). Throws usage_error for an infeasible budget.
-rank_plan plan_ranks(const compress_run& r, const whiten_fn& whiten) {
+/// --alloc sensitivity: measures the blocks at the uniform allocation `uni` (probe) and sets
+/// items[k].weight = group_loss_weights(block of k, L_k(r_k^uniform)/L_k(0), s, floor) with
+/// floor = 10⁻³·max_l s_l (10⁻¹² when no s_l > 0); records the measurement and the weights.
+void set_sensitivity_weights(const compress_run& r, std::vector<allocation_item>& items, const allocation_result& uni,
+                             const probe_fn& probe, json& record) {
+    const auto& ts = r.m.tensors();
+    std::vector<std::size_t> uniform_rank(ts.size(), 0), group(items.size());
+    std::vector<double> reference(items.size(), 0.0);
+    for (std::size_t k = 0; k < items.size(); ++k) {
+        group[k] = static_cast<std::size_t>(ts[r.linear[k]].cls.layer);
+        const auto& c = uni.choices[k];
+        if (c.dense) continue;
+        uniform_rank[r.linear[k]] = c.rank;
+        reference[k] = c.rank < items[k].loss.size() ? items[k].loss[c.rank] : 0.0;  // relative curve: L(r)/L(0)
+    }
+    const std::vector<double> s = probe(uniform_rank, record);
+    for (std::size_t g : group)
+        if (g >= s.size()) throw usage_error("compress: --alloc sensitivity: a weight's block was not measured");
+    const double top = *std::max_element(s.begin(), s.end());
+    const double floor = top > 0 ? 1e-3 * top : 1e-12;
+    const std::vector<double> w = group_loss_weights(group, reference, s, floor);
+    std::vector<double> ref_sum(s.size(), 0.0), block_w(s.size(), 0.0);
+    for (std::size_t k = 0; k < items.size(); ++k) {
+        items[k].weight = w[k];
+        ref_sum[group[k]] += reference[k];
+        block_w[group[k]] = w[k];  // one weight per block (w depends on the block only)
+    }
+    for (std::size_t l = 0; l < s.size(); ++l) {
+        record["blocks"][l]["uniform_relative_loss"] = cli::json_number(ref_sum[l]);
+        record["blocks"][l]["weight"] = cli::json_number(block_w[l]);
+    }
+    record["floor"] = cli::json_number(floor);
+    record["weight_rule"] = "w = max(s_l, floor) / sum over block l of L(r_uniform)/L(0)";
+}
+
+/// Allocates the ranks for --keep / --alloc / --keep-dense (global and sensitivity: one
+/// loss-curve SVD per weight under `whiten`; sensitivity: `probe` measures the blocks at the
+/// uniform ranks). Throws usage_error for an infeasible budget.
+rank_plan plan_ranks(const compress_run& r, const whiten_fn& whiten, const probe_fn& probe = {}) {
     const auto& a = r.a;
     const auto& ts = r.m.tensors();
 
@@ -245,13 +427,17 @@ rank_plan plan_ranks(const compress_run& r, const whiten_fn& whiten) {
                          std::to_string(budget) + " parameters allowed");
     const unsigned threads = worker_threads(a, r.linear.size());
     allocation_result alloc;
+    json sensitivity = nullptr;
+    const auto uniform = [&] {
+        const double rest = static_cast<double>(total - forced);
+        const double k = std::min(1.0, (static_cast<double>(budget) - static_cast<double>(forced)) / rest);
+        if (!(k > 0)) throw infeasible("nothing is left for the factorised weights");
+        return allocate_uniform(items, k);
+    };
     try {
         if (a.alloc == "uniform") {
-            const double rest = static_cast<double>(total - forced);
-            const double k = std::min(1.0, (static_cast<double>(budget) - static_cast<double>(forced)) / rest);
-            if (!(k > 0)) throw infeasible("nothing is left for the factorised weights");
-            alloc = allocate_uniform(items, k);
-        } else {  // global: relative whitened loss curves first (one SVD per weight)
+            alloc = uniform();
+        } else {  // global / sensitivity: relative whitened loss curves first (one SVD per weight)
             cli::progress bar("loss curves", r.linear.size(), a.quiet);
             cli::ordered_pool<std::vector<double>> pool(r.linear.size(), threads, threads + 2, [&](std::size_t k) {
                 const auto& t = ts[r.linear[k]];
@@ -263,6 +449,7 @@ rank_plan plan_ranks(const compress_run& r, const whiten_fn& whiten) {
                 bar.step(ts[r.linear[k]].name);
             }
             pool.stop();
+            if (a.alloc == "sensitivity") set_sensitivity_weights(r, items, uniform(), probe, sensitivity);
             alloc = allocate_ranks(items, budget);
         }
     } catch (const infeasible_budget& e) {
@@ -277,7 +464,13 @@ rank_plan plan_ranks(const compress_run& r, const whiten_fn& whiten) {
         if (!alloc.choices[k].dense) rank_of[r.linear[k]] = alloc.choices[k].rank, ++factorised;
     if (factorised == 0) throw infeasible("every linear weight would stay dense (nothing to compress at this K)");
 
-    return {std::move(alloc), std::move(rank_of), total, forced, budget, factorised};
+    if (!sensitivity.is_null()) {  // what the weighted objective gave each block
+        std::vector<std::uint64_t> params(sensitivity["blocks"].size(), 0);
+        for (std::size_t k = 0; k < r.linear.size(); ++k)
+            params.at(static_cast<std::size_t>(ts[r.linear[k]].cls.layer)) += alloc.choices[k].parameters;
+        for (std::size_t l = 0; l < params.size(); ++l) sensitivity["blocks"][l]["parameters_allocated"] = params[l];
+    }
+    return {std::move(alloc), std::move(rank_of), total, forced, budget, factorised, std::move(sensitivity)};
 }
 
 /// Writes the output (factorised file, or folded with --fold) with the manifest, the --json
@@ -317,9 +510,11 @@ int write_output(compress_run& r, const rank_plan& p, const std::function<task_r
         {"keep_dense", a.keep_dense},
         {"weights_factorised", factorised},
         {"weights_dense", r.linear.size() - factorised},
-        {"allocation", {{"solver", a.alloc == "global" ? to_string(alloc.method) : "uniform"},
-                        {"optimal", a.alloc == "global" ? json(alloc.optimal) : json(nullptr)},
-                        {"relative_loss", a.alloc == "global" ? cli::json_number(alloc.loss) : json(nullptr)}}},
+        {"allocation", {{"solver", a.alloc != "uniform" ? to_string(alloc.method) : "uniform"},
+                        {"optimal", a.alloc != "uniform" ? json(alloc.optimal) : json(nullptr)},
+                        {a.alloc == "sensitivity" ? "weighted_relative_loss" : "relative_loss",
+                         a.alloc != "uniform" ? cli::json_number(alloc.loss) : json(nullptr)}}},
+        {"sensitivity", p.sensitivity},
         {"calibration", r.calibration},
         {"command", a.command}};
     man.extra["threads"] = workers;
@@ -347,6 +542,7 @@ int write_output(compress_run& r, const rank_plan& p, const std::function<task_r
                           {"weights_factorised", factorised},
                           {"mean_whitened_rel_error", wcount ? cli::json_number(wsum / wcount) : json(nullptr)},
                           {"mean_plain_rel_error", factorised ? cli::json_number(psum / factorised) : json(nullptr)},
+                          {"sensitivity", p.sensitivity},
                           {"seconds", cli::seconds_since(r.t0)},
                           {"peak_rss_mb", static_cast<double>(runtime::measure::peak_rss_bytes()) / 1048576.0}};
     if (!a.json_out.empty()) write_file_atomically(a.json_out, summary.dump(2) + "\n");
@@ -365,7 +561,9 @@ int run_low_rank(compress_run& r, const whiten_fn& whiten) {
     const auto& a = r.a;
     const auto& ts = r.m.tensors();
     const bool gguf = r.m.format() == model::source_format::gguf;
-    const rank_plan p = plan_ranks(r, whiten);
+    const rank_plan p = plan_ranks(r, whiten, [&](const std::vector<std::size_t>& uniform_rank, json& record) {
+        return probe_sensitivity(r, whiten, uniform_rank, record);
+    });
     const auto& rank_of = p.rank_of;
     // Work list: factorised weights, plus (factorised output of a GGUF) tensors to dequantise.
     std::vector<std::size_t> task_of(ts.size(), SIZE_MAX), tensor_of;
@@ -437,18 +635,9 @@ int run_sequential(compress_run& r, const whiten_fn& whiten) {
     if (r.stats && sha256_hex(text) != r.stats->provenance().text_sha256)
         throw usage_error("compress: " + text_path + " (the text recorded in --calib " + a.calib +
                           ") has changed since the calibration (sha256 differs)");
-    runtime::opened_llama o = runtime::open_llama(a.model, "", std::max<std::size_t>(4096, context));
-    const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
-    runtime::llama_model model(std::move(o.weights), a.threads ? static_cast<int>(a.threads) : 2);
-    if (context > model.config().context)
-        throw usage_error("compress: --context " + std::to_string(context) + " exceeds the model's context of " +
-                          std::to_string(model.config().context) + " tokens");
-    std::vector<int> ids{tok.bos() >= 0 ? tok.bos() : tok.eos()};
-    const auto enc = tok.encode(text, false);
-    ids.insert(ids.end(), enc.begin(), enc.end());
-    if (ids.size() < context)
-        throw usage_error("compress: " + text_arg + " " + text_path + " gives " + std::to_string(ids.size()) +
-                          " tokens (BOS included), fewer than one window of --context " + std::to_string(context));
+    runtime_text rt = open_runtime_text(a, text, text_arg + " " + text_path, context);
+    runtime::llama_model& model = *rt.model;
+    const std::vector<int>& ids = rt.ids;
     if (starts.empty()) starts = runtime::calibration_starts(ids.size(), context, windows, seed);
     for (std::size_t s0 : starts)
         if (s0 + context > ids.size())
@@ -497,14 +686,8 @@ int run_sequential(compress_run& r, const whiten_fn& whiten) {
             for (std::size_t i : of_layer[l]) {
                 if (p.rank_of[i] == 0) continue;
                 const auto& t = ts[i];
-                runtime::linear* lin = model.weights().blocks[l].by_role(t.cls.role);
-                if (!lin || lin->form != runtime::linear_form::dense || lin->out != t.shape[0] || lin->in != t.shape[1])
-                    throw usage_error("compress: " + t.name + " does not match the runtime model's dense weight");
                 const auto which = static_cast<std::size_t>(*runtime::input_of_role(t.cls.role));
-                task_result res = compress_tensor(ctx, r, t, p.rank_of[i], lin->w, whiten, 0.0, &st[which]);
-                *lin = a.fold ? runtime::linear::dense(res.a, lin->out, lin->in, std::move(lin->bias))
-                              : runtime::linear::svd(res.a, res.b, lin->out, lin->in, p.rank_of[i], std::move(lin->bias));
-                results[i] = std::move(res);
+                results[i] = factorise_in_place(ctx, r, t, runtime_linear(model, t), p.rank_of[i], whiten, &st[which]);
             }
         },
         [&](std::size_t, std::size_t) { bar.step("block pass"); });
@@ -526,7 +709,8 @@ struct method_entry {
     bool needs_stats;
     bool bert;  ///< runs on BERT encoders too
     std::function<int(compress_run&)> run;
-    bool sequential = false;  ///< calibrates itself through the compressed prefix (--calib gives the windows)
+    bool sequential = false;   ///< calibrates itself through the compressed prefix (--calib gives the windows)
+    bool sensitivity = false;  ///< supports --alloc sensitivity (run_low_rank's probe; Llama family)
 };
 
 const std::vector<method_entry>& methods() {
@@ -534,15 +718,18 @@ const std::vector<method_entry>& methods() {
         {"plain", "truncated SVD of W (baseline; statistics only for reporting)", false, true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats*, std::size_t n) { return identity_whitener(ctx, n); });
-         }},
+         },
+         false, true},
         {"asvd", "SVD of W diag(mean|x|)^0.5 (ASVD)", true, true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats* s, std::size_t) { return asvd_whitener(ctx, *s); });
-         }},
+         },
+         false, true},
         {"svd-llm", "whitened SVD, S S^T = X^T X (SVD-LLM)", true, true,
          [](compress_run& r) {
              return run_low_rank(r, [](ctx_t& ctx, const input_stats* s, std::size_t) { return make_whitener(ctx, *s); });
-         }},
+         },
+         false, true},
         {"svd-llm-seq", "svd-llm with sequential statistics: block l whitened on the inputs of the model whose blocks < l are "
                         "already compressed (layer streaming; Llama-family, --alloc uniform)",
          true, false,
@@ -578,8 +765,17 @@ int run(compress_args a) {
     if (!(a.keep > 0 && a.keep <= 1) || !std::isfinite(a.keep))
         throw usage_error("compress: --keep must be in (0, 1] (the fraction of linear-layer parameters kept), got " +
                           std::to_string(a.keep));
-    if (a.alloc != "uniform" && a.alloc != "global") throw usage_error("compress: --alloc must be uniform or global");
-    if (!a.calib.empty() && !a.calib_text.empty()) throw usage_error("compress: give --calib or --calib-text, not both");
+    if (a.alloc != "uniform" && a.alloc != "global" && a.alloc != "sensitivity")
+        throw usage_error("compress: --alloc must be uniform, global or sensitivity, got '" + a.alloc + "'");
+    const bool sensitivity = a.alloc == "sensitivity";
+    if (sensitivity && !method.sensitivity)
+        throw usage_error("compress: --alloc sensitivity is not available for --method " + a.method +
+                          " (only for the factorising methods plain, asvd, svd-llm)");
+    if (sensitivity && a.calib_text.empty())
+        throw usage_error("compress: --alloc sensitivity needs the calibration text: --calib-text FILE (with --calib STATS, "
+                          "the text STATS was calibrated on; its sha256 is checked)");
+    if (!sensitivity && !a.calib.empty() && !a.calib_text.empty())
+        throw usage_error("compress: give --calib or --calib-text, not both (both only with --alloc sensitivity)");
     if (method.needs_stats && a.calib.empty() && a.calib_text.empty())
         throw usage_error("compress: --method " + a.method + " needs calibration statistics: --calib STATS or --calib-text FILE");
     std::error_code ec;
@@ -592,6 +788,8 @@ int run(compress_args a) {
                           " model; compress handles Llama-family decoders and BERT encoders");
     if (m.family() == model::family::bert && !method.bert)
         throw usage_error("compress: --method " + a.method + " is not available for BERT models (" + a.model + ")");
+    if (m.family() == model::family::bert && sensitivity)
+        throw usage_error("compress: --alloc sensitivity is not available for BERT models (" + a.model + "; Llama family only)");
     if (a.out.empty()) throw usage_error("compress: --out is required");
     cli::decompose::refuse_overwriting_input(a.out, m, "compress");
     for (const std::string& p : {a.calib, a.calib_text})
@@ -626,7 +824,7 @@ int run(compress_args a) {
         for (const std::string& p : {a.out, a.calib, a.calib_text, a.model})
             if (!p.empty() && fs::exists(a.seq_stats, ec) && fs::equivalent(a.seq_stats, p, ec))
                 throw usage_error("compress: --seq-stats " + a.seq_stats + " is " + p + "; refusing to overwrite it");
-    if (!a.calib_text.empty() && !method.sequential) {
+    if (!a.calib_text.empty() && a.calib.empty() && !method.sequential) {
         cli::calibration::request c;
         c.model = a.model;
         c.text = a.calib_text;
@@ -673,6 +871,12 @@ int run(compress_args a) {
             }
         }
         const auto& p = stats->provenance();
+        if (sensitivity && !a.calib.empty()) {
+            const std::string text = cli::read_utf8_text(a.calib_text, "compress: --calib-text");
+            if (sha256_hex(text) != p.text_sha256)
+                throw usage_error("compress: --calib-text " + a.calib_text + " is not the text --calib " + a.calib +
+                                  " was calibrated on (sha256 differs from the recorded " + p.text_sha256 + ")");
+        }
         r.calibration = {{"stats", a.calib.empty() ? json(nullptr) : json(fs::absolute(a.calib).string())},
                          {"text", p.extra.value("text", std::string())},
                          {"text_sha256", p.text_sha256},
@@ -695,8 +899,11 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
     sub->add_option("--keep", a->keep, "K in (0, 1]: fraction of the q/k/v/o/gate/up/down parameters kept (factors counted)")
         ->required();
     sub->add_option("--method", a->method, method_help)->required();
-    sub->add_option("--alloc", a->alloc, "rank allocation: uniform (default; SVD-LLM's ratio) or global (exact DP on "
-                                         "normalised whitened losses)");
+    sub->add_option("--alloc", a->alloc, "rank allocation: uniform (default; SVD-LLM's ratio), global (exact DP on "
+                                         "normalised whitened losses) or sensitivity (global weighted by each block's measured "
+                                         "NLL increase at the uniform ranks; plain/asvd/svd-llm, needs --calib-text)");
+    sub->add_option("--sensitivity-windows", a->sensitivity_windows,
+                    "--alloc sensitivity: calibration windows the blocks are measured on (default 8)");
     sub->add_option("--calib", a->calib, "calibration statistics from `lowrank calibrate`");
     sub->add_option("--calib-text", a->calib_text, "calibrate on this UTF-8 text first (--windows/--context/--seed)");
     sub->add_option("--windows", a->windows, "--calib-text: windows (default 64)");
@@ -716,9 +923,11 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
         std::string c = "lowrank compress " + args.model + " --keep " + std::to_string(args.keep) + " --method " + args.method +
                         " --alloc " + args.alloc;
         if (!args.calib.empty()) c += " --calib " + args.calib;
-        if (!args.calib_text.empty())
+        if (!args.calib_text.empty() && !args.calib.empty()) c += " --calib-text " + args.calib_text;  // windows from STATS
+        else if (!args.calib_text.empty())
             c += " --calib-text " + args.calib_text + " --windows " + std::to_string(args.windows) + " --context " +
                  std::to_string(args.context) + " --seed " + std::to_string(args.seed);
+        if (args.alloc == "sensitivity") c += " --sensitivity-windows " + std::to_string(args.sensitivity_windows);
         if (!args.keep_dense.empty()) c += " --keep-dense '" + args.keep_dense + "'";
         if (args.fold) c += " --fold --fold-dtype " + args.fold_dtype;
         if (!args.seq_stats.empty()) c += " --seq-stats " + args.seq_stats;

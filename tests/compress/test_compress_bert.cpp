@@ -333,6 +333,7 @@ TEST_CASE("calibrate / compress BERT refuse bad input and write nothing") {
     const std::string cmp = "compress " + f.model.string() + " --keep 0.6 --calib " + f.stats + " --out " + out + " --quiet ";
     refused(cmp + "--method struct", "not available for BERT");
     refused(cmp + "--method svd-llm-seq", "not available for BERT");
+    refused(cmp + "--method svd-llm --alloc sensitivity --calib-text " + f.txt, "--alloc sensitivity is not available for BERT");
     refused("compress " + f.model.string() + " --keep 0.6 --method svd-llm --calib " + f.stats + " --out " +
                 (f.model / "model.safetensors").string(),
             "compress: --out");

@@ -1,6 +1,7 @@
 // Activation-aware compression (umbrella header): calibration statistics and their file,
 // whitening, whitened/ASVD-scaled truncated SVD, the least-squares refit, output errors
-// measured on statistics, rank allocation, and the structured (MLP channel + VO) compressor.
+// measured on statistics, rank allocation (with sensitivity weights from measured per-group
+// losses), and the structured (MLP channel + VO) compressor.
 // docs/compress.md describes the algorithms.
 //
 //     lowrank::xtensor_backend::context ctx;
@@ -15,6 +16,7 @@
 #include "lowrank/compress/asvd.hpp"
 #include "lowrank/compress/output_error.hpp"
 #include "lowrank/compress/refit.hpp"
+#include "lowrank/compress/sensitivity.hpp"
 #include "lowrank/compress/stats.hpp"
 #include "lowrank/compress/stats_file.hpp"
 #include "lowrank/compress/structured.hpp"
