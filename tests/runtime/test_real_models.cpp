@@ -151,11 +151,11 @@ namespace {
 const char* qwen_gguf = "Qwen2.5-Coder-1.5B-Instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 }
 
-TEST_CASE("real: Qwen2.5-Coder tokenizer (GGUF vocabulary) gives the ids of transformers' tokenizer on code strings") {
+TEST_CASE("real: Qwen2.5-Coder tokenizer (GGUF vocabulary) gives the ids of transformers' tokenizer on code strings" * doctest::test_suite("assets")) {
     // Reference: transformers' tokenizer built from the same GGUF with the NFC normalizer of Qwen's
     // tokenizer.json (= transformers' Qwen2Tokenizer; the GGUF-built one alone has no normalizer,
     // its ids are kept as ids_without_nfc). Only the GGUF's metadata is read here (no weights).
-    const auto path = rt_test::asset(qwen_gguf, "real/Qwen2.5-Coder tokenizer");
+    const auto path = lowrank_test::optional_asset_path(qwen_gguf, "real/Qwen2.5-Coder tokenizer");
     if (path.empty()) return;
     const auto fx = rt_test::fixture("qwen25_coder.json");
     REQUIRE_MESSAGE(fx != nullptr, "committed fixture tests/runtime/fixtures/qwen25_coder.json is missing");
@@ -175,11 +175,11 @@ TEST_CASE("real: Qwen2.5-Coder tokenizer (GGUF vocabulary) gives the ids of tran
     CHECK(n >= 40);
 }
 
-TEST_CASE("real: Qwen2.5-Coder-1.5B logits agree with transformers (float32 and bf16 weights)") {
+TEST_CASE("real: Qwen2.5-Coder-1.5B logits agree with transformers (float32 and bf16 weights)" * doctest::test_suite("assets")) {
     // Reference: transformers' Qwen2ForCausalLM on the same dequantised GGUF weights (bf16: the same
     // weight matrices rounded to bf16). Loads ~7 GB of float32 weights, so it only runs with
     // LOWRANK_TEST_LARGE=1 (the machine is shared); the tokenizer case above always runs.
-    const auto path = rt_test::asset(qwen_gguf, "real/Qwen2.5-Coder logits");
+    const auto path = lowrank_test::optional_asset_path(qwen_gguf, "real/Qwen2.5-Coder logits");
     if (path.empty()) return;
     if (const char* e = std::getenv("LOWRANK_TEST_LARGE"); !e || std::string(e) != "1") {
         std::cout << "SKIPPED real/Qwen2.5-Coder logits: loads ~7 GB of weights; set LOWRANK_TEST_LARGE=1 to run\n";
