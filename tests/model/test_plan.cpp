@@ -38,7 +38,7 @@ TEST_CASE("read_gamma: γ for a model file, by catalog name or the file's own de
     dtest::write_tiny_hf(d.path / "hf", dtest::tiny_llama());
     dtest::write_tiny_gguf(d / "tiny.gguf", dtest::tiny_llama());
     const auto gamma = nlohmann::json::parse(dtest::gamma_json("tiny", {0, 2}, {{"q", 2}, {"down", 3}}, "tucker2"));
-    for (const std::string path : {(d.path / "hf").string(), d / "tiny.gguf"}) {
+    for (const std::string& path : {(d.path / "hf").string(), d / "tiny.gguf"}) {
         CAPTURE(path);
         const model_source m = model_source::open(path);
         const auto p = lowrank::model::read_gamma(gamma, m);
