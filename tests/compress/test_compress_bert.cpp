@@ -188,12 +188,7 @@ TEST_CASE("calibrate BERT: the statistics equal float64 sums over the encoder's 
             REQUIRE(rows.size() == windows * context);
             const std::size_t n = rows[0].size();
             CHECK(n == (in == 3 ? BI : BH));
-            std::vector<double> g(n * n, 0.0), a(n, 0.0);
-            for (const auto& x : rows)
-                for (std::size_t i = 0; i < n; ++i) {
-                    a[i] += std::abs(x[i]);
-                    for (std::size_t j = 0; j < n; ++j) g[i * n + j] += x[i] * x[j];
-                }
+            const auto [g, a] = reference_gram(rows);
             const input_stats s = sf.load("model.layers." + std::to_string(l) + "." + names[in]);
             CAPTURE(l);
             CAPTURE(names[in]);
@@ -317,14 +312,7 @@ TEST_CASE("compress BERT svd-llm: predicted discarded energy = output error on t
 TEST_CASE("calibrate / compress BERT refuse bad input and write nothing") {
     fixture f;
     const std::string out = f.d / "bad.safetensors";
-    auto refused = [&](const std::string& args, const std::string& needle) {
-        std::string log;
-        CAPTURE(args);
-        CHECK(run(args, f.d, &log) != 0);
-        CAPTURE(log);
-        CHECK(contains(log, needle));
-        CHECK(!fs::exists(out));
-    };
+    auto refused = [&](const std::string& args, const std::string& needle) { expect_refused(args, f.d, needle, out); };
     const std::string cal = "calibrate " + f.model.string() + " --out " + out + " --quiet ";
     refused(cal + "--text " + f.txt + " --context 100", "exceeds the model's max_position_embeddings");
     refused(cal + "--text " + f.txt + " --context 2", "--context");

@@ -111,12 +111,7 @@ TEST_CASE("calibrate: the statistics equal float64 sums over the forward's activ
         for (int in = 0; in < 4; ++in) {
             const auto& rows = rec.rows.at({l, in});
             const std::size_t n = rows[0].size();
-            std::vector<double> g(n * n, 0.0), a(n, 0.0);
-            for (const auto& x : rows)
-                for (std::size_t i = 0; i < n; ++i) {
-                    a[i] += std::abs(x[i]);
-                    for (std::size_t j = 0; j < n; ++j) g[i * n + j] += x[i] * x[j];
-                }
+            const auto [g, a] = reference_gram(rows);
             const input_stats s = sf.load("model.layers." + std::to_string(l) + "." + names[in]);
             CAPTURE(l);
             CAPTURE(names[in]);
@@ -278,13 +273,7 @@ TEST_CASE("calibrate and compress refuse bad input, write nothing and leave the 
     const std::string model_sha = sha256_file(f.model + "/model.safetensors");
     const std::string out = f.d / "bad.safetensors";
     auto refused = [&](const std::string& args, const std::string& needle) {
-        std::string log;
-        const int rc = run(args, f.d, &log);
-        CAPTURE(args);
-        CAPTURE(log);
-        CHECK(rc != 0);
-        CHECK(contains(log, needle));
-        CHECK(!fs::exists(out));
+        expect_refused(args, f.d, needle, out);
         CHECK(hidden_entries(f.d.path) == 0);
         for (const auto& e : fs::directory_iterator(f.d.path)) CHECK(!contains(e.path().filename().string(), "bad."));
     };

@@ -164,13 +164,7 @@ TEST_CASE("compress --alloc sensitivity refuses bad input and writes nothing") {
     fixture f;
     const std::string out = f.d / "bad.safetensors";
     auto refused = [&](const std::string& args, const std::string& needle) {
-        std::string log;
-        const int rc = run(args, f.d, &log);
-        CAPTURE(args);
-        CAPTURE(log);
-        CHECK(rc != 0);
-        CHECK(contains(log, needle));
-        CHECK(!fs::exists(out));
+        expect_refused(args, f.d, needle, out);
         CHECK(!fs::exists(f.d / "bad.manifest.json"));
         CHECK(hidden_entries(f.d.path) == 0);
     };
