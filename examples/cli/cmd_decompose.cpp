@@ -1,6 +1,7 @@
 // `lowrank decompose MODEL --plan gamma.json [--method svd|tucker2|hooi] [--out OUT] [--fold]
 //                    [--fold-dtype f32|f16] [--threads N] [--device cpu|cuda]
-//                    [--allow-no-savings] [--layers I..J] [--svd-method exact|gram|randomized] [--quiet]`
+//                    [--allow-no-savings] [--layers I..J] [--svd-method exact|gram|randomized]
+//                    [--max-memory BYTES] [--quiet]`
 //
 // --layers I..J writes a *part*: blocks I..J only (1-based, inclusive; with I = 1 also every
 // tensor outside the blocks), its manifest carrying "shard": {"layers", "model_layers",
@@ -32,6 +33,13 @@
 // own backend context; OpenBLAS is set to one thread when there are several workers) and written
 // in file order as they complete, at most threads + 2 results in memory at once. Output is
 // atomic (temp file + rename); SIGINT/SIGTERM cancel cleanly and leave nothing under OUT.
+// --max-memory BYTES (e.g. 2GB, 1500MiB) bounds the working memory whatever the thread count:
+// each tensor's peak is estimated before it starts (model::factorise_peak_bytes; a dequantise-only
+// tensor: its float32 copy) and tensors are admitted in file order while the estimates of those
+// not yet written stay within BYTES (ordered_pool's budget); a tensor whose estimate alone
+// exceeds BYTES is refused before anything is read. The source's mapped pages of each tensor are
+// released once it is read (model_source::release_pages), so resident file pages stay bounded
+// too. Peak ≈ BYTES + a fixed per-thread amount + the process's baseline (docs/scale.md §3).
 //
 // --device cuda (cli/device.hpp): the same library calls run through cuda_backend on one device
 // context. The --threads workers still read and dequantise tensors on the CPU; each then takes
@@ -88,7 +96,7 @@ struct interrupted_error : lowrank::error {
 };
 
 struct decompose_args {
-    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu", layers, svd_method;
+    std::string model, plan, recipe, method, out, fold_dtype = "f32", device = "cpu", layers, svd_method, max_memory;
     bool fold = false, allow_no_savings = false, quiet = false;
     unsigned threads = 0;
 };
@@ -180,6 +188,7 @@ task_result decompose_tensor(const model_source& m, const tensor_entry& t, std::
                              model::factor_method algorithm, bool fold, WithCtx&& with_ctx) {
     const auto start = std::chrono::steady_clock::now();
     std::vector<float> w = m.load_f32(t.name);
+    m.release_pages(t.name);  // read once: drop the source's pages from the resident set
     if (rank == 0) {
         task_result res;
         res.a = std::move(w);
@@ -287,6 +296,28 @@ int run(const decompose_args& a0) {
             task_of[i] = tensor_of.size();
             tensor_of.push_back(i);
         }
+    // --max-memory: every task's estimated peak, checked against the budget before anything runs.
+    cli::pool_budget budget;
+    if (!a.max_memory.empty()) {
+        try {
+            budget.bytes = cli::parse_byte_size(a.max_memory);
+        } catch (const lowrank::invalid_argument& e) {
+            throw usage_error(std::string("decompose: --max-memory ") + e.what());
+        }
+        const model::factor_method effective =
+            algorithm != model::factor_method::automatic ? algorithm : model::find_method(method)->method;
+        std::vector<std::uint64_t> cost(tensor_of.size());
+        for (std::size_t k = 0; k < tensor_of.size(); ++k) {
+            const tensor_entry& t = tensors[tensor_of[k]];
+            const std::size_t r = rank_of[tensor_of[k]];
+            cost[k] = r > 0 ? model::factorise_peak_bytes(t.shape[0], t.shape[1], r, effective) : 4 * numel(t.shape);
+            if (cost[k] > budget.bytes)
+                throw usage_error("decompose: --max-memory " + a.max_memory + ": tensor " + t.name + " (" +
+                                  to_string(t.shape) + ", rank " + std::to_string(r) + ") alone needs an estimated " +
+                                  std::to_string(cost[k]) + " bytes");
+        }
+        budget.cost = [cost](std::size_t k) { return cost[k]; };
+    }
     const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     const unsigned threads = std::max(1u, std::min<unsigned>(a.threads ? a.threads : hw, std::max<std::size_t>(1, tensor_of.size())));
 
@@ -313,7 +344,8 @@ int run(const decompose_args& a0) {
             if (!ctx)
                 ctx = threads > 1 ? std::make_unique<xtensor_backend::context>(1) : std::make_unique<xtensor_backend::context>();
             return decompose_tensor(m, t, rank_of[i], method, algorithm, a.fold, [&](auto&& f) { return f(*ctx); });
-        });
+        },
+        {}, budget);
     auto take = [&](std::size_t i) {
         task_result r = pool.take(task_of[i]);
         if (cli::interrupt_scope::requested()) throw interrupted_error("interrupted (no output written)");
@@ -348,6 +380,7 @@ int run(const decompose_args& a0) {
     man.extra["threads"] = threads;
     man.extra["device"] = dev.info;
     if (!a.layers.empty()) man.extra["shard"] = {{"layers", {first, last}}, {"model_layers", model_layers}};
+    if (budget.bytes) man.extra["max_memory"] = budget.bytes;
     const cli::decompose::job job{m, rank_of, take, out, t0, in_part};
     if (!a.fold) cli::decompose::write_factorized(job, form, man);
     else if (gguf) cli::decompose::write_gguf_folded(job, a.fold_dtype, man);
@@ -363,6 +396,9 @@ int run(const decompose_args& a0) {
     if (man.decomposed)
         std::printf("relative error per tensor: min %.4g, mean %.4g, max %.4g\n", man.err_min, man.err_mean(), man.err_max);
     std::printf("seconds: %.2f\n", man.extra["seconds"].get<double>());
+    if (budget.bytes)
+        std::printf("memory budget: %.3g GB; most held at once (estimates of admitted, unwritten tensors): %.3g GB\n",
+                    budget.bytes / 1e9, pool.peak_held_bytes() / 1e9);
     const std::string man_path = cli::decompose::manifest_path(out, dir_out);
     const std::string recipe_path = dir_out ? (fs::path(out) / "lowrank_recipe.json").string()
                                             : man_path.substr(0, man_path.size() - std::string(".manifest.json").size()) + ".recipe.json";
@@ -392,6 +428,9 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
                                                    "gram or randomized (far faster at small ranks; error measured, "
                                                    "no Eckart-Young optimum)")
         ->check(CLI::IsMember({"exact", "gram", "randomized"}));
+    sub->add_option("--max-memory", a->max_memory, "bound the working memory whatever --threads is: BYTES, or with "
+                                                   "KB/MB/GB/KiB/MiB/GiB (tensors admitted in order against their "
+                                                   "estimated peak; docs/scale.md)");
     sub->add_flag("--allow-no-savings", a->allow_no_savings, "accept ranks past the break-even rank (e.g. full rank)");
     sub->add_flag("--quiet", a->quiet, "no progress bar");
     sub->callback([a, exit_code] {

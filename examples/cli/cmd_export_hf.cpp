@@ -36,7 +36,7 @@ int run_export(const export_args& a) {
     opt.threads = a.threads;
     opt.modeling_py = modeling_lowrank_py;
     try {
-        opt.shard_bytes = runtime::parse_byte_size(a.shard_size);
+        opt.shard_bytes = cli::parse_byte_size(a.shard_size);
     } catch (const lowrank::invalid_argument& e) {
         throw usage_error(std::string("export-hf: --shard-size ") + e.what());
     }

@@ -1,7 +1,7 @@
-// `lowrank merge PART... --out DIR [--max-shard-size BYTES]` — PROTOTYPE (issue #18 item 3;
-// docs/scale.md §3). Combines the parts that `lowrank decompose --layers I..J` will write (not
-// yet: `--layers` waits for the model-layer refactor) into one factorised model directory in the
-// Hugging Face sharded layout:
+// `lowrank merge PART... --out DIR [--max-shard-size BYTES]` (docs/scale.md §3). Combines the
+// parts that `lowrank decompose --layers I..J` writes into one factorised model directory in the
+// Hugging Face sharded layout, which factorized_model (hence the runtime, `inspect`, `eval`,
+// `bench-model` and `export-hf`) opens like a factorised file:
 //
 //   DIR/model-0000k-of-0000n.safetensors  stored tensors in the source's order, one weight's
 //                                         u/core/v never split; each file's __metadata__ says
@@ -144,7 +144,7 @@ int run(const merge_args& a) {
             } else {
                 x.stored.push_back(t.name);
             }
-            for (const auto& s : x.stored) x.bytes += p.fm->file().view(s).bytes.size();
+            for (const auto& s : x.stored) x.bytes += p.fm->storage().view(s).bytes.size();
             items.push_back(std::move(x));
         }
     }
@@ -172,7 +172,7 @@ int run(const merge_args& a) {
         json man_tensors = json::array();
         for (const item* x : files[k]) {
             for (const auto& s : x->stored) {
-                const tensor_view v = x->from->fm->file().view(s);
+                const tensor_view v = x->from->fm->storage().view(s);
                 specs.push_back({s, v.dtype, v.shape});
                 weight_map[s] = fname;
             }
@@ -184,7 +184,7 @@ int run(const merge_args& a) {
         safetensors_writer w(dir.path(fname), specs,
                              {{"format", factorized_format}, {"lowrank.version", "1"}, {"lowrank.manifest", fm.dump()}});
         for (const item* x : files[k])
-            for (const auto& s : x->stored) w.write(x->from->fm->file().view(s).bytes);
+            for (const auto& s : x->stored) w.write(x->from->fm->storage().view(s).bytes);
         w.commit();
     }
     json man = parts[0].fm->manifest();
@@ -199,7 +199,7 @@ int run(const merge_args& a) {
     man["output"] = {{"path", fs::absolute(a.out).string()}, {"kind", "factorized"}, {"format", "safetensors-sharded"}};
     dir.write_json("model.safetensors.index.json",
                    {{"metadata", {{"total_size", total}, {"format", factorized_format}}}, {"weight_map", weight_map}});
-    dir.write_json("lowrank_manifest.json", man);
+    dir.write_json(factorized_manifest_file, man);
     dir.commit();
     std::printf("merged %zu parts (layers 1..%zu, %zu tensors) into %s: %zu files, %llu bytes\n", parts.size(),
                 parts[0].layers, items.size(), a.out.c_str(), n, static_cast<unsigned long long>(total));
@@ -207,8 +207,8 @@ int run(const merge_args& a) {
 }
 
 const lowrank::cli::registrar reg("merge", [](CLI::App& app, int* exit_code) {
-    auto* sub = app.add_subcommand("merge", "Combine factorised parts (decompose --layers) into one sharded model directory "
-                                            "(prototype)");
+    auto* sub = app.add_subcommand("merge", "Combine factorised parts (decompose --layers) into one sharded factorised model "
+                                            "directory");
     auto a = std::make_shared<merge_args>();
     sub->add_option("PART", a->parts, "factorised part files")->required();
     sub->add_option("--out", a->out, "output directory")->required();

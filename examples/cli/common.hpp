@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,28 @@
 #include <vector>
 
 namespace lowrank::cli {
+
+/// Parses "5GB", "500MB", "2GiB", "1000000" (bytes) → bytes; 0 or junk → invalid_argument.
+inline std::uint64_t parse_byte_size(const std::string& text) {
+    std::size_t pos = 0;
+    unsigned long long v = 0;
+    try {
+        v = std::stoull(text, &pos);
+    } catch (const std::exception&) {
+        throw invalid_argument("'" + text + "' is not a size (bytes, or a number with KB/MB/GB/KiB/MiB/GiB)");
+    }
+    const std::string unit = text.substr(pos);
+    static const std::pair<const char*, std::uint64_t> units[] = {
+        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}, {"KiB", 1024}, {"MiB", 1024 * 1024},
+        {"GiB", 1024ULL * 1024 * 1024}};
+    for (const auto& [u, m] : units)
+        if (unit == u) {
+            if (v == 0 || v > std::numeric_limits<std::uint64_t>::max() / m)
+                throw invalid_argument("'" + text + "' is not a positive size");
+            return v * m;
+        }
+    throw invalid_argument("'" + text + "': unknown unit '" + unit + "' (B, KB, MB, GB, KiB, MiB, GiB)");
+}
 
 /// Loads a floating-point .npy input ("f4" or "f8", C or Fortran order; returned in C order).
 /// Anything else is refused with a message naming the file.

@@ -155,6 +155,7 @@ inline void write_factorized(const job& j, factor_form form, manifest& man) {
         } else {
             const tensor_view v = j.m.safetensors()->view(t.name);
             w.add_dense(t.name, v.dtype, t.shape, v.bytes, man.record(t, json::object()));
+            j.m.release_pages(t.name);  // copied: its source pages need not stay resident
         }
     }
     if (man.extra.contains("shard")) man.extra["shard"]["source_order"] = source_order;
@@ -222,6 +223,7 @@ inline void write_safetensors_folded(const job& j, bool dir_out, const std::stri
         const tensor_view v = st.view(ts[i].name);
         if (j.rank_of[i] == 0) {
             w.write(v.bytes);
+            j.m.release_pages(ts[i].name);  // copied: its source pages need not stay resident
             man.record(ts[i], json::object());
             continue;
         }

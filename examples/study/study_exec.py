@@ -241,14 +241,18 @@ def check_run(spec: dict, res: dict) -> None:
 
 # ----------------------------------------------------------------------------- executors
 class LocalExecutor:
-    """Points in this process: one after another (jobs=1), or `jobs` at once from threads."""
+    """Points in this process: one after another (jobs=1), or `jobs` at once from threads.
+    `fn` is the worker function mapped over the specs (default run_point; bench/scale's sharded
+    decomposition maps its own, with the same contract: raise MixedBuildError to stop everything,
+    any other exception is that spec's result)."""
 
     name = "local"
 
-    def __init__(self, jobs: int = 1):
+    def __init__(self, jobs: int = 1, fn=None):
         if jobs < 1:
             raise SystemExit(f"--jobs {jobs}: must be at least 1")
         self.jobs = jobs
+        self.fn = fn or run_point
 
     def describe(self) -> str:
         return f"local, {self.jobs} at a time" if self.jobs > 1 else "local, serial"
@@ -258,14 +262,14 @@ class LocalExecutor:
         if self.jobs == 1:
             for s in specs:
                 try:
-                    yield s, run_point(s)
+                    yield s, self.fn(s)
                 except MixedBuildError:
                     raise
                 except Exception as exc:  # a failed point is reported, the others still run
                     yield s, exc
             return
         with _cf.ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            futs = {pool.submit(run_point, s): s for s in specs}
+            futs = {pool.submit(self.fn, s): s for s in specs}
             try:
                 for f in _cf.as_completed(futs):
                     exc = f.exception()
@@ -282,23 +286,25 @@ class LocalExecutor:
 
 class RayExecutor:
     """One Ray Core task per point on the cluster at `address` (None: RAY_ADDRESS, else a Ray
-    instance started for this run on this machine)."""
+    instance started for this run on this machine). `fn` (default run_point) is the task; the
+    files in `modules` travel to the workers with study_exec.py and per_unit.py. A spec's "cpus",
+    "gpus" and (when present) "memory" (bytes) are the task's Ray resources."""
 
     name = "ray"
 
-    def __init__(self, address: str | None, max_retries: int = 3):
+    def __init__(self, address: str | None, max_retries: int = 3, fn=None, modules=()):
         try:
             import ray
         except ImportError as e:
             raise SystemExit(f"--executor ray: cannot import ray ({e}); pip install ray") from None
         self.ray = ray
         here = Path(__file__).resolve().parent
-        env = {"py_modules": [str(here / "study_exec.py"), str(here / "per_unit.py")]}
+        env = {"py_modules": [str(here / "study_exec.py"), str(here / "per_unit.py"), *map(str, modules)]}
         kw = {"address": address} if address else {}
         ray.init(**kw, runtime_env=env, log_to_driver=False, logging_level="WARNING",
                  **({} if address else {"include_dashboard": False}))
         self.max_retries = max_retries
-        self.remote = ray.remote(run_point)
+        self.remote = ray.remote(fn or run_point)
 
     def describe(self) -> str:
         res = self.ray.cluster_resources()
@@ -311,6 +317,8 @@ class RayExecutor:
         for s in specs:
             opts = {"num_cpus": s.get("cpus", 1), "num_gpus": s.get("gpus", 0), "max_retries": self.max_retries,
                     "retry_exceptions": False, "name": f"lowrank-point-{s['key'][:12]}"}
+            if s.get("memory"):
+                opts["memory"] = int(s["memory"])
             refs[self.remote.options(**opts).remote(s)] = s
         try:
             while refs:
@@ -334,13 +342,13 @@ class RayExecutor:
         self.ray.shutdown()
 
 
-def make_executor(name: str, jobs: int = 1, address: str | None = None, max_retries: int = 3):
+def make_executor(name: str, jobs: int = 1, address: str | None = None, max_retries: int = 3, fn=None, modules=()):
     if name == "local":
         if address:
             raise SystemExit("--address is for --executor ray")
-        return LocalExecutor(jobs)
+        return LocalExecutor(jobs, fn)
     if name == "ray":
         if jobs != 1:
             raise SystemExit("--jobs is for --executor local (Ray runs as many points as the cluster's resources allow)")
-        return RayExecutor(address, max_retries)
+        return RayExecutor(address, max_retries, fn, modules)
     raise SystemExit(f"--executor {name}: must be local or ray")

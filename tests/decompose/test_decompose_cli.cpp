@@ -192,6 +192,32 @@ TEST_CASE("decompose --svd-method: gram and randomized against the Eckart-Young 
     CHECK_FALSE(fs::exists(out));
 }
 
+TEST_CASE("decompose --max-memory: the same output under a budget; a budget below one tensor's need is refused") {
+    // Reference: the same decomposition without a budget (both on two workers, each on one BLAS
+    // thread, so every tensor's factors are bit-identical whichever worker ran it).
+    dtest::temp_dir d("maxmem");
+    dtest::write_tiny_hf(d.path / "tiny", dtest::tiny_llama(7));
+    dtest::write_text(d / "g.json", dtest::gamma_json("tiny", {0, 1, 2}, low_ranks));
+    const std::string base = "decompose " + (d.path / "tiny").string() + " --plan " + (d / "g.json") + " --threads 2 --quiet";
+    REQUIRE(dtest::run_cli(base + " --out " + (d / "free.safetensors"), d / "log") == 0);
+    REQUIRE(dtest::run_cli(base + " --max-memory 20KB --out " + (d / "budget.safetensors"), d / "log") == 0);
+    CHECK(dtest::read_text(d / "log").find("memory budget: 2e-05 GB") != std::string::npos);
+    const factorized_model a(d / "free.safetensors"), b(d / "budget.safetensors");
+    CHECK(b.manifest()["max_memory"] == 20000);
+    REQUIRE(a.storage().names() == b.storage().names());
+    for (const auto& n : a.storage().names()) {
+        CAPTURE(n);
+        const auto x = a.storage().view(n).bytes, y = b.storage().view(n).bytes;
+        CHECK(std::equal(x.begin(), x.end(), y.begin(), y.end()));
+    }
+    const std::string out = d / "x.safetensors";
+    CHECK(dtest::run_cli(base + " --max-memory 1KB --out " + out, d / "log") == 2);
+    CHECK(dtest::read_text(d / "log").find("alone needs an estimated") != std::string::npos);
+    CHECK(dtest::run_cli(base + " --max-memory 2XB --out " + out, d / "log") == 2);
+    CHECK(dtest::read_text(d / "log").find("--max-memory") != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+}
+
 TEST_CASE("decompose refuses bad plans and bad outputs, leaving nothing behind") {
     dtest::temp_dir d("bad");
     dtest::write_tiny_hf(d.path / "tiny", dtest::tiny_llama());

@@ -9,6 +9,7 @@
 #include "decompose/decompose_test_util.hpp"
 
 #include "lowrank/io/factorized.hpp"
+#include "lowrank/model/source.hpp"
 
 #include <cstdlib>
 
@@ -64,12 +65,11 @@ TEST_CASE("decompose --layers + merge: the parts merge into the unsharded model,
     const safetensors_model merged = safetensors_model::open(out);
     CHECK(merged.files().size() > 1);
     std::vector<std::string> stored_whole;
-    for (const auto& e : whole.file().entries()) stored_whole.push_back(e.name);
-    std::sort(stored_whole.begin(), stored_whole.end());
+    stored_whole = whole.storage().names();  // sorted
     CHECK(merged.names() == stored_whole);
     for (const auto& n : stored_whole) {
         CAPTURE(n);
-        const tensor_view a = whole.file().view(n), b = merged.view(n);
+        const tensor_view a = whole.storage().view(n), b = merged.view(n);
         CHECK(a.dtype == b.dtype);
         CHECK(a.shape == b.shape);
         CHECK(std::equal(a.bytes.begin(), a.bytes.end(), b.bytes.begin(), b.bytes.end()));
@@ -79,6 +79,66 @@ TEST_CASE("decompose --layers + merge: the parts merge into the unsharded model,
     CHECK(man["parameters"]["after"] == whole.manifest()["parameters"]["after"]);
     CHECK(man["gamma_id"] == whole.manifest()["gamma_id"]);
     for (const auto* f : merged.files()) CHECK_NOTHROW(factorized_model(f->path()));
+
+    // The directory opens as one factorised model: the same original tensors, records and
+    // reconstructions as the unsharded file, through the model layer and `inspect` too.
+    CHECK(model::detect_file_kind(out) == model::file_kind::factorized);
+    const factorized_model dir_model(out);
+    CHECK(dir_model.is_directory());
+    REQUIRE(dir_model.tensors().size() == whole.tensors().size());
+    for (std::size_t k = 0; k < whole.tensors().size(); ++k) {
+        const auto &a = whole.tensors()[k], &b = dir_model.tensors()[k];
+        CAPTURE(a.name);
+        CHECK(a.name == b.name);
+        CHECK(a.factored == b.factored);
+        CHECK(a.rank == b.rank);
+        CHECK(to_dense(a) == to_dense(b));
+    }
+    CHECK(dir_model.parameters_after() == whole.parameters_after());
+    const auto ms = model::model_source::open(out);
+    CHECK(ms.format() == model::source_format::factorized);
+    CHECK(ms.files().size() == merged.files().size());
+    CHECK(ms.load_f32("blk.2.ffn_up.weight") == model::model_source::open(whole_path).load_f32("blk.2.ffn_up.weight"));
+    REQUIRE(dtest::run_cli("inspect --json " + out, d / "ij") == 0);
+    REQUIRE(dtest::run_cli("inspect --json " + whole_path, d / "iw") == 0);
+    auto ij = nlohmann::json::parse(dtest::read_text(d / "ij")), iw = nlohmann::json::parse(dtest::read_text(d / "iw"));
+    CHECK(ij["path"] == out);
+    ij.erase("path"), iw.erase("path");
+    CHECK(ij == iw);  // the same tensors, ranks, errors and parameter counts
+
+    // A directory whose parts disagree is refused naming the file at fault.
+    auto broken = [&](const std::string& name, auto&& edit) {
+        const fs::path b = d.path / name;
+        fs::copy(out, b);
+        edit(b);
+        std::string e;
+        try {
+            factorized_model m(b.string());
+        } catch (const io_error& x) {
+            e = x.what();
+        }
+        return e;
+    };
+    std::string e = broken("b1", [&](const fs::path& b) {
+        auto man = nlohmann::json::parse(dtest::read_text((b / "lowrank_manifest.json").string()));
+        for (auto& t : man["tensors"])
+            if (t.contains("rank")) {
+                t["rank"] = t["rank"].get<int>() + 1;
+                break;
+            }
+        dtest::write_text((b / "lowrank_manifest.json").string(), man.dump());
+    });
+    CAPTURE(e);
+    CHECK(e.find("lowrank_manifest.json") != std::string::npos);
+    CHECK(e.find("differs from the one in") != std::string::npos);
+    e = broken("b2", [&](const fs::path& b) {
+        auto man = nlohmann::json::parse(dtest::read_text((b / "lowrank_manifest.json").string()));
+        man["tensors"].erase(man["tensors"].size() - 1);
+        dtest::write_text((b / "lowrank_manifest.json").string(), man.dump());
+    });
+    CHECK(e.find("is not in") != std::string::npos);
+    e = broken("b3", [&](const fs::path& b) { fs::remove(b / merged.files().back()->path().substr(out.size() + 1)); });
+    CHECK(e.find("model-0000") != std::string::npos);
 
     auto refused = [&](const std::string& parts, const std::string& what) {
         CAPTURE(parts);

@@ -83,28 +83,6 @@ struct hf_export_result {
     nlohmann::json lowrank;                  ///< config.json's "lowrank" object
 };
 
-/// Parses "5GB", "500MB", "2GiB", "1000000" (bytes) → bytes; 0 or junk → invalid_argument.
-inline std::uint64_t parse_byte_size(const std::string& text) {
-    std::size_t pos = 0;
-    unsigned long long v = 0;
-    try {
-        v = std::stoull(text, &pos);
-    } catch (const std::exception&) {
-        throw invalid_argument("'" + text + "' is not a size (bytes, or a number with KB/MB/GB/KiB/MiB/GiB)");
-    }
-    const std::string unit = text.substr(pos);
-    static const std::pair<const char*, std::uint64_t> units[] = {
-        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000}, {"KiB", 1024}, {"MiB", 1024 * 1024},
-        {"GiB", 1024ULL * 1024 * 1024}};
-    for (const auto& [u, m] : units)
-        if (unit == u) {
-            if (v == 0 || v > std::numeric_limits<std::uint64_t>::max() / m)
-                throw invalid_argument("'" + text + "' is not a positive size");
-            return v * m;
-        }
-    throw invalid_argument("'" + text + "': unknown unit '" + unit + "' (B, KB, MB, GB, KiB, MiB, GiB)");
-}
-
 namespace detail {
 
 /// A shape-only weight source over a factorised file: the runtime's model builders run on it to

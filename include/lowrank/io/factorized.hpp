@@ -87,27 +87,49 @@ struct factorized_tensor {
 /// Reconstructs W (C order, [out, in]) from the factors, or converts the dense tensor to float.
 std::vector<float> to_dense(const factorized_tensor& t);
 
-/// A factorised model file opened for reading (memory-mapped; views borrow the mapping).
+/// The file, in a factorised model directory, that holds the whole manifest.
+inline constexpr const char* factorized_manifest_file = "lowrank_manifest.json";
+
+/// A factorised model opened for reading (memory-mapped; views borrow the mappings). Either
+///  - a single factorised file (the format above), or
+///  - a factorised directory, as `lowrank merge` writes it: shards model-0000k-of-0000n.safetensors,
+///    each a factorised file of its own (its manifest lists the original tensors it stores),
+///    model.safetensors.index.json (Hugging Face sharded layout, weight_map over the stored names)
+///    and lowrank_manifest.json (the whole manifest: every original tensor in source order plus
+///    the decomposition's fields). A directory is factorised when it holds lowrank_manifest.json.
+///    The whole manifest must agree with the shards': every tensor listed once in exactly one
+///    shard, with the same record; io_error naming the file that disagrees otherwise.
+/// Either way the reader validates every manifest record against the stored tensors (every factor
+/// present with the right shape, no stored tensor unaccounted for) and throws io_error naming
+/// the file otherwise.
 class factorized_model {
 public:
     explicit factorized_model(const std::string& path);
 
-    /// True when `path` is a safetensors file whose metadata says format lowrank.factorized.
+    /// True when `path` is a safetensors file whose metadata says format lowrank.factorized, or a
+    /// directory holding lowrank_manifest.json. Never throws.
     static bool is_factorized(const std::string& path);
 
-    const std::string& path() const { return file_.path(); }
+    /// The path opened (the file, or the directory).
+    const std::string& path() const { return path_; }
+    /// True for a factorised directory.
+    bool is_directory() const { return directory_; }
     const nlohmann::json& manifest() const { return manifest_; }
     /// Original tensors, in manifest (file) order.
     const std::vector<factorized_tensor>& tensors() const { return tensors_; }
     const factorized_tensor& at(const std::string& name) const;
     bool contains(const std::string& name) const { return index_.count(name) != 0; }
-    const safetensors_file& file() const { return file_; }
+    /// The stored tensors (factors and dense tensors) under their stored names, over every file.
+    const safetensors_model& storage() const { return storage_; }
 
     std::uint64_t parameters_before() const;
     std::uint64_t parameters_after() const;
 
 private:
-    safetensors_file file_;
+    void check_directory_manifest() const;
+    std::string path_;
+    bool directory_ = false;
+    safetensors_model storage_;
     nlohmann::json manifest_;
     std::vector<factorized_tensor> tensors_;
     std::map<std::string, std::size_t> index_;

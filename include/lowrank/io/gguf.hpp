@@ -115,6 +115,7 @@ struct gguf_file {
 
     std::shared_ptr<const void> storage;  ///< owner of the bytes (the mmap); may be null
     const unsigned char* base = nullptr;  ///< start of the file's bytes
+    bool file_mapped = false;             ///< read_gguf: the bytes are a read-only file mapping
 };
 
 /// Parser limits (beyond "fits in the file").

@@ -29,6 +29,7 @@
 #include "lowrank/decomp/tucker.hpp"
 #include "lowrank/linalg/svd.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <iterator>
@@ -204,6 +205,32 @@ template <backend_context Ctx, class Tensor>
 factorised_weight<Tensor> factorise_weight(Ctx& ctx, const Tensor& w, std::size_t r, factor_form form,
                                            factor_method method = factor_method::automatic) {
     return factorise_weight(ctx, w, r, factorise_options{form, method, true});
+}
+
+/// An upper estimate of the host bytes that factorising one rows × cols float32 weight at rank r
+/// holds at its peak on the CPU backend (xtensor/LAPACK), counting the caller's float32 copy of
+/// the weight, the backend tensor it is uploaded to, the method's workspace, the residual that
+/// rel_error needs and the returned factors. With m × n the shape, k = min(m, n), K = max(m, n),
+/// l = min(k, r + 10) and F = 4(m + n + r)·r bytes of factors, in float32 elements:
+///   exact        5mn + mk + kn + 5k² + 8k   (input, its copy, gesdd's backup, U, Vᵀ, gesdd's work)
+///   gram         3mn + 3k² + 2Kr            (Gram, eigenvectors, the refined long side)
+///   randomized   3mn + 4(m + n)·l + 2l²     (sketches, their QR, the small SVD)
+///   hosvd, hooi  6mn + 2(mk + kn) + 5k² + 8k (two SVDs of the unfoldings, one after the other)
+/// times 4 bytes, plus F. bench/scale measures it against the peak resident memory of
+/// `lowrank decompose` (docs/scale.md §3); `decompose --max-memory` admits tensors against it.
+inline std::uint64_t factorise_peak_bytes(std::size_t rows, std::size_t cols, std::size_t r, factor_method method) {
+    const std::uint64_t m = rows, n = cols, k = std::min(m, n), K = std::max(m, n), mn = m * n;
+    const std::uint64_t l = std::min<std::uint64_t>(k, r + 10);
+    std::uint64_t elements = 0;
+    switch (method) {
+        case factor_method::gram: elements = 3 * mn + 3 * k * k + 2 * K * r; break;
+        case factor_method::randomized: elements = 3 * mn + 4 * (m + n) * l + 2 * l * l; break;
+        case factor_method::hosvd:
+        case factor_method::hooi: elements = 6 * mn + 2 * (m * k + k * n) + 5 * k * k + 8 * k; break;
+        case factor_method::automatic:
+        case factor_method::exact: elements = 5 * mn + m * k + k * n + 5 * k * k + 8 * k; break;
+    }
+    return 4 * elements + 4 * (m + n + r) * r;
 }
 
 /// The dense approximation Ŵ (rows × cols) of a factorised weight: U·Vᵀ or U1·G·U2ᵀ.

@@ -8,6 +8,8 @@
 //   a Hugging Face directory            safetensors   model.safetensors / index
 //   a lowrank factorised file           factorized    the original tensors       the tensor names
 //                                                     (dense or factorised)
+//   a lowrank factorised directory      factorized    the same, over its shards  the tensor names
+//     (`lowrank merge`; it holds lowrank_manifest.json)
 // The kind comes from the content (detect_file_kind: GGUF magic, a safetensors header whose
 // metadata says format "lowrank.factorized"), never from the name; only a file that is none of
 // these and is named *.gguf is read as GGUF, so that the error says what is wrong with it.
@@ -63,7 +65,8 @@ enum class file_kind {
     gguf,          ///< starts with the GGUF magic
     hf_directory,  ///< a directory (a Hugging Face model directory, if anything)
     safetensors,   ///< a safetensors file (its header parses)
-    factorized,    ///< a safetensors file whose metadata says format "lowrank.factorized"
+    factorized,    ///< a safetensors file whose metadata says format "lowrank.factorized", or a
+                   ///< directory holding lowrank_manifest.json (`lowrank merge`'s output)
     unknown,       ///< none of these (e.g. a *.safetensors.index.json, or junk)
 };
 
@@ -72,7 +75,9 @@ enum class file_kind {
 inline file_kind detect_file_kind(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    if (fs::is_directory(path, ec)) return file_kind::hf_directory;
+    if (fs::is_directory(path, ec))
+        return fs::is_regular_file(fs::path(path) / factorized_manifest_file, ec) ? file_kind::factorized
+                                                                                   : file_kind::hf_directory;
     if (!fs::exists(path, ec)) throw io_error(path, "no such file or directory");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw io_error(path, "cannot open");
@@ -113,8 +118,8 @@ public:
         if (kind == file_kind::factorized) {
             s->format = source_format::factorized;
             s->fm.emplace(path);
-            s->files = {path};
-            s->dir = fs::path(path).parent_path();
+            for (const auto* f : s->fm->storage().files()) s->files.push_back(f->path());
+            s->dir = s->fm->is_directory() ? fs::path(path) : fs::path(path).parent_path();
             for (const auto& t : s->fm->tensors()) s->tensors.push_back({t.name, t.shape, t.dtype, {}});
             s->set_family(named(path, [&] { return family_from_names(s->names()); }), "tensor names");
             return model_source(std::move(s));
@@ -207,6 +212,27 @@ public:
         if (s_->gguf) return load_tensor(*s_->gguf, s_->gguf->tensor(name), layout, traits(s_->fam).gguf_qk_interleaved);
         if (s_->fm) return to_dense(s_->fm->at(name));
         return to_float(s_->st->view(name));
+    }
+
+    /// Releases the resident pages of tensor `name`'s stored bytes (after they have been read,
+    /// e.g. by load_f32): they are clean pages of a read-only file mapping, so this only lowers
+    /// the process's resident set (RssFile); a later read maps them back from the file. Bounds
+    /// the memory of a pass over a model larger than RAM. No-op for a GGUF image the caller
+    /// parsed from its own buffer. Never throws on a present tensor.
+    void release_pages(const std::string& name) const {
+        (void)tensor(name);  // io_error when absent
+        if (s_->gguf) {
+            if (!s_->gguf->file_mapped) return;
+            const auto b = s_->gguf->tensor_bytes(s_->gguf->tensor(name));
+            lowrank::detail::release_mapped_pages(b.data(), b.size());
+        } else if (s_->fm) {
+            const auto& t = s_->fm->at(name);
+            for (const tensor_view* v : {&t.dense, &t.u, &t.v}) lowrank::detail::release_mapped_pages(v->bytes.data(), v->bytes.size());
+            if (t.core) lowrank::detail::release_mapped_pages(t.core->bytes.data(), t.core->bytes.size());
+        } else {
+            const auto b = s_->st->view(name).bytes;
+            lowrank::detail::release_mapped_pages(b.data(), b.size());
+        }
     }
 
     /// GGUF: the head count by which the file's converter interleaved tensor `name`'s rows (q/k of

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 namespace lowrank {
@@ -34,9 +37,32 @@ inline bool is_float_dtype(safetensors_dtype d) {
            d == safetensors_dtype::F64;
 }
 
+
+/// The whole manifest of a factorised directory (its lowrank_manifest.json), shaped like a file's.
+inline nlohmann::json factorized_directory_manifest(const std::string& dir) {
+    const std::string path = (std::filesystem::path(dir) / factorized_manifest_file).string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error(path, "cannot open");
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw io_error(path, e.byte > 0 ? e.byte - 1 : 0, std::string("not valid JSON: ") + e.what());
+    } catch (const nlohmann::json::exception& e) {
+        throw io_error(path, 0, std::string("JSON cannot be represented: ") + e.what());
+    }
+    if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_array())
+        throw io_error(path, 0, "the manifest has no \"tensors\" array");
+    return j;
+}
+
 }  // namespace detail
 
 inline bool factorized_model::is_factorized(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        return std::filesystem::is_regular_file(std::filesystem::path(path) / factorized_manifest_file, ec);
     try {
         safetensors_file f(path);
         auto it = f.metadata().find("format");
@@ -46,23 +72,39 @@ inline bool factorized_model::is_factorized(const std::string& path) {
     }
 }
 
-inline factorized_model::factorized_model(const std::string& path) : file_(path) {
-    manifest_ = detail::factorized_manifest_of(file_);
+inline factorized_model::factorized_model(const std::string& path) : path_(path) {
+    std::error_code ec;
+    directory_ = std::filesystem::is_directory(path, ec);
+    if (directory_) {
+        manifest_ = detail::factorized_directory_manifest(path);
+        const auto index = std::filesystem::path(path) / "model.safetensors.index.json";
+        if (!std::filesystem::exists(index, ec))
+            throw io_error(path, "a factorised directory (it holds " + std::string(factorized_manifest_file) +
+                                     ") without model.safetensors.index.json");
+        storage_ = safetensors_model::open_index(index.string());
+        check_directory_manifest();
+    } else {
+        storage_ = safetensors_model::open(path);
+        manifest_ = detail::factorized_manifest_of(*storage_.files().front());
+    }
+    // Errors about a record name the file that holds the record: the file, or lowrank_manifest.json.
+    const std::string record_file =
+        directory_ ? (std::filesystem::path(path) / factorized_manifest_file).string() : path;
     std::set<std::string> used;
     auto fail = [&](const std::string& who, const std::string& what) {
-        throw io_error(path, 8, "lowrank.manifest: tensor '" + who + "': " + what);
+        throw io_error(record_file, directory_ ? 0 : 8, "lowrank.manifest: tensor '" + who + "': " + what);
     };
     // Factors must be float; an untouched dense tensor keeps its own dtype (e.g. BERT's int64
     // embeddings.position_ids).
     auto need = [&](const std::string& who, const std::string& name, const shape_t& shape, bool factor = true) {
         const char* what = factor ? "factor" : "tensor";
-        const safetensors_entry* e = file_.find(name);
-        if (!e) fail(who, std::string(what) + " '" + name + "' is missing from the file");
+        const safetensors_entry* e = storage_.find(name);
+        if (!e) fail(who, std::string(what) + " '" + name + "' is missing from the " + (directory_ ? "directory" : "file"));
         if (e->shape != shape)
             fail(who, std::string(what) + " '" + name + "' has shape " + to_string(e->shape) + ", expected " + to_string(shape));
         if (factor && !detail::is_float_dtype(e->dtype)) fail(who, "factor '" + name + "' is not a float tensor");
         if (!used.insert(name).second) fail(who, "factor '" + name + "' is used twice");
-        return file_.view(*e);
+        return storage_.view(name);
     };
     for (const auto& j : manifest_["tensors"]) {
         factorized_tensor t;
@@ -101,9 +143,43 @@ inline factorized_model::factorized_model(const std::string& path) : file_(path)
         index_[t.name] = tensors_.size();
         tensors_.push_back(std::move(t));
     }
-    for (const auto& e : file_.entries())
-        if (!used.count(e.name))
-            throw io_error(path, e.header_at, "tensor '" + e.name + "' is not described by lowrank.manifest");
+    for (const auto* f : storage_.files())
+        for (const auto& e : f->entries())
+            if (!used.count(e.name))
+                throw io_error(f->path(), e.header_at, "tensor '" + e.name + "' is not described by lowrank.manifest");
+}
+
+inline void factorized_model::check_directory_manifest() const {
+    // Each shard is a factorised file of its own; together the shards' records are the whole
+    // manifest's, each once and equal (so a stale or edited lowrank_manifest.json is caught).
+    const std::string whole = (std::filesystem::path(path_) / factorized_manifest_file).string();
+    std::map<std::string, std::pair<const nlohmann::json*, std::string>> in_shards;  // name -> record, shard
+    std::vector<nlohmann::json> shard_manifests;
+    for (const auto* f : storage_.files()) shard_manifests.push_back(detail::factorized_manifest_of(*f));
+    for (std::size_t k = 0; k < shard_manifests.size(); ++k) {
+        const std::string& shard = storage_.files()[k]->path();
+        for (const auto& r : shard_manifests[k]["tensors"]) {
+            const std::string name = r.is_object() ? r.value("name", std::string{}) : std::string{};
+            if (name.empty()) throw io_error(shard, 8, "lowrank.manifest: a tensor record has no name");
+            auto [it, fresh] = in_shards.try_emplace(name, &r, shard);
+            if (!fresh)
+                throw io_error(shard, 8, "lowrank.manifest: tensor '" + name + "' is also listed by " + it->second.second);
+        }
+    }
+    std::set<std::string> listed;
+    for (const auto& r : manifest_["tensors"]) {
+        const std::string name = r.is_object() ? r.value("name", std::string{}) : std::string{};
+        auto it = in_shards.find(name);
+        if (it == in_shards.end())
+            throw io_error(whole, "tensor '" + name + "' is in no shard's manifest (the directory is incomplete, or "
+                                  "this manifest belongs to another model)");
+        if (*it->second.first != r)
+            throw io_error(whole, "tensor '" + name + "': the record differs from the one in " + it->second.second);
+        listed.insert(name);
+    }
+    for (const auto& [name, where] : in_shards)
+        if (!listed.count(name))
+            throw io_error(where.second, 8, "lowrank.manifest: tensor '" + name + "' is not in " + whole);
 }
 
 inline const factorized_tensor& factorized_model::at(const std::string& name) const {

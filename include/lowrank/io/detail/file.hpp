@@ -93,6 +93,20 @@ private:
     std::size_t size_ = 0;
 };
 
+/// Drops the pages of bytes [p, p + n) — which must lie inside a readonly_map (a read-only,
+/// private file mapping that is never written) — from the process's resident set
+/// (madvise MADV_DONTNEED, widened to whole pages). The bytes stay valid: a later read faults
+/// them back in from the file (they usually still sit in the page cache). Never call it on
+/// memory that is not such a file mapping: on anonymous memory MADV_DONTNEED discards contents.
+/// Best effort: a failing madvise is ignored (the pages merely stay resident).
+inline void release_mapped_pages(const void* p, std::size_t n) noexcept {
+    if (!p || n == 0) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(p) & ~(page - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(p) + n + page - 1) & ~(page - 1);
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 /// Writes a file atomically: bytes go to a temp file in the destination's directory, which
 /// is fsync'ed and renamed over `path` by commit(). If commit() is never reached (an
 /// exception, an interrupted process) no partial file appears under the final name; the

@@ -412,6 +412,7 @@ inline gguf_file read_gguf(const std::string& path, const gguf_limits& limits) {
     auto map = std::make_shared<detail::readonly_map>(path);
     auto f = parse_gguf({reinterpret_cast<const unsigned char*>(map->data()), map->size()}, path, limits);
     f.storage = std::move(map);
+    f.file_mapped = true;
     return f;
 }
 
