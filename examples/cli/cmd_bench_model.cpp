@@ -7,6 +7,7 @@
 // repeats, median and spread, peak RSS, model bytes, RAPL energy when readable, and the
 // machine. Prints one JSON document.
 #include "cli/command.hpp"
+#include "cli/common.hpp"
 #include "runtime/factorized_loader.hpp"
 #include "runtime/measure.hpp"
 
@@ -66,11 +67,11 @@ int run(const bench_args& a) {
         out["plan"] = a.plan;
         out["kept_dense"] = kept;  // factorising these would not have saved parameters or FLOPs
     }
-    if (a.weights == "bf16") model.weights().to_bf16();
+    model.weights().store_as(a.weights);
     out["weights"] = a.weights;
     out["parameters"] = model.weights().parameters();
     out["model_bytes_f32"] = model.weights().parameters() * sizeof(float);
-    out["model_bytes"] = model.weights().bytes();  // as stored: float32 or bf16 matrices
+    out["model_bytes"] = model.weights().bytes();  // as stored: float32, bf16 or q8 matrices
     std::mt19937 rng(0);
     std::uniform_int_distribution<int> tok(0, static_cast<int>(model.config().vocab) - 1);
     out["results"] = nlohmann::json::array();
@@ -118,8 +119,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--warmup", a->warmup, "untimed runs first");
     sub->add_option("--repeats", a->repeats, "timed runs")->check(CLI::PositiveNumber);
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
-    sub->add_option("--weights", a->weights, "weight storage: f32, or bf16 (half the bytes per decode step)")
-        ->check(CLI::IsMember({"f32", "bf16"}));
+    sub->add_option("--weights", a->weights, cli::weights_help)
+        ->check(CLI::IsMember(cli::weights_choices));
     sub->callback([a, exit_code] { *exit_code = run(*a); });
 }
 

@@ -28,6 +28,7 @@
 // (and after --plan), so the residual stream passes them unchanged — the layer-removal baseline of
 // the study (runtime::remove_blocks); the results record "skip_layers" and the smaller parameter count.
 #include "cli/command.hpp"
+#include "cli/common.hpp"
 #include "cli/text_input.hpp"
 #include "lowrank/io/checksum.hpp"
 #include "eval/bert_eval.hpp"
@@ -478,8 +479,8 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
                   << " parameters\n";
     }
     res["model"]["parameters"] = model.weights().parameters();
-    if (a.weights == "bf16") {
-        model.weights().to_bf16();
+    if (a.weights != "f32") {
+        model.weights().store_as(a.weights);
 #ifdef __GLIBC__
         ::malloc_trim(0);  // hand the freed float32 weights back to the system (else RSS stays ~2× for hours)
 #endif
@@ -895,8 +896,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--json", a->json_out, "write the results (docs/eval.md schema) to this file");
     sub->add_option("--data", a->data, "evaluation data directory (default ${LOWRANK_CACHE:-~/.cache/lowrank}/eval-data)");
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
-    sub->add_option("--weights", a->weights, "Llama-family weight storage: f32, or bf16 (half the bytes per decode step)")
-        ->check(CLI::IsMember({"f32", "bf16"}));
+    sub->add_option("--weights", a->weights, cli::weights_help)
+        ->check(CLI::IsMember(cli::weights_choices));
     sub->add_option("--samples-out", a->samples_out,
                     "write one JSON line per document (multiple choice: task, doc_index, id, gold, requests, loglik, pred; "
                     "BERT sst2/mrpc: task, doc_index, id, gold, pred; agreement: task, doc_index, id, cosine) or per "

@@ -7,6 +7,7 @@
 // manifest records, or --source). --plan factorises the γ's layers in memory first.
 // --score TEXT prints log p(TEXT | prompt) instead of generating (perplexity-style scoring).
 #include "cli/command.hpp"
+#include "cli/common.hpp"
 #include "lowrank/io/npy.hpp"
 #include "runtime/factorized_loader.hpp"
 #include "runtime/tokenizer.hpp"
@@ -69,9 +70,9 @@ int run(const generate_args& a) {
         std::cerr << "plan " << a.plan << ": " << steps.size() - kept << " layers factorised, now "
                   << model.weights().parameters() << " parameters (" << since(t0) << " s)\n";
     }
-    if (a.weights == "bf16") {
-        model.weights().to_bf16();
-        std::cerr << "weights stored as bf16: " << model.weights().bytes() << " bytes\n";
+    if (a.weights != "f32") {
+        model.weights().store_as(a.weights);
+        std::cerr << "weights stored as " << a.weights << ": " << model.weights().bytes() << " bytes\n";
     }
     std::vector<int> ids;
     if (tok.add_bos() && tok.bos() >= 0) ids.push_back(tok.bos());
@@ -137,8 +138,8 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--seed", a->seed, "sampling seed");
     sub->add_option("--plan", a->plan, "γ JSON: factorise these layers in memory first");
     sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
-    sub->add_option("--weights", a->weights, "weight storage: f32, or bf16 (half the bytes per decode step)")
-        ->check(CLI::IsMember({"f32", "bf16"}));
+    sub->add_option("--weights", a->weights, cli::weights_help)
+        ->check(CLI::IsMember(cli::weights_choices));
     sub->add_option("--score", a->score, "print log p(TEXT | prompt) instead of generating");
     sub->add_option("--logits-out", a->logits_out, "write the logits of prompt + generated tokens to this .npy");
     sub->add_option("--tokens-out", a->tokens_out, "write the prompt and generated token ids to this JSON file");

@@ -16,7 +16,8 @@
 //             original tensor in the source's file order, in the part's manifest order]}
 // The parts must share source files (sha256), γ id, method and L; their ranges must tile 1..L
 // exactly. Refused otherwise, naming the parts. Output is atomic (staging directory, rename).
-// Tensor bytes are copied from the parts' memory maps one at a time (no tensor is converted).
+// Tensor bytes are copied from the parts' memory maps one at a time (no tensor is converted), and
+// each tensor's pages are released once copied, so the resident set stays small.
 #include "cli/command.hpp"
 #include "cli/common.hpp"
 
@@ -183,8 +184,10 @@ int run(const merge_args& a) {
         json fm = {{"tensors", man_tensors}, {"file", {{"index", k + 1}, {"of", n}}}};
         safetensors_writer w(dir.path(fname), specs,
                              {{"format", factorized_format}, {"lowrank.version", "1"}, {"lowrank.manifest", fm.dump()}});
-        for (const item* x : files[k])
+        for (const item* x : files[k]) {
             for (const auto& s : x->stored) w.write(x->from->fm->storage().view(s).bytes);
+            x->from->ms->release_pages(x->t->name);  // copied: the part's pages need not stay resident
+        }
         w.commit();
     }
     json man = parts[0].fm->manifest();

@@ -18,6 +18,12 @@
 
 namespace lowrank::cli {
 
+/// --weights of the Llama-family drivers (llama_weights::store_as).
+inline const char* const weights_help =
+    "weight storage: f32, bf16 (half the bytes per decode step) or q8 (8-bit blocks of 32 with a float scale, "
+    "0.28 of f32's bytes; runtime/q8.hpp)";
+inline const std::vector<std::string> weights_choices{"f32", "bf16", "q8"};
+
 /// Parses "5GB", "500MB", "2GiB", "1000000" (bytes) → bytes; 0 or junk → invalid_argument.
 inline std::uint64_t parse_byte_size(const std::string& text) {
     std::size_t pos = 0;

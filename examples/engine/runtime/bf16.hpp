@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -122,32 +123,65 @@ inline bool cpu_has_avx2_fma() {
 }
 #endif
 
-/// Rows [r0, r1) for all n tokens. Rows go in blocks small enough to stay in L1 while every
-/// group of up to 4 tokens passes over them, so W is streamed from memory once per call.
+/// Calls kernel(std::integral_constant<N>, x_t, y_t, b0, b1) for row blocks [b0, b1) of `block`
+/// rows covering [r0, r1) and, within each, token groups of N ≤ 4 rows of X starting at token t
+/// (x_t = x + t·ldx, y_t = y + t·ldy): each block of W stays in L1 while every group passes over
+/// it, so W is streamed from memory once per call. Shared by the compact formats' row kernels.
+template <class Kernel>
+void by_row_blocks_and_token_groups(std::size_t n, std::size_t r0, std::size_t r1, std::size_t block, const float* x,
+                                    std::size_t ldx, float* y, std::size_t ldy, Kernel&& kernel) {
+    for (std::size_t b0 = r0; b0 < r1; b0 += block) {
+        const std::size_t b1 = std::min(r1, b0 + block);
+        for (std::size_t t = 0; t < n;) {
+            const std::size_t g = std::min<std::size_t>(4, n - t);
+            const float* xt = x + t * ldx;
+            float* yt = y + t * ldy;
+            switch (g) {
+                case 4: kernel(std::integral_constant<std::size_t, 4>{}, xt, yt, b0, b1); break;
+                case 3: kernel(std::integral_constant<std::size_t, 3>{}, xt, yt, b0, b1); break;
+                case 2: kernel(std::integral_constant<std::size_t, 2>{}, xt, yt, b0, b1); break;
+                default: kernel(std::integral_constant<std::size_t, 1>{}, xt, yt, b0, b1); break;
+            }
+            t += g;
+        }
+    }
+}
+
+/// Rows [r0, r1) for all n tokens (W read once per call: by_row_blocks_and_token_groups).
 inline void bf16_rows(const bf16_matrix& w, const float* x, std::size_t ldx, std::size_t n, float* y, std::size_t ldy,
                       std::size_t r0, std::size_t r1) {
 #ifdef LOWRANK_RUNTIME_X86
     if (cpu_has_avx2_fma()) {
         const std::size_t block = std::max<std::size_t>(1, 8192 / std::max<std::size_t>(w.cols, 1));
-        for (std::size_t b0 = r0; b0 < r1; b0 += block) {
-            const std::size_t b1 = std::min(r1, b0 + block);
-            for (std::size_t t = 0; t < n;) {  // tokens in groups of up to 4
-                const std::size_t g = std::min<std::size_t>(4, n - t);
-                const float* xt = x + t * ldx;
-                float* yt = y + t * ldy;
-                switch (g) {
-                    case 4: bf16_rows_avx2<4>(w, xt, ldx, yt, ldy, b0, b1); break;
-                    case 3: bf16_rows_avx2<3>(w, xt, ldx, yt, ldy, b0, b1); break;
-                    case 2: bf16_rows_avx2<2>(w, xt, ldx, yt, ldy, b0, b1); break;
-                    default: bf16_rows_avx2<1>(w, xt, ldx, yt, ldy, b0, b1); break;
-                }
-                t += g;
-            }
-        }
+        by_row_blocks_and_token_groups(n, r0, r1, block, x, ldx, y, ldy,
+                                       [&](auto N, const float* xt, float* yt, std::size_t b0, std::size_t b1) {
+                                           bf16_rows_avx2<decltype(N)::value>(w, xt, ldx, yt, ldy, b0, b1);
+                                       });
         return;
     }
 #endif
     bf16_rows_scalar(w, x, ldx, n, y, ldy, r0, r1);
+}
+
+/// Y[n, w.rows] = X · Wᵀ for a compact matrix W (bf16, q8): for n ≤ kernel_max_tokens the row
+/// kernel rows(w, x, ldx, n, y, ldy, r0, r1) on the exec context's row pool; else W widened
+/// tile by tile into `scratch` (W::widen_rows) and each tile through the BLAS GEMM.
+template <class Matrix, class RowKernel>
+void matmul_nt_compact(exec_context& ex, const float* x, std::size_t ldx, std::size_t n, const Matrix& w, float* y,
+                       std::size_t ldy, std::vector<float>& scratch, std::size_t kernel_max_tokens, RowKernel&& rows) {
+    if (n == 0 || w.rows == 0) return;
+    row_pool& pool = ex.pool();
+    if (n <= kernel_max_tokens) {
+        pool.run(w.rows, [&](std::size_t r0, std::size_t r1) { rows(w, x, ldx, n, y, ldy, r0, r1); });
+        return;
+    }
+    const std::size_t tile = std::max<std::size_t>(64, (std::size_t(1) << 20) / std::max<std::size_t>(w.cols, 1));
+    scratch.resize(std::min(tile, w.rows) * w.cols);
+    for (std::size_t r0 = 0; r0 < w.rows; r0 += tile) {
+        const std::size_t r1 = std::min(w.rows, r0 + tile);
+        pool.run(r1 - r0, [&](std::size_t a, std::size_t b) { w.widen_rows(r0 + a, r0 + b, scratch.data() + a * w.cols); });
+        gemm(ex, op::none, op::trans, n, r1 - r0, w.cols, 1.f, x, ldx, scratch.data(), w.cols, 0.f, y + r0, ldy);
+    }
 }
 
 #ifdef LOWRANK_RUNTIME_X86
@@ -179,19 +213,8 @@ inline constexpr std::size_t bf16_kernel_max_tokens = 32;
 /// `scratch` holds the widened tiles of the GEMM path.
 inline void matmul_nt_bf16(exec_context& ex, const float* x, std::size_t ldx, std::size_t n,
                            const bf16_matrix& w, float* y, std::size_t ldy, std::vector<float>& scratch) {
-    if (n == 0 || w.rows == 0) return;
-    row_pool& pool = ex.pool();
-    if (n <= bf16_kernel_max_tokens) {
-        pool.run(w.rows, [&](std::size_t r0, std::size_t r1) { detail::bf16_rows(w, x, ldx, n, y, ldy, r0, r1); });
-        return;
-    }
-    const std::size_t tile = std::max<std::size_t>(64, (std::size_t(1) << 20) / std::max<std::size_t>(w.cols, 1));
-    scratch.resize(std::min(tile, w.rows) * w.cols);
-    for (std::size_t r0 = 0; r0 < w.rows; r0 += tile) {
-        const std::size_t r1 = std::min(w.rows, r0 + tile);
-        pool.run(r1 - r0, [&](std::size_t a, std::size_t b) { w.widen_rows(r0 + a, r0 + b, scratch.data() + a * w.cols); });
-        gemm(ex, op::none, op::trans, n, r1 - r0, w.cols, 1.f, x, ldx, scratch.data(), w.cols, 0.f, y + r0, ldy);
-    }
+    detail::matmul_nt_compact(ex, x, ldx, n, w, y, ldy, scratch, bf16_kernel_max_tokens,
+                              [](const auto&... a) { detail::bf16_rows(a...); });
 }
 
 }  // namespace lowrank::runtime

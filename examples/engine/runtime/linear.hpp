@@ -5,13 +5,15 @@
 //   tucker2 U1 [out, r1], G [r1, r2], U2 [in, r2]        y = U1 (G (U2ᵀ x))
 // (the layout of include/lowrank/io/factorized.hpp: both factors keep the dense dimension first).
 // Activations are row-major [n, features] (one token per row), so every product is one GEMM
-// over all n tokens of the batch. `to_bf16()` moves the factors to bf16 storage (runtime/bf16.hpp),
-// each kept as a row-major [outputs, inputs] bf16 matrix so every product reads whole rows.
+// over all n tokens of the batch. `to_bf16()` / `to_q8()` move the factors to a compact storage
+// (bf16: runtime/bf16.hpp; 8-bit blocks: runtime/q8.hpp), each kept as a row-major
+// [outputs, inputs] matrix so every product reads whole rows.
 #pragma once
 
 #include "lowrank/model/factorise.hpp"
 #include "runtime/bf16.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/q8.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -31,11 +33,16 @@ struct linear {
     std::vector<float> v;     ///< svd: V [in, r]; tucker2: U2 [in, r2]
     std::vector<float> core;  ///< tucker2: G [r1, r2]
     std::vector<float> bias;  ///< [out] or empty
-    /// bf16 storage (after to_bf16(); the float vectors above are then empty): w16 = w,
-    /// v16 = vᵀ ([r, in]), core16 = core — each [outputs of its product, inputs].
+    /// Compact storage (after to_bf16() / to_q8(); the float vectors above are then empty):
+    /// w16 / w8 = w, v16 / v8 = vᵀ ([r, in]), core16 / core8 = core — each [outputs of its
+    /// product, inputs].
     bf16_matrix w16, v16, core16;
+    q8_matrix w8, v8, core8;
 
     bool is_bf16() const { return !w16.empty(); }
+    bool is_q8() const { return !w8.empty(); }
+    /// In a compact format (bf16 or q8): it can be run, widened and measured, not factorised.
+    bool is_compact() const { return is_bf16() || is_q8(); }
 
     static linear dense(std::vector<float> w, std::size_t out, std::size_t in, std::vector<float> bias = {}) {
         if (w.size() != out * in) throw invalid_argument("linear: weight has the wrong size");
@@ -62,39 +69,29 @@ struct linear {
     }
 
     std::size_t parameters() const { return factor_elements() + bias.size(); }
-    /// Bytes of the weights as stored (float32 or bf16 factors; the bias stays float32).
+    /// Bytes of the weights as stored (float32, bf16 or q8 factors; the bias stays float32).
     std::size_t bytes() const {
-        return factor_elements() * (is_bf16() ? sizeof(std::uint16_t) : sizeof(float)) + bias.size() * sizeof(float);
+        return (w.size() + v.size() + core.size() + bias.size()) * sizeof(float) +
+               (w16.size() + v16.size() + core16.size()) * sizeof(std::uint16_t) + w8.bytes() + v8.bytes() + core8.bytes();
     }
     /// Multiply-adds per token.
     std::size_t flops_per_token() const { return factor_elements(); }
     std::size_t factor_elements() const {
-        return w.size() + v.size() + core.size() + w16.size() + v16.size() + core16.size();
+        return w.size() + v.size() + core.size() + w16.size() + v16.size() + core16.size() + w8.size() + v8.size() +
+               core8.size();
     }
 
-    /// Moves the factors to bf16 storage (each weight rounded to nearest even); idempotent.
-    void to_bf16() {
-        if (is_bf16() || w.empty()) return;
-        switch (form) {
-            case linear_form::dense: w16 = bf16_matrix::from_rows(w.data(), out, in); break;
-            case linear_form::svd:
-                w16 = bf16_matrix::from_rows(w.data(), out, r1);
-                v16 = bf16_matrix::from_transposed(v.data(), r1, in);
-                break;
-            case linear_form::tucker2:
-                w16 = bf16_matrix::from_rows(w.data(), out, r1);
-                core16 = bf16_matrix::from_rows(core.data(), r1, r2);
-                v16 = bf16_matrix::from_transposed(v.data(), r2, in);
-                break;
-        }
-        // assign empty vectors: `w = {}` would pick the initializer_list overload and keep the capacity
-        w = std::vector<float>(), v = std::vector<float>(), core = std::vector<float>();
-    }
+    /// Moves the factors to bf16 storage (each weight rounded to nearest even); no-op when the
+    /// layer is already compact.
+    void to_bf16() { compact(w16, v16, core16); }
+    /// Moves the factors to 8-bit block storage (runtime/q8.hpp); no-op when already compact.
+    void to_q8() { compact(w8, v8, core8); }
 
     /// Y[n, out] = X[n, in] · Wᵀ (+ b). `scratch` is resized as needed.
     void forward(exec_context& ex, const float* x, std::size_t n, float* y, std::vector<float>& scratch) const {
-        if (is_bf16()) {
-            forward_bf16(ex, x, n, y, scratch);
+        if (is_compact()) {
+            if (is_bf16()) forward_compact(ex, x, n, y, scratch, w16, v16, core16);
+            else forward_compact(ex, x, n, y, scratch, w8, v8, core8);
             add_bias(y, n);
             return;
         }
@@ -120,7 +117,7 @@ struct linear {
 
     /// The equivalent dense weight [out, in] (for tests and folding back).
     std::vector<float> to_dense(exec_context& ex) const {
-        if (is_bf16()) {
+        if (is_compact()) {
             linear f = widened();
             return f.to_dense(ex);
         }
@@ -136,20 +133,11 @@ struct linear {
         return d;
     }
 
-    /// A float32 copy of this layer; of a bf16 layer, its bf16 values widened exactly.
+    /// A float32 copy of this layer; of a compact layer, its stored values widened exactly
+    /// (bf16) or dequantised (q8).
     linear widened() const {
-        if (!is_bf16()) return *this;
-        linear f = *this;
-        f.w16 = {}, f.v16 = {}, f.core16 = {};
-        f.w = w16.to_float();
-        if (form != linear_form::dense) {
-            const auto vt = v16.to_float();  // [r, in] → v [in, r]
-            f.v.resize(vt.size());
-            for (std::size_t j = 0; j < v16.rows; ++j)
-                for (std::size_t i = 0; i < in; ++i) f.v[i * v16.rows + j] = vt[j * in + i];
-        }
-        if (form == linear_form::tucker2) f.core = core16.to_float();
-        return f;
+        if (!is_compact()) return *this;
+        return is_bf16() ? widened_from(w16, v16, core16) : widened_from(w8, v8, core8);
     }
 
 private:
@@ -159,20 +147,57 @@ private:
                 for (std::size_t j = 0; j < out; ++j) y[i * out + j] += bias[j];
     }
 
-    void forward_bf16(exec_context& ex, const float* x, std::size_t n, float* y, std::vector<float>& scratch) const {
+    /// Moves the float factors into compact matrices of type M (bf16_matrix, q8_matrix).
+    template <class M>
+    void compact(M& cw, M& cv, M& ccore) {
+        if (is_compact() || w.empty()) return;
+        switch (form) {
+            case linear_form::dense: cw = M::from_rows(w.data(), out, in); break;
+            case linear_form::svd:
+                cw = M::from_rows(w.data(), out, r1);
+                cv = M::from_transposed(v.data(), r1, in);
+                break;
+            case linear_form::tucker2:
+                cw = M::from_rows(w.data(), out, r1);
+                ccore = M::from_rows(core.data(), r1, r2);
+                cv = M::from_transposed(v.data(), r2, in);
+                break;
+        }
+        // assign empty vectors: `w = {}` would pick the initializer_list overload and keep the capacity
+        w = std::vector<float>(), v = std::vector<float>(), core = std::vector<float>();
+    }
+
+    template <class M>
+    linear widened_from(const M& cw, const M& cv, const M& ccore) const {
+        linear f = *this;
+        f.w16 = {}, f.v16 = {}, f.core16 = {}, f.w8 = {}, f.v8 = {}, f.core8 = {};
+        f.w = cw.to_float();
+        if (form != linear_form::dense) {
+            const auto vt = cv.to_float();  // [r, in] → v [in, r]
+            f.v.resize(vt.size());
+            for (std::size_t j = 0; j < cv.rows; ++j)
+                for (std::size_t i = 0; i < in; ++i) f.v[i * cv.rows + j] = vt[j * in + i];
+        }
+        if (form == linear_form::tucker2) f.core = ccore.to_float();
+        return f;
+    }
+
+    template <class M>
+    void forward_compact(exec_context& ex, const float* x, std::size_t n, float* y, std::vector<float>& scratch,
+                         const M& cw, const M& cv, const M& ccore) const {
         thread_local std::vector<float> tiles;  // widened weight tiles of the GEMM path
         switch (form) {
-            case linear_form::dense: matmul_nt_bf16(ex, x, in, n, w16, y, out, tiles); break;
+            case linear_form::dense: matmul_nt(ex, x, in, n, cw, y, out, tiles); break;
             case linear_form::svd:
                 scratch.resize(n * r1);
-                matmul_nt_bf16(ex, x, in, n, v16, scratch.data(), r1, tiles);
-                matmul_nt_bf16(ex, scratch.data(), r1, n, w16, y, out, tiles);
+                matmul_nt(ex, x, in, n, cv, scratch.data(), r1, tiles);
+                matmul_nt(ex, scratch.data(), r1, n, cw, y, out, tiles);
                 break;
             case linear_form::tucker2:
                 scratch.resize(n * (r1 + r2));
-                matmul_nt_bf16(ex, x, in, n, v16, scratch.data(), r2, tiles);
-                matmul_nt_bf16(ex, scratch.data(), r2, n, core16, scratch.data() + n * r2, r1, tiles);
-                matmul_nt_bf16(ex, scratch.data() + n * r2, r1, n, w16, y, out, tiles);
+                matmul_nt(ex, x, in, n, cv, scratch.data(), r2, tiles);
+                matmul_nt(ex, scratch.data(), r2, n, ccore, scratch.data() + n * r2, r1, tiles);
+                matmul_nt(ex, scratch.data() + n * r2, r1, n, cw, y, out, tiles);
                 break;
         }
     }
@@ -183,7 +208,8 @@ private:
 /// matrix (U1, G = U1ᵀWU2, U2). A dense `form` returns the layer unchanged.
 inline linear factorise(exec_context& ex, const linear& dense, std::size_t r, linear_form form) {
     if (dense.form != linear_form::dense) throw invalid_argument("factorise: layer is already factorised");
-    if (dense.is_bf16()) throw invalid_argument("factorise: layer is stored as bf16 (factorise before to_bf16)");
+    if (dense.is_compact())
+        throw invalid_argument("factorise: layer is stored as bf16/q8 (factorise before to_bf16/to_q8)");
     if (form == linear_form::dense) return dense;
     using B = blas;
     auto W = B::upload<float>(ex.ctx, dense.w.data(), {dense.out, dense.in});

@@ -68,24 +68,25 @@ struct llama_block {
 
 struct llama_weights {
     llama_config cfg;
-    std::vector<float> embed;       ///< [vocab, hidden] (empty after to_bf16(): see embed16)
+    std::vector<float> embed;       ///< [vocab, hidden] (empty after to_bf16()/to_q8(): see embed16/embed8)
     bf16_matrix embed16;            ///< bf16 embedding (and tied head) after to_bf16()
+    q8_matrix embed8;               ///< 8-bit embedding (and tied head) after to_q8()
     std::vector<llama_block> blocks;
     std::vector<float> final_norm;  ///< [hidden]
     linear lm_head;                 ///< untied: [vocab, hidden]; tied: empty (embed is used)
 
     std::size_t parameters() const {
-        std::size_t n = embed.size() + embed16.size() + final_norm.size() + (cfg.tied ? 0 : lm_head.parameters());
+        std::size_t n = embed.size() + embed16.size() + embed8.size() + final_norm.size() + (cfg.tied ? 0 : lm_head.parameters());
         for (const auto& b : blocks)
             n += b.attn_norm.size() + b.ffn_norm.size() + b.q.parameters() + b.k.parameters() + b.v.parameters() +
                  b.o.parameters() + b.gate.parameters() + b.up.parameters() + b.down.parameters();
         return n;
     }
 
-    /// Bytes of the weights as stored (float32, or bf16 matrices after to_bf16()).
+    /// Bytes of the weights as stored (float32, or the compact matrices after to_bf16()/to_q8()).
     std::size_t bytes() const {
         std::size_t n = (embed.size() + final_norm.size()) * sizeof(float) + embed16.size() * sizeof(std::uint16_t) +
-                        (cfg.tied ? 0 : lm_head.bytes());
+                        embed8.bytes() + (cfg.tied ? 0 : lm_head.bytes());
         for (const auto& b : blocks)
             n += (b.attn_norm.size() + b.ffn_norm.size()) * sizeof(float) + b.q.bytes() + b.k.bytes() + b.v.bytes() +
                  b.o.bytes() + b.gate.bytes() + b.up.bytes() + b.down.bytes();
@@ -99,6 +100,20 @@ struct llama_weights {
         for (auto& b : blocks)
             for (linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) l->to_bf16();
         if (!cfg.tied) lm_head.to_bf16();
+    }
+    /// Moves every weight matrix to 8-bit block storage (runtime/q8.hpp), as to_bf16() does to bf16.
+    void to_q8() {
+        if (!embed.empty()) embed8 = q8_matrix::from_rows(embed.data(), cfg.vocab, cfg.hidden), embed = std::vector<float>();
+        for (auto& b : blocks)
+            for (linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) l->to_q8();
+        if (!cfg.tied) lm_head.to_q8();
+    }
+    /// Stores the weight matrices as `format`: "f32" (unchanged), "bf16" (to_bf16) or "q8"
+    /// (to_q8); invalid_argument for anything else.
+    void store_as(std::string_view format) {
+        if (format == "bf16") to_bf16();
+        else if (format == "q8") to_q8();
+        else if (format != "f32") throw invalid_argument("weight storage '" + std::string(format) + "': expected f32, bf16 or q8");
     }
 };
 
@@ -186,6 +201,8 @@ public:
         std::vector<float> logits(rows * c.vocab);
         if (c.tied && !w_.embed16.empty())
             matmul_nt_bf16(ex_, xn_.data(), h, rows, w_.embed16, logits.data(), c.vocab, scratch_);
+        else if (c.tied && !w_.embed8.empty())
+            matmul_nt_q8(ex_, xn_.data(), h, rows, w_.embed8, logits.data(), c.vocab, scratch_);
         else if (c.tied)
             gemm(ex_, op::none, op::trans, rows, c.vocab, h, 1.f, xn_.data(), h, w_.embed.data(), h, 0.f, logits.data(),
                  c.vocab);
@@ -248,10 +265,12 @@ private:
         for (std::size_t i = 0; i < count; ++i) {
             const auto t = static_cast<std::size_t>(tokens[i]);
             if (t >= c.vocab) throw invalid_argument("llama forward: token id out of range");
-            if (w_.embed16.empty())
-                std::memcpy(x + i * h, w_.embed.data() + t * h, h * sizeof(float));
-            else
+            if (!w_.embed16.empty())
                 w_.embed16.widen_rows(t, t + 1, x + i * h);
+            else if (!w_.embed8.empty())
+                w_.embed8.widen_rows(t, t + 1, x + i * h);
+            else
+                std::memcpy(x + i * h, w_.embed.data() + t * h, h * sizeof(float));
         }
     }
     /// Checks T and the cache against the model and sizes the scratch buffers.

@@ -70,7 +70,7 @@ inline structured_compress_report compress_structured(llama_weights& w, const st
     for (std::size_t l = 0; l < c.layers; ++l) {
         const llama_block& b = w.blocks.at(l);
         for (const linear* x : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down})
-            if (x->form != linear_form::dense || x->is_bf16())
+            if (x->form != linear_form::dense || x->is_compact())
                 throw invalid_argument("compress_structured: layer " + std::to_string(l) +
                                        " has a factorised or bf16 linear; the structured compressor needs the dense float32 model");
         if (b.gate.out != I || b.up.out != I || b.down.in != I || b.v.out != G * d || b.o.in != H * d)

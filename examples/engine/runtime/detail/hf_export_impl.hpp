@@ -13,6 +13,25 @@ namespace lowrank::runtime {
 
 namespace detail {
 
+/// Where the export came from: the factorised file and its sha256, or for a factorised directory
+/// each of its files (shards and lowrank_manifest.json) with theirs.
+inline nlohmann::json factorized_provenance(const factorized_model& fm) {
+    namespace fs = std::filesystem;
+    nlohmann::json p{{"path", fs::absolute(fm.path()).string()}};
+    if (!fm.is_directory()) {
+        p["sha256"] = sha256_file(fm.path());
+        return p;
+    }
+    nlohmann::json files = nlohmann::json::array();
+    std::vector<std::string> paths;
+    for (const auto* f : fm.storage().files()) paths.push_back(f->path());
+    paths.push_back((fs::path(fm.path()) / factorized_manifest_file).string());
+    for (const auto& f : paths) files.push_back({{"name", fs::path(f).filename().string()}, {"sha256", sha256_file(f)}});
+    p["files"] = files;
+    return p;
+}
+
+
 /// One tensor of the export: where its data comes from.
 struct hf_out_tensor {
     std::string name;
@@ -225,7 +244,7 @@ inline hf_export_result export_hf(const std::string& path, const hf_export_optio
                {"method", fm.manifest().value("method", json())},
                {"gamma_id", fm.manifest().value("gamma_id", json())},
                {"source", fm.manifest().value("source", json())},
-               {"factorized_file", {{"path", fs::absolute(path).string()}, {"sha256", sha256_file(path)}}},
+               {"factorized_file", detail::factorized_provenance(fm)},
                {"parameters",
                 {{"dense", fm.parameters_before()},
                  {"factorized_file", r.file_parameters},
