@@ -1,9 +1,10 @@
-// Runtime kernels: the bf16-weight product Y = X·Wᵀ (runtime/bf16.hpp) against the float32
-// BLAS GEMM of the same shape (the baseline, measured in the same run), on the SmolLM2-135M
+// Runtime kernels: the bf16- and q8-weight products Y = X·Wᵀ (runtime/bf16.hpp, runtime/q8.hpp)
+// against the float32 BLAS GEMM of the same shape (the baseline, measured in the same run), on the SmolLM2-135M
 // linear shapes [out, in] and its tied head, for decode (1–4 tokens) and prefill (64 tokens).
 // Reported counters: bytes of W read per call and the effective weight bandwidth.
 //   build/bench/bench_runtime --benchmark_counters_tabular=true
 #include "runtime/bf16.hpp"
+#include "runtime/q8.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -47,19 +48,23 @@ void BM_f32_gemm(benchmark::State& st) {
     counters(st, w.size() * sizeof(float));
 }
 
-void BM_bf16(benchmark::State& st) {
+/// The product with W stored as M (bf16_matrix or q8_matrix); W_MB counts the bytes as stored.
+template <class M>
+void compact_product(benchmark::State& st) {
     const shape s = shapes[st.range(0)];
     const std::size_t n = std::size_t(st.range(1));
     const auto wf = random(s.out * s.in, 1), x = random(n * s.in, 2);
-    const auto w = bf16_matrix::from_rows(wf.data(), s.out, s.in);
+    const auto w = M::from_rows(wf.data(), s.out, s.in);
     std::vector<float> y(n * s.out), scratch;
     exec_context ex(int(st.range(2)));
     for (auto _ : st) {
-        matmul_nt_bf16(ex, x.data(), s.in, n, w, y.data(), s.out, scratch);
+        matmul_nt(ex, x.data(), s.in, n, w, y.data(), s.out, scratch);
         benchmark::DoNotOptimize(y.data());
     }
-    counters(st, w.size() * sizeof(std::uint16_t));
+    counters(st, w.bytes());
 }
+void BM_bf16(benchmark::State& st) { compact_product<bf16_matrix>(st); }
+void BM_q8(benchmark::State& st) { compact_product<q8_matrix>(st); }
 
 void args(benchmark::internal::Benchmark* b) {
     b->ArgNames({"shape", "tokens", "threads"});
@@ -71,6 +76,7 @@ void args(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_f32_gemm)->Apply(args);
 BENCHMARK(BM_bf16)->Apply(args);
+BENCHMARK(BM_q8)->Apply(args);
 
 }  // namespace
 

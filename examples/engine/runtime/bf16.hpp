@@ -38,6 +38,7 @@ struct bf16_matrix {
 
     bool empty() const { return data.empty(); }
     std::size_t size() const { return data.size(); }
+    std::size_t bytes() const { return data.size() * sizeof(std::uint16_t); }
 
     /// From a row-major [rows, cols] float32 matrix.
     static bf16_matrix from_rows(const float* a, std::size_t rows, std::size_t cols) {
