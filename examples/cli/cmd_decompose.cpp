@@ -77,6 +77,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -284,10 +285,18 @@ int run(const decompose_args& a0) {
         }
     }
 
-    // Provenance first: hashing reads the input once more, before anything is written.
+    // Provenance first: hashing reads the input once more, before anything is written. A part
+    // (--layers) hashes only the source files that hold its tensors, so parts on different
+    // machines each read their share of a sharded source; `lowrank merge` checks that the parts
+    // agree on every file they share and records the union.
+    std::set<std::string> part_files;  // empty: every file
+    if (!a.layers.empty() && m.safetensors())
+        for (std::size_t i = 0; i < tensors.size(); ++i)
+            if (in_part[i]) part_files.insert(m.safetensors()->view(tensors[i].name).file);
     json sources = json::array();
     for (const auto& f : m.files())
-        sources.push_back({{"path", fs::absolute(f).string()}, {"bytes", fs::file_size(f)}, {"sha256", sha256_file(f)}});
+        if (part_files.empty() || part_files.count(f))
+            sources.push_back({{"path", fs::absolute(f).string()}, {"bytes", fs::file_size(f)}, {"sha256", sha256_file(f)}});
 
     // Work list: decomposed weights, plus (factorised output of a GGUF) tensors to dequantise.
     std::vector<std::size_t> task_of(tensors.size(), SIZE_MAX), tensor_of;
@@ -375,7 +384,7 @@ int run(const decompose_args& a0) {
     if (!a.svd_method.empty()) man.extra["svd_method"] = a.svd_method;
     man.extra["form"] = to_string(form);
     man.extra["source"] = {{"path", fs::absolute(a.model).string()}, {"format", gguf ? "gguf" : "safetensors"},
-                           {"files", sources}, {"sha256", sources.size() == 1 ? sources[0]["sha256"] : json(nullptr)}};
+                           {"files", sources}, {"sha256", m.files().size() == 1 ? sources[0]["sha256"] : json(nullptr)}};
     man.extra["layout"] = gguf ? "hugging_face (GGUF q/k rows un-permuted)" : "as stored (Hugging Face)";
     man.extra["threads"] = threads;
     man.extra["device"] = dev.info;

@@ -14,8 +14,9 @@
 // A part is a factorised file whose manifest has
 //   "shard": {"layers": [I, J], "model_layers": L, "source_order": [position of each stored
 //             original tensor in the source's file order, in the part's manifest order]}
-// The parts must share source files (sha256), γ id, method and L; their ranges must tile 1..L
-// exactly. Refused otherwise, naming the parts. Output is atomic (staging directory, rename).
+// The parts must share the source, γ id, method and L, and agree on the sha256 of every source
+// file they both hashed (a part hashes only the files holding its tensors; the directory's
+// manifest lists the union); their ranges must tile 1..L exactly. Refused otherwise, naming the parts. Output is atomic (staging directory, rename).
 // Tensor bytes are copied from the parts' memory maps one at a time (no tensor is converted), and
 // each tensor's pages are released once copied, so the resident set stays small.
 #include "cli/command.hpp"
@@ -66,14 +67,33 @@ struct item {  // one original tensor, in the source's order
 
 std::string range_text(std::size_t a, std::size_t b) { return std::to_string(a) + ".." + std::to_string(b); }
 
-/// The fields every part must agree on.
+/// The fields every part must agree on (the source files each part hashed are checked apart:
+/// a part records only the files holding its tensors).
 json identity(const json& m) {
-    json files = json::array();
-    if (m.contains("source") && m["source"].contains("files"))
-        for (const auto& f : m["source"]["files"]) files.push_back(f.value("sha256", std::string{}));
+    const json src = m.contains("source") && m["source"].is_object() ? m["source"] : json::object();
     return {{"gamma_id", m.value("gamma_id", std::string{})}, {"method", m.value("method", std::string{})},
-            {"form", m.value("form", std::string{})}, {"source_sha256", files},
+            {"form", m.value("form", std::string{})}, {"source", src.value("path", std::string{})},
             {"model_layers", m.contains("shard") ? m["shard"].value("model_layers", 0) : 0}};
+}
+
+/// The union of the parts' source files (first appearance, parts in layer order); refuses two
+/// parts that record different sha256 for one file.
+json source_files(const std::vector<part>& parts) {
+    json all = json::array();
+    std::map<std::string, std::pair<std::string, std::string>> seen;  // path -> sha256, part
+    for (const auto& p : parts) {
+        const json& m = p.fm->manifest();
+        if (!m.contains("source") || !m["source"].contains("files")) continue;
+        for (const auto& f : m["source"]["files"]) {
+            const std::string path = f.value("path", std::string{}), sha = f.value("sha256", std::string{});
+            auto [it, fresh] = seen.try_emplace(path, sha, p.path);
+            if (fresh) all.push_back(f);
+            else if (it->second.first != sha)
+                throw usage_error("merge: " + p.path + " and " + it->second.second + " record different sha256 for source file " +
+                                  path + ": the source changed between the parts");
+        }
+    }
+    return all;
 }
 
 part open_part(const std::string& path) {
@@ -116,6 +136,7 @@ int run(const merge_args& a) {
                                   id[it.key()].dump() + " vs " + it.value().dump() + "): not parts of one decomposition");
     }
     std::sort(parts.begin(), parts.end(), [](const part& x, const part& y) { return x.first < y.first; });
+    const json sources = source_files(parts);
     std::size_t next = 1;
     for (std::size_t i = 0; i < parts.size(); ++i) {
         const part& p = parts[i];
@@ -192,6 +213,7 @@ int run(const merge_args& a) {
     }
     json man = parts[0].fm->manifest();
     man.erase("shard");
+    if (man.contains("source") && man["source"].is_object()) man["source"]["files"] = sources;
     man["tensors"] = all;
     man["parameters"] = {{"before", before}, {"after", after},
                          {"reduction", before ? 1.0 - static_cast<double>(after) / static_cast<double>(before) : 0.0}};

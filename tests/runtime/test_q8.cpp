@@ -106,3 +106,38 @@ TEST_CASE("q8: linear layers in every form run on the dequantised factors and fr
         CHECK_THROWS_AS(factorise(ex, l, 2, linear_form::svd), lowrank::invalid_argument);
     }
 }
+
+TEST_CASE("q8: every row kernel this CPU can run (scalar, AVX2, AVX-512) gives the dequantised product") {
+    // matmul_nt_q8 runs only the widest kernel; each one is checked here against the same double
+    // reference, so a machine with AVX-512 still tests the AVX2 path (and the other way round:
+    // an unavailable ISA is reported, not silently passed).
+    std::mt19937 rng(13);
+    for (auto isa : {detail::q8_isa::scalar, detail::q8_isa::avx2, detail::q8_isa::avx512}) {
+        CAPTURE(static_cast<int>(isa));
+        if (!detail::q8_isa_available(isa)) {
+            MESSAGE("q8 kernel " << static_cast<int>(isa) << " not available on this CPU: not tested");
+            continue;
+        }
+        for (std::size_t cols : {5u, 32u, 64u, 100u, 576u})
+            for (std::size_t n : {1u, 2u, 3u, 4u, 7u}) {
+                CAPTURE(cols);
+                CAPTURE(n);
+                const std::size_t rows = 9;
+                const auto wf = rt_test::random_vec(rows * cols, rng, 0.5f);
+                const auto x = rt_test::random_vec(n * cols, rng, 1.0f);
+                const auto w = q8_matrix::from_rows(wf.data(), rows, cols);
+                const auto deq = w.to_float();
+                std::vector<float> y(n * rows);
+                detail::q8_rows(w, x.data(), cols, n, y.data(), rows, 0, rows, isa);
+                for (std::size_t t = 0; t < n; ++t)
+                    for (std::size_t r = 0; r < rows; ++r) {
+                        double ref = 0, mag = 0;
+                        for (std::size_t i = 0; i < cols; ++i) {
+                            const double p = double(deq[r * cols + i]) * x[t * cols + i];
+                            ref += p, mag += std::abs(p);
+                        }
+                        CHECK(std::abs(y[t * rows + r] - ref) <= 1e-5 * (mag + 1e-30));
+                    }
+            }
+    }
+}

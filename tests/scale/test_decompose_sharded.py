@@ -40,6 +40,12 @@ def stored(directory: Path) -> dict:
     return out
 
 
+def struct_header(path: Path) -> dict:
+    b = path.read_bytes()
+    (n,) = struct.unpack("<Q", b[:8])
+    return json.loads(b[8:8 + n])
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("sharded")
@@ -52,7 +58,8 @@ def tiny(tmp_path_factory):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     subprocess.run([CLI, "decompose", str(model), "--plan", str(plan), "--threads", "1", "--quiet", "--out", str(whole)],
                    check=True, capture_output=True, env=env)
-    return {"dir": d, "model": model, "plan": plan, "whole": stored(whole)}
+    manifest = json.loads((d / "whole.manifest.json").read_text())
+    return {"dir": d, "model": model, "plan": plan, "whole": stored(whole), "manifest": manifest}
 
 
 def drive(tiny, out: Path, *extra) -> dict:
@@ -71,6 +78,14 @@ def test_local_parts_merge_to_the_unsharded_bytes_and_resume(tiny):
     assert stored(out) == tiny["whole"]
     man = json.loads((out / "lowrank_manifest.json").read_text())
     assert [p["layers"] for p in man["merged_from"]] == [[1, 2], [3, 4], [5, 5]]
+    # Each part hashed only the source shards holding its tensors; the merged manifest lists them all.
+    whole_files = tiny["manifest"]["source"]["files"]
+    assert len(whole_files) >= 2
+    assert sorted((f["path"], f["sha256"]) for f in man["source"]["files"]) == sorted((f["path"], f["sha256"]) for f in whole_files)
+    parts_dir = next((tiny["dir"] / "local.parts").iterdir())
+    hashed = [len(json.loads(struct_header(p)["__metadata__"]["lowrank.manifest"])["source"]["files"])
+              for p in sorted(parts_dir.glob("*.safetensors"))]
+    assert min(hashed) < len(whole_files) and sum(hashed) >= len(whole_files), hashed
     # Resume: remove one part and the output; only that part is recomputed.
     parts = next((tiny["dir"] / "local.parts").iterdir())
     (parts / "part-3-4.safetensors").unlink()

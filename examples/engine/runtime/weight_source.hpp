@@ -62,7 +62,9 @@ inline linear need_linear(const weight_source& src, const std::string& name, std
 /// The tensors of any opened model (lowrank/model/source.hpp): GGUF dequantised in the Hugging
 /// Face row order, safetensors in any float dtype, a factorised file's factorised weights as
 /// svd / tucker2 linear layers (asking for one as a plain dense tensor — an embedding, a norm —
-/// is an error). The source is copied (copies share the open files).
+/// is an error). The source is copied (copies share the open files). Each tensor's mapped pages
+/// are released once it is converted (model_source::release_pages), so loading a model does not
+/// also keep its whole file resident.
 inline weight_source weight_source_of(const model::model_source& m) {
     weight_source s;
     s.where = m.path();
@@ -72,17 +74,25 @@ inline weight_source weight_source_of(const model::model_source& m) {
         if (const factorized_model* fm = m.factorized(); fm && fm->at(n).factored)
             throw io_error(m.path(), "tensor '" + n + "' is stored factorised, but the model needs it dense "
                                      "(only linear-layer weights can be factorised)");
-        return m.load_f32(n);
+        auto v = m.load_f32(n);
+        m.release_pages(n);  // converted: the file's pages need not stay resident
+        return v;
     };
     s.lin = [m](const std::string& n, std::vector<float> bias) {
         const shape_t sh = m.tensor(n).shape;
         const std::size_t out = sh[0], in = sh[1];
         if (const factorized_model* fm = m.factorized(); fm && fm->at(n).factored) {
             const factorized_tensor& t = fm->at(n);
-            if (t.form == factor_form::svd) return linear::svd(to_float(t.u), to_float(t.v), out, in, t.rank, std::move(bias));
-            return linear::tucker2(to_float(t.u), to_float(*t.core), to_float(t.v), out, in, t.rank, t.rank, std::move(bias));
+            linear l = t.form == factor_form::svd
+                           ? linear::svd(to_float(t.u), to_float(t.v), out, in, t.rank, std::move(bias))
+                           : linear::tucker2(to_float(t.u), to_float(*t.core), to_float(t.v), out, in, t.rank, t.rank,
+                                             std::move(bias));
+            m.release_pages(n);
+            return l;
         }
-        return linear::dense(m.load_f32(n), out, in, std::move(bias));
+        linear l = linear::dense(m.load_f32(n), out, in, std::move(bias));
+        m.release_pages(n);
+        return l;
     };
     return s;
 }

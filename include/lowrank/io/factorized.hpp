@@ -96,7 +96,9 @@ inline constexpr const char* factorized_manifest_file = "lowrank_manifest.json";
 ///    each a factorised file of its own (its manifest lists the original tensors it stores),
 ///    model.safetensors.index.json (Hugging Face sharded layout, weight_map over the stored names)
 ///    and lowrank_manifest.json (the whole manifest: every original tensor in source order plus
-///    the decomposition's fields). A directory is factorised when it holds lowrank_manifest.json.
+///    the decomposition's fields). A directory is factorised when it holds lowrank_manifest.json
+///    and an index whose metadata says format "lowrank.factorized" (a folded Hugging Face output
+///    directory holds a lowrank_manifest.json too, and stays a plain model directory).
 ///    The whole manifest must agree with the shards': every tensor listed once in exactly one
 ///    shard, with the same record; io_error naming the file that disagrees otherwise.
 /// Either way the reader validates every manifest record against the stored tensors (every factor
@@ -107,7 +109,7 @@ public:
     explicit factorized_model(const std::string& path);
 
     /// True when `path` is a safetensors file whose metadata says format lowrank.factorized, or a
-    /// directory holding lowrank_manifest.json. Never throws.
+    /// factorised directory (see above). Never throws.
     static bool is_factorized(const std::string& path);
 
     /// The path opened (the file, or the directory).

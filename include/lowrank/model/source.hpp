@@ -9,7 +9,7 @@
 //   a lowrank factorised file           factorized    the original tensors       the tensor names
 //                                                     (dense or factorised)
 //   a lowrank factorised directory      factorized    the same, over its shards  the tensor names
-//     (`lowrank merge`; it holds lowrank_manifest.json)
+//     (`lowrank merge`'s: lowrank_manifest.json + an index with format lowrank.factorized)
 // The kind comes from the content (detect_file_kind: GGUF magic, a safetensors header whose
 // metadata says format "lowrank.factorized"), never from the name; only a file that is none of
 // these and is named *.gguf is read as GGUF, so that the error says what is wrong with it.
@@ -66,7 +66,7 @@ enum class file_kind {
     hf_directory,  ///< a directory (a Hugging Face model directory, if anything)
     safetensors,   ///< a safetensors file (its header parses)
     factorized,    ///< a safetensors file whose metadata says format "lowrank.factorized", or a
-                   ///< directory holding lowrank_manifest.json (`lowrank merge`'s output)
+                   ///< factorised directory (`lowrank merge`'s output; factorized_model::is_factorized)
     unknown,       ///< none of these (e.g. a *.safetensors.index.json, or junk)
 };
 
@@ -76,8 +76,7 @@ inline file_kind detect_file_kind(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (fs::is_directory(path, ec))
-        return fs::is_regular_file(fs::path(path) / factorized_manifest_file, ec) ? file_kind::factorized
-                                                                                   : file_kind::hf_directory;
+        return factorized_model::is_factorized(path) ? file_kind::factorized : file_kind::hf_directory;
     if (!fs::exists(path, ec)) throw io_error(path, "no such file or directory");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw io_error(path, "cannot open");

@@ -61,8 +61,18 @@ inline nlohmann::json factorized_directory_manifest(const std::string& dir) {
 
 inline bool factorized_model::is_factorized(const std::string& path) {
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec))
-        return std::filesystem::is_regular_file(std::filesystem::path(path) / factorized_manifest_file, ec);
+    if (std::filesystem::is_directory(path, ec)) {
+        // What `lowrank merge` writes: lowrank_manifest.json, and an index whose metadata says
+        // format lowrank.factorized (a folded Hugging Face directory has a manifest too, but a
+        // plain index or model.safetensors).
+        const auto dir = std::filesystem::path(path);
+        if (!std::filesystem::is_regular_file(dir / factorized_manifest_file, ec)) return false;
+        std::ifstream in(dir / "model.safetensors.index.json", std::ios::binary);
+        if (!in) return false;
+        const auto j = nlohmann::json::parse(in, nullptr, false);
+        return j.is_object() && j.contains("metadata") && j["metadata"].is_object() &&
+               j["metadata"].value("format", std::string{}) == factorized_format;
+    }
     try {
         safetensors_file f(path);
         auto it = f.metadata().find("format");
@@ -76,11 +86,12 @@ inline factorized_model::factorized_model(const std::string& path) : path_(path)
     std::error_code ec;
     directory_ = std::filesystem::is_directory(path, ec);
     if (directory_) {
+        if (!is_factorized(path))
+            throw io_error(path, "not a lowrank factorised directory (it needs " + std::string(factorized_manifest_file) +
+                                     " and a model.safetensors.index.json whose metadata says format \"" +
+                                     factorized_format + "\", as `lowrank merge` writes them)");
         manifest_ = detail::factorized_directory_manifest(path);
         const auto index = std::filesystem::path(path) / "model.safetensors.index.json";
-        if (!std::filesystem::exists(index, ec))
-            throw io_error(path, "a factorised directory (it holds " + std::string(factorized_manifest_file) +
-                                     ") without model.safetensors.index.json");
         storage_ = safetensors_model::open_index(index.string());
         check_directory_manifest();
     } else {
