@@ -104,13 +104,19 @@ bool gram_svd_rows(Ctx& ctx, const T* a, std::size_t d, std::size_t K, bool tran
         if (B::potrf(ctx, r, B::data(s)) != 0) return false;
         B::trsm(ctx, side::left, op::none, r, K, T(1), B::data(s), r, B::data(c), K);
         B::download(ctx, s, lh.data());
-        std::vector<T> prod(r * r, T(0));  // lacc ← lacc · L (lower triangular)
-        for (std::size_t i = 0; i < r; ++i)
-            for (std::size_t j = 0; j <= i; ++j) {
-                double acc = 0;
-                for (std::size_t t = j; t <= i; ++t) acc += double(lacc[i * r + t]) * double(lh[t * r + j]);
-                prod[i * r + j] = T(acc);
+        // lacc ← lacc · L (both lower triangular), accumulated in double; row-oriented (t outer,
+        // j inner: unit stride, vectorised) with each sum still taken over t in ascending order.
+        std::vector<T> prod(r * r, T(0));
+        std::vector<double> row(r);
+        for (std::size_t i = 0; i < r; ++i) {
+            std::fill(row.begin(), row.end(), 0.0);
+            for (std::size_t t = 0; t <= i; ++t) {
+                const double f = double(lacc[i * r + t]);
+                const T* lrow = &lh[t * r];
+                for (std::size_t j = 0; j <= t; ++j) row[j] += f * double(lrow[j]);
             }
+            for (std::size_t j = 0; j <= i; ++j) prod[i * r + j] = T(row[j]);
+        }
         lacc = std::move(prod);
     }
     Tensor lt = B::template upload<T>(ctx, lacc.data(), {r, r});  // M ≈ W_r · Lacc · Vt'
