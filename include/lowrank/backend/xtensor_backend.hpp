@@ -184,6 +184,7 @@ struct xtensor_backend : detail::host_backend_ops<xtensor_backend> {
     static T nrm2(context&, std::size_t n, const T* x) {
         if (n == 0) return T(0);
         T r{};
+        if (detail::host::sum_squares_norm(n, x, r)) return r;
         cxxblas::nrm2<int>(detail::lapack::to_blas_int(n, "nrm2"), x, 1, r);
         return r;
     }
