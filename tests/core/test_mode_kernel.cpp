@@ -71,7 +71,8 @@ TEST_CASE_TEMPLATE("mode-product kernel: k-blocks and task chunks at their small
                    float) {
     // The cache-blocking knobs at extreme values: 3-step k-blocks (Y accumulated over many
     // blocks), one task per chunk (a chunk boundary after every task), and chunks of a few
-    // tasks whose boundaries do not align with the threads' ranges. Same reference as above.
+    // tasks whose boundaries do not align with the threads' ranges; with R = 1024 the panels
+    // are copied (rows a multiple of 4 KiB apart). Same reference as above.
     namespace mk = lowrank::detail::mode_kernel;
     if (mk::micro_kernels<T>().empty()) return;
     struct knobs {
@@ -82,7 +83,8 @@ TEST_CASE_TEMPLATE("mode-product kernel: k-blocks and task chunks at their small
     for (std::size_t chunk_bytes : {std::size_t(1), std::size_t(3 * 64 * 64 * sizeof(T))}) {
         mk::min_kc = 3, mk::l1_panel_bytes = 1, mk::y_chunk_bytes = chunk_bytes;
         for (auto* pool : {static_cast<lowrank::detail::worker_pool*>(nullptr), &two})
-            for (const auto& p : {problem{1, 17, 40, 300}, problem{5, 20, 23, 70}, problem{70, 37, 29, 1}})
+            for (const auto& p : {problem{1, 17, 40, 300}, problem{5, 20, 23, 70}, problem{70, 37, 29, 1},
+                                  problem{2, 20, 30, 1024}})  // rows 4–8 KiB apart: panels copied
                 for (op o : {op::none, op::trans}) check_kernel<T>(p, o, pool, &mk::micro_kernels<T>().front());
     }
 }
