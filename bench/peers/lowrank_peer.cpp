@@ -9,7 +9,9 @@
 // accuracy reached, computed afterwards in double precision. Workloads:
 //
 //   svd          input, dtype, method (exact|gram|randomized), rank, oversampling,
-//                power_iterations, seed                → rel_error = ‖A − U S Vᵀ‖_F / ‖A‖_F
+//                power_iterations, seed, [variant (block_krylov|subspace_iteration),
+//                fallback (bool)]                      → rel_error = ‖A − U S Vᵀ‖_F / ‖A‖_F,
+//                                                        method run, passes, block
 //   tucker       input, dtype, ranks[], method (hooi|sthosvd), iterations, tol
 //                                                      → rel_error of the reconstruction
 //   mode_product input, matrix, mode, dtype, [output]  → gflops (2·J·∏I / t); output .npy optional
@@ -105,6 +107,9 @@ lowrank::svd_options svd_opts(const json& j) {
     o.oversampling = j.value("oversampling", std::size_t{10});
     o.power_iterations = j.value("power_iterations", std::size_t{2});
     o.seed = j.value("seed", std::uint64_t{0});
+    if (j.value("variant", std::string("block_krylov")) == "subspace_iteration")
+        o.variant = lowrank::randomized_variant::subspace_iteration;
+    o.randomized_fallback = j.value("fallback", true);
     o.compute_error = false;  // measured afterwards, outside the timed region
     return o;
 }
@@ -116,7 +121,8 @@ json run_svd(ctx_t& ctx, const json& j) {
     lowrank::svd_result<tensor<T>> res;
     const auto secs = time_calls(j.value("warmup", 0), j.value("repetitions", 1),
                                  [&] { res = lowrank::truncated_svd(ctx, a, opt); });
-    json out{{"seconds", secs}, {"rank", res.rank}, {"status", lowrank::to_string(res.status)}};
+    json out{{"seconds", secs}, {"rank", res.rank}, {"status", lowrank::to_string(res.status)},
+             {"method", lowrank::to_string(res.method)}, {"passes", res.passes}, {"block", res.block}};
     out["rel_error"] = svd_residual(ctx, a, res);
     return out;
 }

@@ -858,6 +858,8 @@ def main():
     ap.add_argument("--gguf", help="SmolLM2-135M GGUF (default: the fetch_assets.py cache)")
     ap.add_argument("--no-gguf", action="store_true", help="synthetic inputs only")
     ap.add_argument("--only", help="regular expression: run only the case groups whose name matches")
+    ap.add_argument("--tables", help="regular expression: run only the cases of the tables (workloads, e.g. "
+                                     "svd_randomized, mode_product) whose name matches")
     ap.add_argument("--lowrank-python", metavar="DIR",
                     help="directory holding the `lowrank` Python package (e.g. BUILD/python), put on the peer "
                          "worker's PYTHONPATH for the 'lowrank via Python' column; then a failing import is an "
@@ -903,6 +905,8 @@ def main():
         cases = build_cases(args, inputs, gguf is not None)
         if args.only:
             cases = [c for c in cases if re.search(args.only, c["group"])]
+        if args.tables:
+            cases = [c for c in cases if re.search(args.tables, c["workload"])]
         log(f"{len(cases)} cases; timing")
         run_cases(cases, ours, worker, max(c["rounds"] for c in cases))
     finally:

@@ -1,7 +1,7 @@
 // The xtensor backend's SIMD mode-product kernel (backend/detail/mode_kernel.hpp) against the
 // definition Y[l,j,r] = Σ_i op(A)[j,i] X[l,i,r] evaluated in double on the host, for every
 // micro-kernel this CPU can run (AVX-512 and AVX2 tiles), shapes that leave remainders in every
-// tiled dimension (rows, vector columns, the last rows of X, inner-dimension blocks), both
+// tiled dimension (rows, vector columns, the last rows of X, inner-dimension blocks, task chunks), both
 // operand orientations and 1–3 threads. Tolerance: the standard forward error bound of a
 // sequential dot product, |ŷ − y| ≤ γ_I Σ_i |a_ji x_i| with γ_I = I·u/(1 − I·u), per element.
 #include "helpers.hpp"
@@ -65,6 +65,28 @@ TEST_CASE_TEMPLATE("mode-product SIMD kernel matches the definition for every mi
     for (auto* pool : {&two, &three})
         for (const auto& p : {problem{64, 40, 50, 1}, problem{3, 50, 40, 200}, problem{1, 33, 70, 300}})
             for (op o : {op::none, op::trans}) check_kernel<T>(p, o, pool, p.L == 1 ? &kernels.front() : nullptr);
+}
+
+TEST_CASE_TEMPLATE("mode-product kernel: k-blocks and task chunks at their smallest give the same products", T, double,
+                   float) {
+    // The cache-blocking knobs at extreme values: 3-step k-blocks (Y accumulated over many
+    // blocks), one task per chunk (a chunk boundary after every task), and chunks of a few
+    // tasks whose boundaries do not align with the threads' ranges; with R = 1024 the panels
+    // are copied (rows a multiple of 4 KiB apart). Same reference as above.
+    namespace mk = lowrank::detail::mode_kernel;
+    if (mk::micro_kernels<T>().empty()) return;
+    struct knobs {
+        std::size_t min_kc = mk::min_kc, l1 = mk::l1_panel_bytes, y = mk::y_chunk_bytes;
+        ~knobs() { mk::min_kc = min_kc, mk::l1_panel_bytes = l1, mk::y_chunk_bytes = y; }
+    } restore;
+    lowrank::detail::worker_pool two(2);
+    for (std::size_t chunk_bytes : {std::size_t(1), std::size_t(3 * 64 * 64 * sizeof(T))}) {
+        mk::min_kc = 3, mk::l1_panel_bytes = 1, mk::y_chunk_bytes = chunk_bytes;
+        for (auto* pool : {static_cast<lowrank::detail::worker_pool*>(nullptr), &two})
+            for (const auto& p : {problem{1, 17, 40, 300}, problem{5, 20, 23, 70}, problem{70, 37, 29, 1},
+                                  problem{2, 20, 30, 1024}})  // rows 4–8 KiB apart: panels copied
+                for (op o : {op::none, op::trans}) check_kernel<T>(p, o, pool, &mk::micro_kernels<T>().front());
+    }
 }
 
 TEST_CASE("mode_product through a multi-threaded context matches the reference backend") {

@@ -1,7 +1,7 @@
 // Tensor algebra: unfold/fold against the numpy/TensorLy index definition, mode-n products
 // against explicit loops (the definition Y[l,j,r] = Σ_i A[j,i] X[l,i,r]) and their algebraic
-// identities, Gram matrices of unfoldings, norms. Reference: the definitions, evaluated in
-// double on the host.
+// identities, Gram matrices of unfoldings, norms and the finiteness check (with their edge cases).
+// Reference: the definitions, evaluated in double on the host.
 #include "helpers.hpp"
 
 using namespace lrtest;
@@ -150,4 +150,45 @@ TEST_CASE_TEMPLATE("Gram of the unfolding, norms and inner products match explic
     }
     auto z = gaussian<B, T>(ctx, {4, 3}, 1);
     CHECK_THROWS_AS(inner_product(ctx, x, z), shape_error);
+}
+
+TEST_CASE_TEMPLATE("host norm and finiteness check: fast paths agree with the scaled definition and every edge case", T,
+                   double, float) {
+    // References: ‖x‖₂ computed in long double with scaling by max|x_i| (the definition, free of
+    // overflow), and std::isfinite per element. Lengths that leave remainders after the
+    // vector lanes; magnitudes where the fast sum of squares overflows or underflows in double
+    // (it must then fall back to BLAS nrm2), zero vectors, and an Inf/NaN at every position.
+    // Tolerance 4ε relative, plus one subnormal step for float results below the normal range.
+    xtensor_backend::context ctx;
+    auto reference = [](const std::vector<T>& v) {
+        long double m = 0, s = 0;
+        for (T e : v) m = std::max(m, std::fabs((long double)e));
+        if (m == 0) return 0.0L;
+        for (T e : v) s += ((long double)e / m) * ((long double)e / m);
+        return m * std::sqrt(s);
+    };
+    const bool f64 = std::is_same_v<T, double>;
+    for (std::size_t n : {1, 15, 16, 33, 1000}) {
+        normal_generator g(n);
+        const auto base = g.normals<T>(n);
+        for (double scale : {1.0, 1e-30, 1e30, f64 ? 1e-200 : 1e-40, f64 ? 1e200 : 1e36, 0.0}) {
+            std::vector<T> v(n);
+            for (std::size_t i = 0; i < n; ++i) v[i] = T(double(base[i]) * scale);
+            const long double want = reference(v);
+            const T got = xtensor_backend::nrm2(ctx, n, v.data());
+            CAPTURE(n);
+            CAPTURE(scale);
+            CHECK(std::isfinite(double(got)));
+            CHECK(std::fabs((long double)got - want) <= 4 * eps<T>() * want + std::numeric_limits<T>::denorm_min());
+            CHECK(xtensor_backend::all_finite(ctx, n, v.data()));
+        }
+        for (std::size_t at : {std::size_t(0), n / 2, n - 1})
+            for (T bad : {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                          std::numeric_limits<T>::quiet_NaN()}) {
+                std::vector<T> v(base.begin(), base.end());
+                v[at] = bad;
+                CHECK_FALSE(xtensor_backend::all_finite(ctx, n, v.data()));
+                CHECK_FALSE(std::isfinite(double(xtensor_backend::nrm2(ctx, n, v.data()))));
+            }
+    }
 }

@@ -29,6 +29,19 @@ int thin_svd(Ctx& ctx, Tensor& work, std::size_t m, std::size_t n, svd_driver dr
     return B::svd(ctx, m, n, B::data(work), sigma.data(), B::data(u), B::data(vt), driver);
 }
 
+/// X ← α·op(L)⁻¹·X (side::left) or α·X·op(L)⁻¹ (side::right) for a lower-triangular L that
+/// the caller knows to be well conditioned (the Cholesky factors below: CholeskyQR2 declines
+/// κ ≳ 1/(32√ε), gram_svd_rows σ_r < 32√ε·σ_1): the backend's trsm_via_inverse when it has
+/// one and takes the shape (a GEMM with L⁻¹), else trsm.
+template <backend_context Ctx, class T>
+void solve_lower(Ctx& ctx, side s, op t, std::size_t m, std::size_t n, T alpha, const T* l, std::size_t ldl, T* x,
+                 std::size_t ldx) {
+    using B = backend_of<Ctx>;
+    if constexpr (requires { B::trsm_via_inverse(ctx, s, t, m, n, alpha, l, ldl, x, ldx); })
+        if (B::trsm_via_inverse(ctx, s, t, m, n, alpha, l, ldl, x, ldx)) return;
+    B::trsm(ctx, s, t, m, n, alpha, l, ldl, x, ldx);
+}
+
 /// Orthonormalises the k×b row-major block y (k ≥ b) in place by CholeskyQR2 on the
 /// column-equilibrated Gram matrix (syrk + potrf + trsm, twice: level-3 only, where Householder
 /// QR of a thin block runs level-2 code). Returns false — y then holds no useful data — when
@@ -55,7 +68,7 @@ bool cholesky_qr2(Ctx& ctx, std::size_t k, std::size_t b, typename Tensor::value
         for (std::size_t i = 0; i < b; ++i) lo = std::min(lo, h[i * b + i]), hi = std::max(hi, h[i * b + i]);
         if (!(lo > T(32) * std::sqrt(std::numeric_limits<T>::epsilon()) * hi)) return false;
         B::scale_columns(ctx, k, b, y, scale.data());                          // y ← y D⁻¹
-        B::trsm(ctx, side::right, op::trans, k, b, T(1), B::data(g), b, y, b);  // y ← y L⁻ᵀ
+        solve_lower(ctx, side::right, op::trans, k, b, T(1), B::data(g), b, y, b);  // y ← y L⁻ᵀ
     }
     return true;
 }
@@ -102,15 +115,21 @@ bool gram_svd_rows(Ctx& ctx, const T* a, std::size_t d, std::size_t K, bool tran
     for (int pass = 0; pass < 2; ++pass) {
         B::syrk(ctx, op::none, r, K, T(1), B::data(c), K, T(0), B::data(s), r);
         if (B::potrf(ctx, r, B::data(s)) != 0) return false;
-        B::trsm(ctx, side::left, op::none, r, K, T(1), B::data(s), r, B::data(c), K);
+        solve_lower(ctx, side::left, op::none, r, K, T(1), B::data(s), r, B::data(c), K);
         B::download(ctx, s, lh.data());
-        std::vector<T> prod(r * r, T(0));  // lacc ← lacc · L (lower triangular)
-        for (std::size_t i = 0; i < r; ++i)
-            for (std::size_t j = 0; j <= i; ++j) {
-                double acc = 0;
-                for (std::size_t t = j; t <= i; ++t) acc += double(lacc[i * r + t]) * double(lh[t * r + j]);
-                prod[i * r + j] = T(acc);
+        // lacc ← lacc · L (both lower triangular), accumulated in double; row-oriented (t outer,
+        // j inner: unit stride, vectorised) with each sum still taken over t in ascending order.
+        std::vector<T> prod(r * r, T(0));
+        std::vector<double> row(r);
+        for (std::size_t i = 0; i < r; ++i) {
+            std::fill(row.begin(), row.end(), 0.0);
+            for (std::size_t t = 0; t <= i; ++t) {
+                const double f = double(lacc[i * r + t]);
+                const T* lrow = &lh[t * r];
+                for (std::size_t j = 0; j <= t; ++j) row[j] += f * double(lrow[j]);
             }
+            for (std::size_t j = 0; j <= i; ++j) prod[i * r + j] = T(row[j]);
+        }
         lacc = std::move(prod);
     }
     Tensor lt = B::template upload<T>(ctx, lacc.data(), {r, r});  // M ≈ W_r · Lacc · Vt'

@@ -48,12 +48,44 @@ void scale_columns(std::size_t m, std::size_t n, T* a, const T* d) {
         for (std::size_t j = 0; j < n; ++j) a[i * n + j] *= d[j];
 }
 
+/// True when every x[i] is finite. Branch-free: x·0 is 0 for a finite x and NaN for ±Inf or
+/// NaN, and a NaN term makes the sum NaN. The sum runs in `lanes` independent accumulators: a
+/// single one is a serial chain of dependent additions that the compiler may not reorder
+/// (4 cycles each; 1 ms on a 768×768 matrix, a quarter of a rank-16 randomized SVD), while
+/// independent lanes vectorise and pipeline.
 template <class T>
 bool all_finite(std::size_t n, const T* x) {
-    // Summing is branch-free and vectorises; Inf - Inf and NaN propagate to a non-finite sum.
-    T acc = 0;
-    for (std::size_t i = 0; i < n; ++i) acc += x[i] * T(0);
-    return std::isfinite(acc);
+    constexpr std::size_t lanes = 32;
+    T acc[lanes] = {};
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t j = 0; j < lanes; ++j) acc[j] += x[i + j] * T(0);
+    for (; i < n; ++i) acc[0] += x[i] * T(0);
+    T sum = 0;
+    for (std::size_t j = 0; j < lanes; ++j) sum += acc[j];
+    return std::isfinite(sum);
+}
+
+/// ‖x‖₂ by a sum of squares in double over `lanes` independent accumulators (vectorised; the
+/// reference BLAS-style scaled loop runs one dependent update per element: 3 ms for a
+/// 768×3072 double matrix in OpenBLAS 0.3.21, against a memory-bound 0.5 ms here). Exact
+/// enough and safe whenever the sum is finite and not tiny: float squares cannot overflow or
+/// underflow in double; for double, squares below 2^-1022 are lost, at most n·2^-1022 of a sum
+/// ≥ 2^-900. Returns false — `out` untouched — otherwise (an Inf or NaN in x, a sum that
+/// overflowed, or is tiny or zero): the caller then uses a scaled algorithm (BLAS nrm2).
+template <class T>
+bool sum_squares_norm(std::size_t n, const T* x, T& out) {
+    constexpr std::size_t lanes = 16;
+    double acc[lanes] = {};
+    std::size_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+        for (std::size_t j = 0; j < lanes; ++j) acc[j] += double(x[i + j]) * double(x[i + j]);
+    for (; i < n; ++i) acc[0] += double(x[i]) * double(x[i]);
+    double sum = 0;
+    for (std::size_t j = 0; j < lanes; ++j) sum += acc[j];
+    if (!std::isfinite(sum) || sum < 0x1p-900) return false;  // 0 too: tiny squares may have underflowed
+    out = T(std::sqrt(sum));
+    return true;
 }
 
 }  // namespace lowrank::detail::host

@@ -142,6 +142,21 @@ blas_int potrf(std::size_t n_, T* a) {
     return info;
 }
 
+/// Inverse of the lower-triangular, non-unit n×n matrix held row-major in l (leading
+/// dimension ldl; the strict upper triangle is not read): inv (n×n row-major) = L⁻¹, lower
+/// triangular with a zero upper triangle. The row-major lower triangle is LAPACK's
+/// column-major upper one, so trtri('U'). Returns info (> 0: a zero diagonal entry).
+template <class T>
+blas_int lower_inverse(std::size_t n_, const T* l, std::size_t ldl, T* inv) {
+    const blas_int n = to_blas_int(n_, "trtri");
+    for (std::size_t i = 0; i < n_; ++i)
+        for (std::size_t j = 0; j < n_; ++j) inv[i * n_ + j] = j <= i ? l[i * ldl + j] : T(0);
+    if (n == 0) return 0;
+    const blas_int info = cxxlapack::trtri<blas_int>('U', 'N', n, inv, n);
+    check_info(info, "trtri");
+    return info;
+}
+
 /// Replaces the row-major m×n matrix a (m ≥ n) by the orthonormal Q of its thin QR. The
 /// matrix is transposed into column-major order for geqrf/orgqr, which is 1.5–2.8× faster
 /// than running gelqf/orglq on the row-major buffer in place (measured on 576×74 … 11008×266).

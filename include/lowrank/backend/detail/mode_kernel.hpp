@@ -1,7 +1,8 @@
 // The CPU mode-n product kernel: Y[l] (J×R) = op(A) (J×I) · X[l] (I×R) for l < L over the
 // (L, I, R) view of a row-major tensor, with register-blocked SIMD micro-kernels (AVX-512 or
 // AVX2+FMA, picked at run time) that read the big operand X in place — no unfolding, no
-// packing of X — and split the work over the context's worker threads.
+// packing of X (except a panel at a time where its rows are a multiple of 4 KiB apart, see
+// run()) — and split the work over the context's worker threads.
 //
 // Why not BLAS: a mode product is a GEMM with a small inner dimension (I) and, for every mode
 // but the first, a shape BLAS runs poorly — a strided batch of L small GEMMs (middle modes:
@@ -193,11 +194,29 @@ micro<T> pick(const std::vector<micro<T>>& ks, std::size_t rows, std::size_t col
     return best;
 }
 
-/// Inner-dimension block: tiles run kc steps of k at a time so that the vector operand's
-/// panel (kc × NR) stays in L2 across the tiles that reuse it.
-inline constexpr std::size_t max_kc = 512;
-/// Bytes of the vector operand's block that should stay in L1 (half of a 32 KiB L1D).
-inline std::size_t l1_panel_bytes = 16384;
+/// Cache blocking. The tiles of Y are grouped into tasks (R > 1: one NR-column panel of one
+/// Y[l], all J rows; R = 1: MR rows of Y, all J columns). A thread takes its tasks in chunks
+/// whose Y fits in about y_chunk_bytes (L2), and runs the inner dimension in k-blocks of kc
+/// steps over the whole chunk before the next block: the packed op(A) block (kc × J) then stays
+/// cached across the chunk's tasks, the chunk's Y while it accumulates, and the operand that a
+/// task's tiles share (R > 1: the X panel, kc × NR; R = 1: MR rows of X, MR × kc) in L1 when
+/// it is about l1_panel_bytes; at least min_kc steps per block keep the accumulation into Y a
+/// small fraction of the loads. Tuning knobs (measured in bench_core), not contracts.
+inline std::size_t min_kc = 64;
+inline std::size_t l1_panel_bytes = 32768;
+inline std::size_t y_chunk_bytes = 262144;
+
+/// k-block length for an operand of `row_bytes` bytes per k step (see l1_panel_bytes); the
+/// whole of I when it is at most two such blocks (one pass over Y beats a second one).
+inline std::size_t block_k(std::size_t I, std::size_t row_bytes) {
+    const std::size_t kc = std::max(min_kc, l1_panel_bytes / std::max<std::size_t>(row_bytes, 1));
+    return I <= 2 * kc ? I : kc;
+}
+
+/// Tasks per chunk for tasks of `task_bytes` bytes of Y each (see y_chunk_bytes).
+inline std::size_t chunk_tasks(std::size_t task_bytes) {
+    return std::max<std::size_t>(1, y_chunk_bytes / std::max<std::size_t>(task_bytes, 1));
+}
 
 /// Splits [0, n) into `parts` contiguous ranges; returns range `part`.
 inline std::pair<std::size_t, std::size_t> share(std::size_t n, unsigned part, unsigned parts) {
@@ -224,7 +243,6 @@ bool run(worker_pool* pool, op a_op, std::size_t L, std::size_t J, std::size_t I
     if (!force && L == 1 && R > 1 && (I < 64 || (std::is_same_v<T, double> && J > 16))) return false;
     if (!force && R == 1 && J * sizeof(T) < 96) return false;
     auto opa = [&](std::size_t j, std::size_t k) { return a_op == op::none ? a[j * lda + k] : a[k * lda + j]; };
-    const std::size_t kc = std::min(I, max_kc);
     const unsigned parts = pool ? pool->size() : 1;
     // Below ~2 MFLOP the threads' wake-up costs more than they save.
     const bool parallel = parts > 1 && 2.0 * double(L) * double(J) * double(I) * double(R) > 2e6;
@@ -237,14 +255,16 @@ bool run(worker_pool* pool, op a_op, std::size_t L, std::size_t J, std::size_t I
         for (std::size_t p = 0; p < panels; ++p)
             for (std::size_t k = 0; k < I; ++k)
                 for (std::size_t c = 0; c < NR && p * NR + c < J; ++c) bt[(p * I + k) * NR + c] = opa(p * NR + c, k);
-        const std::size_t blocks = (L + MR - 1) / MR;
+        const std::size_t blocks = (L + MR - 1) / MR, kc = block_k(I, MR * sizeof(T));
+        const std::size_t chunk = chunk_tasks(MR * J * sizeof(T));
         auto body = [&](unsigned part) {
             const auto [b0, b1] = share(blocks, part, parallel ? parts : 1);
             std::vector<T> xpad, tile(MR * NR);
+            for (std::size_t c0 = b0; c0 < b1; c0 += chunk)
             for (std::size_t k0 = 0; k0 < I; k0 += kc) {
                 const std::size_t kn = std::min(kc, I - k0);
                 const bool acc = k0 > 0;
-                for (std::size_t blk = b0; blk < b1; ++blk) {
+                for (std::size_t blk = c0; blk < std::min(b1, c0 + chunk); ++blk) {
                     const std::size_t l0 = blk * MR, mv = std::min(MR, L - l0);
                     const T* xa = x + l0 * I + k0;
                     std::ptrdiff_t xs = std::ptrdiff_t(I);
@@ -281,18 +301,26 @@ bool run(worker_pool* pool, op a_op, std::size_t L, std::size_t J, std::size_t I
     for (std::size_t t = 0; t < jt; ++t)
         for (std::size_t k = 0; k < I; ++k)
             for (std::size_t m = 0; m < MR && t * MR + m < J; ++m) ap[(t * I + k) * MR + m] = opa(t * MR + m, k);
-    const std::size_t panels = (R + NR - 1) / NR, tasks = L * panels;
+    const std::size_t panels = (R + NR - 1) / NR, tasks = L * panels, kc = block_k(I, NR * sizeof(T));
+    const std::size_t chunk = chunk_tasks(J * NR * sizeof(T));
+    // Rows of X a multiple of 4 KiB apart (the first mode of 128³/256³: 64–256 KiB) map to the
+    // same cache sets, so a panel re-read by several tiles does not stay cached: copy it once per
+    // k-block instead (256³ float, mode 0, J = 256: 81–105 → 116–119 GFLOP/s, kernel alone;
+    // J = 32–64: +3–6 %). Other strides gain nothing from the copy (30×576×576 double mode 1
+    // lost ~20 %), so they are read in place.
+    const bool pack = jt > 1 && (R * sizeof(T)) % 4096 == 0;
     auto body = [&](unsigned part) {
         const auto [t0, t1] = share(tasks, part, parallel ? parts : 1);
         std::vector<T> bpad, tile(MR * NR);
+        for (std::size_t c0 = t0; c0 < t1; c0 += chunk)
         for (std::size_t k0 = 0; k0 < I; k0 += kc) {
             const std::size_t kn = std::min(kc, I - k0);
             const bool acc = k0 > 0;
-            for (std::size_t task = t0; task < t1; ++task) {
+            for (std::size_t task = c0; task < std::min(t1, c0 + chunk); ++task) {
                 const std::size_t l = task / panels, r0 = (task % panels) * NR, nv = std::min(NR, R - r0);
                 const T* xb = x + (l * I + k0) * R + r0;
                 std::ptrdiff_t xs = std::ptrdiff_t(R);
-                if (nv < NR) {  // last columns: a zero-padded copy of the panel
+                if (nv < NR || pack) {  // a contiguous copy of the panel (last columns: zero-padded)
                     bpad.assign(kn * NR, T(0));
                     for (std::size_t k = 0; k < kn; ++k) std::memcpy(&bpad[k * NR], xb + k * R, nv * sizeof(T));
                     xb = bpad.data(), xs = std::ptrdiff_t(NR);
