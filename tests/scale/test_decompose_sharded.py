@@ -64,9 +64,15 @@ def tiny(tmp_path_factory):
 
 def drive(tiny, out: Path, *extra) -> dict:
     summary = out.with_suffix(".summary.json")
+    # A local Ray instance writes an auth token under ~/.ray (Ray ≥ 2.5x enables token auth by
+    # default), which later `ray start` clusters on this machine — the study's Ray test — would
+    # pick up: keep it out of the user's home, and token auth off for this loopback instance.
+    home = tiny["dir"] / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, HOME=str(home), RAY_AUTH_MODE="disabled")
     r = subprocess.run([sys.executable, str(DRIVER), str(tiny["model"]), "--plan", str(tiny["plan"]), "--out", str(out),
                         "--lowrank", CLI, "--threads", "1", "--max-memory", "64MB", "--json-out", str(summary), *extra],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(summary.read_text())
 
@@ -112,3 +118,4 @@ def test_ray_executor_gives_the_same_bytes(tiny):
     s = drive(tiny, out, "--parts", "2", "--executor", "ray")
     assert s["parts"] == 2 and s["executor"].startswith("ray")
     assert stored(out) == tiny["whole"]
+    assert not (tiny["dir"] / "home" / ".ray" / "auth_token").exists()

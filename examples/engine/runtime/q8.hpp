@@ -155,9 +155,25 @@ __attribute__((target("avx2,fma"))) void q8_rows_avx2(const q8_matrix& w, const 
         }
     }
 }
+/// acc[t] += scale · (block · x_t) for one full block (32 weights at qb) and N token rows.
+template <std::size_t N>
+__attribute__((target("avx512f"), always_inline)) inline void q8_block_avx512(const std::int8_t* qb, float scale,
+                                                                               const float* x, std::size_t ldx,
+                                                                               __m512 (&acc)[N]) {
+    const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb))));
+    const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb + 16))));
+    const __m512 s = _mm512_set1_ps(scale);
+    for (std::size_t t = 0; t < N; ++t) {
+        const float* xt = x + t * ldx;
+        const __m512 p = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xt)));
+        acc[t] = _mm512_fmadd_ps(p, s, acc[t]);
+    }
+}
+
 /// As q8_rows_avx2 with 16-wide vectors: each full block is two vectors, dotted unscaled with
-/// the activations and the sum multiply-added with the block's scale (two accumulators per token,
-/// even and odd blocks) — about half the instructions per weight of the AVX2 kernel.
+/// the activations and the sum multiply-added with the block's scale (blocks in pairs, one
+/// accumulator each, so the two FMA chains overlap) — about half the instructions per weight of
+/// the AVX2 kernel.
 template <std::size_t N>
 __attribute__((target("avx512f"))) void q8_rows_avx512(const q8_matrix& w, const float* x, std::size_t ldx, float* y,
                                                        std::size_t ldy, std::size_t r0, std::size_t r1) {
@@ -165,23 +181,16 @@ __attribute__((target("avx512f"))) void q8_rows_avx512(const q8_matrix& w, const
     for (std::size_t r = r0; r < r1; ++r) {
         const std::int8_t* qr = w.q.data() + r * cols;
         const float* sr = w.scale.data() + r * nb;
-        __m512 acc[2][N];
-        for (std::size_t t = 0; t < N; ++t) acc[0][t] = _mm512_setzero_ps(), acc[1][t] = _mm512_setzero_ps();
-        for (std::size_t b = 0; b < full; ++b) {
-            const std::int8_t* qb = qr + b * q8_block;
-            const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb))));
-            const __m512 w1 =
-                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb + 16))));
-            const __m512 s = _mm512_set1_ps(sr[b]);
-            const std::size_t i = b * q8_block;
-            for (std::size_t t = 0; t < N; ++t) {
-                const float* xt = x + t * ldx + i;
-                const __m512 p = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xt + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(xt)));
-                acc[b & 1][t] = _mm512_fmadd_ps(p, s, acc[b & 1][t]);
-            }
+        __m512 a0[N], a1[N];
+        for (std::size_t t = 0; t < N; ++t) a0[t] = _mm512_setzero_ps(), a1[t] = _mm512_setzero_ps();
+        std::size_t b = 0;
+        for (; b + 1 < full; b += 2) {
+            q8_block_avx512<N>(qr + b * q8_block, sr[b], x + b * q8_block, ldx, a0);
+            q8_block_avx512<N>(qr + (b + 1) * q8_block, sr[b + 1], x + (b + 1) * q8_block, ldx, a1);
         }
+        if (b < full) q8_block_avx512<N>(qr + b * q8_block, sr[b], x + b * q8_block, ldx, a0);
         for (std::size_t t = 0; t < N; ++t) {
-            float a = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t]));
+            float a = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
             if (full < nb) {  // the short last block
                 float s = 0;
                 for (std::size_t j = full * q8_block; j < cols; ++j) s += static_cast<float>(qr[j]) * x[t * ldx + j];
