@@ -5,6 +5,11 @@ then the median of R runs. Prints one JSON document. The baseline row of docs/ru
 throughput table.
 
   pip install llama-cpp-python==0.3.36 numpy   (builds llama.cpp from source, ~10 min on 2 cores)
+  On a CPU that reports AMX (Sapphire Rapids VMs) the native build's AMX path crashed in the first
+  decode here (2026-12-05); build without it:
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON
+  -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF
+  -DGGML_AMX_BF16=OFF" pip install --no-cache-dir llama-cpp-python==0.3.36
   python3 bench/runtime/llama_cpp_throughput.py MODEL.gguf [--threads 2] [--prompt-tokens 128]
       [--decode-tokens 16] [--repeats 3]
 """
