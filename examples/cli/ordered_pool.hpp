@@ -79,11 +79,7 @@ public:
         return r;
     }
 
-    /// Bytes of the admitted, unreleased tasks' estimates now, and the most ever (budget only).
-    std::uint64_t held_bytes() const {
-        std::lock_guard lock(m_);
-        return held_;
-    }
+    /// The most bytes of admitted, unreleased tasks' estimates ever held at once (budget only).
     std::uint64_t peak_held_bytes() const {
         std::lock_guard lock(m_);
         return peak_held_;

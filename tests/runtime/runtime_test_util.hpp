@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -25,6 +27,24 @@ std::string error_of(F&& fn) {
         return e.what();
     }
     return {};
+}
+
+/// The worst |Y[t, r] − Σ_i W[r, i]·X[t, i]| / Σ_i |W[r, i]·X[t, i]| over t < n, r < rows, the
+/// reference summed in double: the check of a Y = X·Wᵀ kernel against the weights it holds
+/// (W row-major [rows, cols], as widened or dequantised; X with leading dimension ldx, Y ldy).
+inline double worst_rel_error_vs_double(const std::vector<float>& w, std::size_t rows, std::size_t cols, const float* x,
+                                        std::size_t ldx, std::size_t n, const float* y, std::size_t ldy) {
+    double worst = 0;
+    for (std::size_t t = 0; t < n; ++t)
+        for (std::size_t r = 0; r < rows; ++r) {
+            double ref = 0, mag = 0;
+            for (std::size_t i = 0; i < cols; ++i) {
+                const double p = double(w[r * cols + i]) * x[t * ldx + i];
+                ref += p, mag += std::abs(p);
+            }
+            worst = std::max(worst, std::abs(y[t * ldy + r] - ref) / (mag + 1e-30));
+        }
+    return worst;
 }
 
 inline std::vector<float> random_vec(std::size_t n, std::mt19937& rng, float scale = 0.1f) {

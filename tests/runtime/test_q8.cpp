@@ -61,17 +61,8 @@ TEST_CASE("q8: matmul_nt_q8 equals the double product of the dequantised weights
                     const auto deq = w.to_float();
                     std::vector<float> y(n * (rows + 2), -7.f), scratch;  // ldy = rows + 2
                     matmul_nt_q8(ex, x.data(), cols + 3, n, w, y.data(), rows + 2, scratch);
-                    double worst = 0;
-                    for (std::size_t t = 0; t < n; ++t)
-                        for (std::size_t r = 0; r < rows; ++r) {
-                            double ref = 0, mag = 0;
-                            for (std::size_t i = 0; i < cols; ++i) {
-                                const double p = double(deq[r * cols + i]) * x[t * (cols + 3) + i];
-                                ref += p, mag += std::abs(p);
-                            }
-                            worst = std::max(worst, std::abs(y[t * (rows + 2) + r] - ref) / (mag + 1e-30));
-                        }
-                    CHECK(worst < 1e-5);
+                    CHECK(rt_test::worst_rel_error_vs_double(deq, rows, cols, x.data(), cols + 3, n, y.data(), rows + 2) <
+                          1e-5);
                     for (std::size_t t = 0; t < n; ++t)  // the padding between rows is untouched
                         for (std::size_t r = rows; r < rows + 2; ++r) CHECK(y[t * (rows + 2) + r] == -7.f);
                 }
@@ -129,15 +120,7 @@ TEST_CASE("q8: every row kernel this CPU can run (scalar, AVX2, AVX-512) gives t
                 const auto deq = w.to_float();
                 std::vector<float> y(n * rows);
                 detail::q8_rows(w, x.data(), cols, n, y.data(), rows, 0, rows, isa);
-                for (std::size_t t = 0; t < n; ++t)
-                    for (std::size_t r = 0; r < rows; ++r) {
-                        double ref = 0, mag = 0;
-                        for (std::size_t i = 0; i < cols; ++i) {
-                            const double p = double(deq[r * cols + i]) * x[t * cols + i];
-                            ref += p, mag += std::abs(p);
-                        }
-                        CHECK(std::abs(y[t * rows + r] - ref) <= 1e-5 * (mag + 1e-30));
-                    }
+                CHECK(rt_test::worst_rel_error_vs_double(deq, rows, cols, x.data(), cols, n, y.data(), rows) <= 1e-5);
             }
     }
 }

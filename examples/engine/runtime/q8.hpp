@@ -114,6 +114,17 @@ inline void q8_rows_scalar(const q8_matrix& w, const float* x, std::size_t ldx, 
         }
 }
 
+/// s·(q · x) over the short last block of row r (0 when cols is a multiple of q8_block): the
+/// part of a row the vector kernels leave to scalar code.
+inline float short_block_dot(const q8_matrix& w, std::size_t r, const float* x) {
+    const std::size_t full = w.cols / q8_block;
+    if (full * q8_block == w.cols) return 0.f;
+    const std::int8_t* qr = w.q.data() + r * w.cols;
+    float s = 0;
+    for (std::size_t j = full * q8_block; j < w.cols; ++j) s += static_cast<float>(qr[j]) * x[j];
+    return w.scale[r * w.blocks_per_row() + full] * s;
+}
+
 #ifdef LOWRANK_RUNTIME_X86
 __attribute__((target("avx2,fma"))) inline __m256 widen_q8x8(const std::int8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
@@ -145,13 +156,7 @@ __attribute__((target("avx2,fma"))) void q8_rows_avx2(const q8_matrix& w, const 
             }
         }
         for (std::size_t t = 0; t < N; ++t) {
-            float acc = hsum256(_mm256_add_ps(a0[t], a1[t]));
-            if (full < nb) {  // the short last block
-                float s = 0;
-                for (std::size_t j = full * q8_block; j < cols; ++j) s += static_cast<float>(qr[j]) * x[t * ldx + j];
-                acc += sr[full] * s;
-            }
-            y[t * ldy + r] = acc;
+            y[t * ldy + r] = hsum256(_mm256_add_ps(a0[t], a1[t])) + short_block_dot(w, r, x + t * ldx);
         }
     }
 }
@@ -190,13 +195,7 @@ __attribute__((target("avx512f"))) void q8_rows_avx512(const q8_matrix& w, const
         }
         if (b < full) q8_block_avx512<N>(qr + b * q8_block, sr[b], x + b * q8_block, ldx, a0);
         for (std::size_t t = 0; t < N; ++t) {
-            float a = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
-            if (full < nb) {  // the short last block
-                float s = 0;
-                for (std::size_t j = full * q8_block; j < cols; ++j) s += static_cast<float>(qr[j]) * x[t * ldx + j];
-                a += sr[full] * s;
-            }
-            y[t * ldy + r] = a;
+            y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t])) + short_block_dot(w, r, x + t * ldx);
         }
     }
 }

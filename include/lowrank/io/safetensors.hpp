@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <span>
@@ -31,6 +32,26 @@
 #include <vector>
 
 namespace lowrank {
+
+namespace detail {
+
+/// The JSON document in file `path`; io_error naming the file (and, for a syntax error, the byte
+/// offset) otherwise. Messages: "cannot open <what_open>", "<what> is not valid JSON: …",
+/// "<what> JSON cannot be represented: …" (e.g. a number too large).
+inline nlohmann::json read_json_file(const std::string& path, const std::string& what_open, const std::string& what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error(path, "cannot open " + what_open);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw io_error(path, e.byte > 0 ? e.byte - 1 : 0, what + " is not valid JSON: " + e.what());
+    } catch (const nlohmann::json::exception& e) {
+        throw io_error(path, 0, what + " JSON cannot be represented: " + e.what());
+    }
+}
+
+}  // namespace detail
 
 /// A parsed safetensors header: its length, where the data starts, the entries (sorted by their
 /// begin offset) and the __metadata__ strings.
@@ -200,17 +221,7 @@ public:
     /// tensor of a shard must be listed in the index.
     static safetensors_model open_index(const std::string& index_path) {
         namespace fs = std::filesystem;
-        std::ifstream in(index_path, std::ios::binary);
-        if (!in) throw io_error(index_path, "cannot open the safetensors index");
-        const std::string text((std::istreambuf_iterator<char>(in)), {});
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error& e) {
-            throw io_error(index_path, e.byte > 0 ? e.byte - 1 : 0, std::string("index is not valid JSON: ") + e.what());
-        } catch (const nlohmann::json::exception& e) {  // e.g. a number too large to represent
-            throw io_error(index_path, 0, std::string("index JSON cannot be represented: ") + e.what());
-        }
+        const nlohmann::json j = detail::read_json_file(index_path, "the safetensors index", "index");
         if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
             throw io_error(index_path, 0, "index has no \"weight_map\" object");
         safetensors_model m;

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <set>
 
 namespace lowrank {
@@ -41,17 +40,7 @@ inline bool is_float_dtype(safetensors_dtype d) {
 /// The whole manifest of a factorised directory (its lowrank_manifest.json), shaped like a file's.
 inline nlohmann::json factorized_directory_manifest(const std::string& dir) {
     const std::string path = (std::filesystem::path(dir) / factorized_manifest_file).string();
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path, "cannot open");
-    const std::string text((std::istreambuf_iterator<char>(in)), {});
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw io_error(path, e.byte > 0 ? e.byte - 1 : 0, std::string("not valid JSON: ") + e.what());
-    } catch (const nlohmann::json::exception& e) {
-        throw io_error(path, 0, std::string("JSON cannot be represented: ") + e.what());
-    }
+    nlohmann::json j = read_json_file(path, "the manifest", "the manifest");
     if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_array())
         throw io_error(path, 0, "the manifest has no \"tensors\" array");
     return j;
@@ -86,13 +75,19 @@ inline factorized_model::factorized_model(const std::string& path) : path_(path)
     std::error_code ec;
     directory_ = std::filesystem::is_directory(path, ec);
     if (directory_) {
-        if (!is_factorized(path))
+        const auto dir = std::filesystem::path(path), index = dir / "model.safetensors.index.json";
+        auto not_factorised = [&] {
             throw io_error(path, "not a lowrank factorised directory (it needs " + std::string(factorized_manifest_file) +
                                      " and a model.safetensors.index.json whose metadata says format \"" +
                                      factorized_format + "\", as `lowrank merge` writes them)");
-        manifest_ = detail::factorized_directory_manifest(path);
-        const auto index = std::filesystem::path(path) / "model.safetensors.index.json";
+        };
+        if (!std::filesystem::is_regular_file(dir / factorized_manifest_file, ec) ||
+            !std::filesystem::is_regular_file(index, ec))
+            not_factorised();
         storage_ = safetensors_model::open_index(index.string());
+        const auto format = storage_.metadata().find("format");
+        if (format == storage_.metadata().end() || format->second != factorized_format) not_factorised();
+        manifest_ = detail::factorized_directory_manifest(path);
         check_directory_manifest();
     } else {
         storage_ = safetensors_model::open(path);
