@@ -607,7 +607,11 @@ def by_key(cases, workload):
 
 
 def targets(cases):
-    """Issue 8's targets, evaluated on this run. Returns markdown lines and a dict."""
+    """The targets, evaluated on this run: issue 8's for exact SVD and HOOI, issue 19's for randomized
+    SVD (≥ 1.5× scikit-learn's default, faster than its QR variant) and mode-n products (faster than
+    TensorLy's mode_dot everywhere; issue 19's "≥ 90 % of a raw GEMM of the same shape" is measured by
+    bench_core, docs/benchmarks.md — here the fraction of the 2048³ GEMM ceiling is reported beside it).
+    Returns markdown lines and a dict."""
     out, lines = {}, []
 
     def ratio(r, a, b):
@@ -642,8 +646,8 @@ def targets(cases):
                      f"{len(faster)}/{len(best_path)} comparisons > 1.05×; max "
                      f"{max(t[0] for t in best_path):.2f}×.")
     rd = by_key(cases, "svd_randomized")
-    for peer, label in [("sklearn_randomized", "sklearn (default normaliser)"),
-                        ("sklearn_randomized_qr", "sklearn with QR normaliser (our algorithm)")]:
+    for peer, label, goal in [("sklearn_randomized", "sklearn (default normaliser)", 1.5),
+                              ("sklearn_randomized_qr", "sklearn with QR normaliser (our algorithm)", 1.0)]:
         rr = []
         for k, r in rd.items():
             q = ratio(r, peer, "ours_randomized")
@@ -653,15 +657,17 @@ def targets(cases):
             rr.append((q, e_o is not None and e_s is not None and e_o <= e_s * 1.01, json.loads(k)))
         if not rr:
             continue
-        fails = [t for t in rr if t[0] < 2.0 or not t[1]]
+        below = [t for t in rr if (t[0] < goal if goal > 1 else t[0] <= goal)]
+        fails = [t for t in rr if t in below or not t[1]]
         w = min(rr, key=lambda t: t[0])
-        lines.append(f"- **Randomized SVD ≥2× faster than {label} at equal or better error** — "
+        what = f"≥{goal:g}× faster than" if goal > 1 else "faster than"
+        lines.append(f"- **Randomized SVD {what} {label} at equal or better error** — "
                      f"{'met' if not fails else 'missed'}: {peer}÷ours min {w[0]:.2f} ({w[2]['shape']} "
                      f"{w[2]['dtype']} r={w[2]['rank']}), median {statistics.median(t[0] for t in rr):.2f}, "
-                     f"max {max(t[0] for t in rr):.2f}; {len([t for t in rr if t[0] < 2])}/{len(rr)} below 2×, "
+                     f"max {max(t[0] for t in rr):.2f}; {len(rr) - len(below)}/{len(rr)} meet {goal:g}×, "
                      f"{len([t for t in rr if t[0] < 1])}/{len(rr)} below 1×; our error within 1% of (or below) "
                      f"the peer's in {sum(t[1] for t in rr)}/{len(rr)}.")
-        out[peer] = {"min": w[0], "below_2": len([t for t in rr if t[0] < 2]), "n": len(rr)}
+        out[peer] = {"min": w[0], "meet": len(rr) - len(below), "n": len(rr)}
     tk = by_key(cases, "tucker")
     tt = []
     for k, r in tk.items():
@@ -695,13 +701,17 @@ def targets(cases):
         q = ratio(r, "tensorly_mode_dot", "ours")
         mm.append((frac, q, kd))
     if mm:
-        fails = [t for t in mm if t[0] < 0.8 or (t[1] is not None and t[1] <= 1.0)]
+        fails = [t for t in mm if t[1] is not None and t[1] <= 1.0]
         w = min(mm, key=lambda t: t[0])
-        lines.append(f"- **Mode-n product ≥80% of raw GEMM GFLOP/s and faster than mode_dot** — "
-                     f"{'met' if not fails else 'missed'}: fraction of our {w[2]['dtype']} GEMM ceiling min "
-                     f"{w[0]:.0%} ({w[2]['shape']} J={w[2]['J']} mode {w[2]['mode']}), median "
-                     f"{statistics.median(t[0] for t in mm):.0%}; mode_dot÷ours min "
-                     f"{min([t[1] for t in mm if t[1]] or [float('nan')]):.2f}, {sum(1 for t in mm if t[0] >= 0.8)}/{len(mm)} ≥ 80%.")
+        slow = min((t for t in mm if t[1]), key=lambda t: t[1], default=None)
+        lines.append(f"- **Mode-n product faster than mode_dot everywhere** — "
+                     f"{'met' if not fails else 'missed'}: mode_dot÷ours "
+                     + (f"min {slow[1]:.2f} ({slow[2]['shape']} {slow[2]['dtype']} J={slow[2]['J']} mode "
+                        f"{slow[2]['mode']}), " if slow else "") +
+                     f"{len(mm) - len(fails)}/{len(mm)} faster. Fraction of our {w[2]['dtype']} 2048³ GEMM "
+                     f"ceiling: min {w[0]:.0%} ({w[2]['shape']} J={w[2]['J']} mode {w[2]['mode']}), median "
+                     f"{statistics.median(t[0] for t in mm):.0%} (issue 19's ≥ 90 % of a same-shape GEMM: "
+                     f"bench_core, docs/benchmarks.md).")
         out["mode"] = {"min_frac": w[0], "ceiling": ceiling}
     return lines, out
 
@@ -814,7 +824,7 @@ def write_report(out_dir, cases, mach, cmd, elapsed, loads, threads, tlines):
           "Times are medians over rounds (IQR in brackets), in milliseconds; `÷ours` columns are peer time / "
           "our time (> 1: we are faster). err = ‖A − Â‖_F/‖A‖_F in float64; (÷opt) divides it by the "
           "Eckart–Young optimum √(Σ_{i>r}σ_i²)/‖A‖_F.\n",
-          "## Targets (issue 8)\n", "\n".join(tlines) + "\n",
+          "## Targets (issues 8 and 19)\n", "\n".join(tlines) + "\n",
           "## GEMM ceiling\n", table(cases, "gemm", "ours_gemm", ["numpy_matmul"], show_err=False, gflops=True),
           "## Truncated SVD, exact (full SVD + truncation; our Gram/eigh path beside it)\n",
           table(cases, "svd_exact", "ours_exact", ["ours_gram", "numpy_svd", "scipy_gesdd", "tensorly_svd"]),
@@ -841,11 +851,30 @@ def write_report(out_dir, cases, mach, cmd, elapsed, loads, threads, tlines):
     (out_dir / "results.md").write_text("\n".join(md))
 
 
+def render(results_json: Path, out_dir: Path | None) -> int:
+    """The report of a stored run, regenerated from its results.json alone."""
+    try:
+        run = json.loads(results_json.read_text())
+        cases = run["cases"]
+        for c in cases:
+            c.setdefault("summary", summarise(c))
+        tlines, _ = targets(cases)
+        write_report(out_dir or results_json.parent, cases, run["machine"], run["command"], run["elapsed_s"],
+                     run["load_average"], run["threads"], tlines)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"run_peers.py: --render {results_json}: not a results.json of this runner ({e!r})")
+    log(f"wrote {(out_dir or results_json.parent)}/results.md from {results_json}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true", help="tiny shapes, 1 repetition, accuracy checks (CI)")
     mode.add_argument("--full", action="store_true", help="the full table (~15-20 min on 2 cores)")
+    mode.add_argument("--render", metavar="RESULTS_JSON",
+                      help="time nothing: rewrite results.{md,csv,json} from a run's results.json (e.g. after a "
+                           "change to the report or the targets), into --out-dir or beside the file")
     ap.add_argument("--python", help="interpreter with the peers installed (default: a venv under --workdir)")
     ap.add_argument("--lowrank-peer", help="path of the lowrank_peer executable")
     ap.add_argument("--workdir", default=os.environ.get("LOWRANK_PEERS_WORKDIR", "/tmp/lowrank-peers"),
@@ -867,6 +896,8 @@ def main():
                          "worker's interpreter imports, else the column is dropped")
     ap.add_argument("--no-lowrank-python", action="store_true", help="leave out the 'lowrank via Python' column")
     args = ap.parse_args()
+    if args.render:
+        return render(Path(args.render), Path(args.out_dir) if args.out_dir else None)
     if args.quick:
         args.rounds = 1
     workdir = Path(args.workdir)

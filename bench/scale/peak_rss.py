@@ -40,18 +40,11 @@ def children(pid: int) -> list[int]:
     return kids + [g for k in kids for g in children(k)]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--interval", type=float, default=0.1)
-    ap.add_argument("cmd", nargs=argparse.REMAINDER)
-    a = ap.parse_args()
-    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
-    if not cmd:
-        ap.error("no command")
+def measure(cmd: list[str], env: dict | None = None, interval: float = 0.1, **popen) -> dict:
+    """Runs cmd to completion, sampling /proc every `interval` s; returns the record described above."""
     load0 = os.getloadavg()[0]
     t0 = time.time()
-    p = subprocess.Popen(cmd)
+    p = subprocess.Popen(cmd, env=env, **popen)
     peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
     hwm = 0
     while p.poll() is None:
@@ -64,14 +57,26 @@ def main() -> int:
                 hwm = max(hwm, s.get("VmHWM", 0))
         for k in peak:
             peak[k] = max(peak[k], tot[k])
-        time.sleep(a.interval)
-    res = {"cmd": cmd, "rc": p.returncode, "wall_s": round(time.time() - t0, 2), "peak_rss_bytes": peak["VmRSS"],
-           "peak_anon_bytes": peak["RssAnon"], "peak_file_bytes": peak["RssFile"], "vmhwm_bytes": hwm,
-           "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+        time.sleep(interval)
+    return {"cmd": cmd, "rc": p.returncode, "wall_s": round(time.time() - t0, 2), "peak_rss_bytes": peak["VmRSS"],
+            "peak_anon_bytes": peak["RssAnon"], "peak_file_bytes": peak["RssFile"], "vmhwm_bytes": hwm,
+            "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--interval", type=float, default=0.1)
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    if not cmd:
+        ap.error("no command")
+    res = measure(cmd, interval=a.interval)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps({k: v for k, v in res.items() if k != "cmd"}), file=sys.stderr)
-    return p.returncode
+    return res["rc"]
 
 
 if __name__ == "__main__":

@@ -8,42 +8,23 @@ ones), and the Ray executor (a local Ray instance, loopback only) gives the same
 with the reason, where `ray` cannot be imported. Needs the CLI: LOWRANK_CLI (set by ctest)."""
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-DRIVER = REPO / "bench" / "scale" / "decompose_sharded.py"
-GEN = REPO / "bench" / "scale" / "make_llama2_7b.py"
-CLI = os.environ.get("LOWRANK_CLI", "")
-TINY = ["--hidden-size", "64", "--intermediate-size", "172", "--num-attention-heads", "4", "--num-key-value-heads", "4",
-        "--vocab-size", "300", "--layers", "5", "--max-shard-gb", "0.0002"]
+from scale_util import CLI, GEN, REPO, TINY, requires_cli, safetensors_entries, safetensors_header
 
-pytestmark = pytest.mark.skipif(not CLI or not os.path.exists(CLI), reason="LOWRANK_CLI (the lowrank binary) not given")
+DRIVER = REPO / "bench" / "scale" / "decompose_sharded.py"
+
+pytestmark = requires_cli
 
 
 def stored(directory: Path) -> dict:
     """stored tensor name -> raw bytes, over every safetensors file of a directory (or one file)."""
     files = sorted(directory.glob("*.safetensors")) if directory.is_dir() else [directory]
-    out = {}
-    for f in files:
-        b = f.read_bytes()
-        (n,) = struct.unpack("<Q", b[:8])
-        header = json.loads(b[8:8 + n])
-        for name, e in header.items():
-            if name != "__metadata__":
-                lo, hi = e["data_offsets"]
-                out[name] = b[8 + n + lo:8 + n + hi]
-    return out
-
-
-def struct_header(path: Path) -> dict:
-    b = path.read_bytes()
-    (n,) = struct.unpack("<Q", b[:8])
-    return json.loads(b[8:8 + n])
+    return {name: raw for f in files for name, (_, _, raw) in safetensors_entries(f).items()}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +70,7 @@ def test_local_parts_merge_to_the_unsharded_bytes_and_resume(tiny):
     assert len(whole_files) >= 2
     assert sorted((f["path"], f["sha256"]) for f in man["source"]["files"]) == sorted((f["path"], f["sha256"]) for f in whole_files)
     parts_dir = next((tiny["dir"] / "local.parts").iterdir())
-    hashed = [len(json.loads(struct_header(p)["__metadata__"]["lowrank.manifest"])["source"]["files"])
+    hashed = [len(json.loads(safetensors_header(p)["__metadata__"]["lowrank.manifest"])["source"]["files"])
               for p in sorted(parts_dir.glob("*.safetensors"))]
     assert min(hashed) < len(whole_files) and sum(hashed) >= len(whole_files), hashed
     # Resume: remove one part and the output; only that part is recomputed.
