@@ -4,6 +4,8 @@ returns stored bytes (the references these tests compare with are byte-exact).""
 import json
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,12 @@ def safetensors_entries(path: Path) -> dict:
     header = json.loads(b[8:8 + n])
     return {k: (e["dtype"], e["shape"], b[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]])
             for k, e in header.items() if k != "__metadata__"}
+
+
+def make_tiny_model_and_plan(d: Path) -> tuple[Path, Path]:
+    """The tiny Llama under d/model and a rank-4 γ of 30 % for it (d/plan.json)."""
+    model, plan = d / "model", d / "plan.json"
+    subprocess.run([sys.executable, str(GEN), "--out", str(model), *TINY], check=True, capture_output=True)
+    subprocess.run([CLI, "plan", "--config", str(model / "config.json"), "--target-reduction", "0.3", "--rank", "4",
+                    "--method", "svd", "--out", str(plan)], check=True, capture_output=True)
+    return model, plan

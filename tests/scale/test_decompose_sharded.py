@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scale_util import CLI, GEN, REPO, TINY, requires_cli, safetensors_entries, safetensors_header
+from scale_util import CLI, REPO, make_tiny_model_and_plan, requires_cli, safetensors_entries, safetensors_header
 
 DRIVER = REPO / "bench" / "scale" / "decompose_sharded.py"
 
@@ -30,11 +30,7 @@ def stored(directory: Path) -> dict:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("sharded")
-    model = d / "model"
-    subprocess.run([sys.executable, str(GEN), "--out", str(model), *TINY], check=True, capture_output=True)
-    plan = d / "plan.json"
-    subprocess.run([CLI, "plan", "--config", str(model / "config.json"), "--target-reduction", "0.3", "--rank", "4",
-                    "--method", "svd", "--out", str(plan)], check=True, capture_output=True)
+    model, plan = make_tiny_model_and_plan(d)
     whole = d / "whole.safetensors"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     subprocess.run([CLI, "decompose", str(model), "--plan", str(plan), "--threads", "1", "--quiet", "--out", str(whole)],

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from scale_util import CLI, GEN, REPO, TINY, requires_cli, safetensors_entries as tensors
+from scale_util import CLI, REPO, make_tiny_model_and_plan, requires_cli, safetensors_entries as tensors
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("sklearn")
@@ -32,11 +32,7 @@ def f32(entry):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("whole")
-    model = d / "model"
-    subprocess.run([sys.executable, str(GEN), "--out", str(model), *TINY], check=True, capture_output=True)
-    plan = d / "plan.json"
-    subprocess.run([CLI, "plan", "--config", str(model / "config.json"), "--target-reduction", "0.3", "--rank", "4",
-                    "--method", "svd", "--out", str(plan)], check=True, capture_output=True)
+    model, plan = make_tiny_model_and_plan(d)
     return {"dir": d, "model": model, "plan": plan}
 
 
