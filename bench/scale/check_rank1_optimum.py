@@ -10,38 +10,30 @@ error of the best rank-1 approximation √(1 − σ₁²/‖W‖²_F), printed b
 (≥ 1 by Eckart–Young; 1 when the randomized SVD found the optimum). Needs numpy and scipy.
 """
 import json
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.sparse.linalg import svds
 
-
-def read_bf16(path: Path, name: str) -> np.ndarray:
-    with open(path, "rb") as fh:
-        n = struct.unpack("<Q", fh.read(8))[0]
-        e = json.loads(fh.read(n))[name]
-        if e["dtype"] != "BF16":
-            sys.exit(f"{path}: {name} is {e['dtype']}, expected BF16")
-        a, b = e["data_offsets"]
-        fh.seek(8 + n + a)
-        raw = np.frombuffer(fh.read(b - a), dtype=np.uint16)
-    return (raw.astype(np.uint32) << 16).view(np.float32).reshape(e["shape"]).astype(np.float64)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from whole_model_vs_numpy import SafetensorsSource  # noqa: E402
 
 
 def main() -> None:
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     model, man = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())
-    shard_of = json.loads((model / "model.safetensors.index.json").read_text())["weight_map"]
+    source = SafetensorsSource(model)
     reported = {t["name"]: t for t in man["tensors"] if t.get("rank")}
     for name in sys.argv[3:]:
         if name not in reported:
             sys.exit(f"{sys.argv[2]}: {name} was not decomposed")
         if reported[name]["rank"] != 1:
             sys.exit(f"{sys.argv[2]}: {name} has rank {reported[name]['rank']}, this check is for rank 1")
-        w = read_bf16(model / shard_of[name], name)
+        if source.raw(name)[0] != "BF16":
+            sys.exit(f"{model}: {name} is {source.raw(name)[0]}, expected BF16")
+        w = source.float32(name).astype(np.float64)
         s1 = svds(w, k=1, tol=1e-10, return_singular_vectors=False)[0]
         optimum = (1 - s1 * s1 / float((w * w).sum())) ** 0.5
         got = reported[name]["rel_error"]
