@@ -45,7 +45,7 @@ struct request {
 };
 
 /// Progress on stderr: a redrawn line on a terminal, one line per 10% otherwise.
-inline void show(std::size_t done, std::size_t total, double seconds, bool quiet) {
+inline void show(std::size_t done, std::size_t total, double seconds, bool quiet, const char* unit = "windows") {
     static int last = -1;
     if (quiet) return;
     const bool tty = ::isatty(2);
@@ -53,8 +53,8 @@ inline void show(std::size_t done, std::size_t total, double seconds, bool quiet
     if (!tty && pct / 10 == last / 10 && done != total) return;
     last = pct;
     const int width = 30, fill = static_cast<int>(width * done / total);
-    std::fprintf(stderr, "%scalibrate [%s%s] %zu/%zu windows %6.1fs%s", tty ? "\r\033[K" : "", std::string(fill, '#').c_str(),
-                 std::string(width - fill, '.').c_str(), done, total, seconds, tty && done != total ? "" : "\n");
+    std::fprintf(stderr, "%scalibrate [%s%s] %zu/%zu %s %6.1fs%s", tty ? "\r\033[K" : "", std::string(fill, '#').c_str(),
+                 std::string(width - fill, '.').c_str(), done, total, unit, seconds, tty && done != total ? "" : "\n");
     std::fflush(stderr);
 }
 
@@ -97,11 +97,35 @@ inline int run(const request& a) {
     auto progress = [&](std::size_t d, std::size_t t) { show(d, t, cli::seconds_since(t0), a.quiet); };
 
     xtensor_backend::context ctx;
-    std::optional<runtime::calibration_observer<xtensor_backend::context>> obs;
     std::size_t layers = 0, stream_tokens = 0;
     runtime::input_widths widths{};
     std::vector<std::size_t> starts;
     nlohmann::json extra;
+    // The statistics file, declared once the windows are known (written block by block).
+    auto open_writer = [&]() {
+        stats_provenance prov;
+        prov.model_sha256 = model_sha;
+        prov.text_sha256 = text_sha;
+        prov.windows = a.windows;
+        prov.context = a.context;
+        prov.seed = a.seed;
+        prov.mode = "dense";
+        prov.extra = extra;
+        prov.extra["model"] = fs::absolute(a.model).string();
+        prov.extra["text"] = fs::absolute(a.text).string();
+        prov.extra["text_tokens"] = stream_tokens;
+        prov.extra["sampler"] = "mt19937_64(seed), unbiased rejection into [0, text_tokens - window]";
+        prov.extra["starts"] = starts;
+        prov.extra["lowrank_version"] = LOWRANK_VERSION;
+        std::vector<stats_entry> inputs;
+        for (std::size_t l = 0; l < layers; ++l)
+            for (auto in : runtime::all_linear_inputs)
+                inputs.push_back({runtime::calibration_input_name(l, in), widths[static_cast<std::size_t>(in)], false});
+        return stats_writer(a.out, prov, inputs);
+    };
+    auto nonfinite = [](const std::string& input) {
+        return usage_error("calibrate: the model produced NaN/Inf activations at " + input + "; no statistics written");
+    };
     if (bert) {
         runtime::opened_bert o = runtime::open_bert(a.model, a.source);
         bool lower = true;
@@ -122,12 +146,17 @@ inline int run(const request& a) {
         if (!a.quiet)
             std::fprintf(stderr, "calibrate: %s (BERT), %zu layers; %zu text tokens; %zu windows x %zu tokens\n", a.model.c_str(),
                          layers, ids.size(), a.windows, a.context);
-        obs.emplace(ctx, layers, widths);
-        runtime::run_calibration(model, *obs, ids, tok.cls(), tok.sep(), starts, a.context, progress);
+        runtime::calibration_observer<xtensor_backend::context> obs(ctx, layers, widths);
+        runtime::run_calibration(model, obs, ids, tok.cls(), tok.sep(), starts, a.context, progress);
+        if (!obs.nonfinite().empty()) throw nonfinite(obs.nonfinite());
         extra = {{"model_kind", o.source ? "factorized" : "hf"},
                  {"stream", "WordPiece tokens of the text (no special tokens); window = [CLS] + context-2 tokens + [SEP]"},
                  {"names", "model.layers.<l>.{attn_in: query/key/value, o_in: attention.output.dense, mlp_in: intermediate.dense, "
                            "down_in: output.dense}"}};
+        stats_writer w = open_writer();
+        for (std::size_t l = 0; l < layers; ++l)
+            for (auto in : runtime::all_linear_inputs) w.write(runtime::calibration_input_name(l, in), obs.take(l, in));
+        w.commit();
     } else {
         runtime::opened_llama o = runtime::open_llama(a.model, a.source, std::max<std::size_t>(4096, a.context));
         const runtime::gguf_tokenizer tok = runtime::open_llama_tokenizer(o);
@@ -145,38 +174,24 @@ inline int run(const request& a) {
         if (!a.quiet)
             std::fprintf(stderr, "calibrate: %s, %zu layers; %zu text tokens; %zu windows x %zu tokens\n", a.model.c_str(),
                          layers, ids.size(), a.windows, a.context);
-        obs.emplace(ctx, layers, widths);
-        runtime::run_calibration(model, *obs, ids, starts, a.context, progress);
         extra = {{"model_kind", o.source ? "factorized" : o.gguf ? "gguf" : "hf"},
                  {"stream", "BOS + tokens(text), no special-token parsing"},
-                 {"names", "model.layers.<l>.{attn_in: q/k/v, o_in: o, mlp_in: gate/up, down_in: down}"}};
+                 {"names", "model.layers.<l>.{attn_in: q/k/v, o_in: o, mlp_in: gate/up, down_in: down}"},
+                 {"pass", "layer-streaming (runtime::run_streaming_calibration): one block's statistics in memory at a time"}};
+        // Block by block into the (temporary) file: one block's Grams in memory at a time. A
+        // NaN/Inf stops the pass; the writer, never committed, leaves nothing behind.
+        stats_writer w = open_writer();
+        const std::string bad = runtime::run_streaming_calibration(
+            ctx, model, ids, starts, a.context,
+            [&](std::size_t l, std::vector<input_stats>& st) {
+                for (auto in : runtime::all_linear_inputs)
+                    w.write(runtime::calibration_input_name(l, in), st[static_cast<std::size_t>(in)]);
+            },
+            [&](std::size_t d, std::size_t t) { show(d, t, cli::seconds_since(t0), a.quiet, "blocks"); });
+        if (!bad.empty()) throw nonfinite(bad);
+        w.commit();
     }
-    if (!obs->nonfinite().empty())
-        throw usage_error("calibrate: the model produced NaN/Inf activations at " + obs->nonfinite() + "; no statistics written");
-
-    stats_provenance prov;
-    prov.model_sha256 = model_sha;
-    prov.text_sha256 = text_sha;
-    prov.windows = a.windows;
-    prov.context = a.context;
-    prov.seed = a.seed;
-    prov.mode = "dense";
-    prov.extra = std::move(extra);
-    prov.extra["model"] = fs::absolute(a.model).string();
-    prov.extra["text"] = fs::absolute(a.text).string();
-    prov.extra["text_tokens"] = stream_tokens;
-    prov.extra["sampler"] = "mt19937_64(seed), unbiased rejection into [0, text_tokens - window]";
-    prov.extra["starts"] = starts;
-    prov.extra["lowrank_version"] = LOWRANK_VERSION;
-    std::vector<stats_entry> inputs;
-    for (std::size_t l = 0; l < layers; ++l)
-        for (auto in : runtime::all_linear_inputs)
-            inputs.push_back({runtime::calibration_input_name(l, in), widths[static_cast<std::size_t>(in)], false});
-    stats_writer w(a.out, prov, inputs);
-    for (std::size_t l = 0; l < layers; ++l)
-        for (auto in : runtime::all_linear_inputs) w.write(runtime::calibration_input_name(l, in), obs->take(l, in));
-    w.commit();
-    std::printf("wrote %s: %zu inputs, %zu tokens each (%zu windows x %zu), model sha256 %s\n", a.out.c_str(), inputs.size(),
+    std::printf("wrote %s: %zu inputs, %zu tokens each (%zu windows x %zu), model sha256 %s\n", a.out.c_str(), layers * 4,
                 a.windows * a.context, a.windows, a.context, model_sha.c_str());
     std::printf("seconds: %.1f, peak RSS %.0f MB\n", cli::seconds_since(t0), runtime::measure::peak_rss_bytes() / 1048576.0);
     return 0;

@@ -22,9 +22,10 @@ A study description (examples/study/studies/*.json) names models, evaluation pro
   tradeoff     Fig. 4.1-4 planner (Table 4.2 rules) reduction levels: accuracy, latency, energy, memory
   design_goal  Def. 3.1   argmin latency x energy (x memory when energy is unavailable) s.t. drop < tau,
                           over every measured configuration, vs the hand-pruned (planner) choices
-  lord         LoRD       uniform rank fraction, plain SVD, all layers: perplexity increase
+  lord         LoRD       uniform rank fraction, plain SVD, all layers: perplexity increase (studies/lord-qwen.json:
+                          Qwen2.5-Coder-1.5B on code, with the method axis and the HumanEval table)
 
-Variants (study_methods.py): "methods" in tradeoff compresses the same parameter budgets with
+Variants (study_methods.py): "methods" in tradeoff and lord compresses the same parameter budgets with
 `lowrank calibrate` + `lowrank compress --method M` and evaluates the compressed models; "layer_removal"
 in rank / position / distance / tradeoff evaluates the rank-1 layer sets with the blocks skipped
 (`lowrank eval --skip-layers`). Both are compared paired with their plain-truncation partner.
@@ -494,6 +495,22 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             r.skipped.append({"experiment": exp, "model": m.id, "what": what, "reason": reason})
             print(f"study: {exp}/{m.id}: no {what} points: {reason}", file=sys.stderr)
 
+    def method_axis(exp, m, g, row, profile, meth, methods, **info):
+        """The method axis of one plain point `row` (γ = g): the dense model compressed by each of
+        `methods` to the same parameter budget (its removed parameters, taken from the linear
+        ones), calibrated as `meth` says, paired with the plain point. Nothing when the plain
+        point saves no parameters (no budget to match)."""
+        removed = m.params_total - m.params_after(g)
+        for method in methods:
+            if m.family != "llama":
+                note_skip(exp, m, f"{method} (method axis)", "`lowrank compress` handles Llama-family decoders only")
+                continue
+            if removed <= 0:
+                continue
+            src = study_methods.CompressPoint(m, method, m.params_linear - removed, calibration(meth, m, profile), r,
+                                              alloc=meth.get("alloc", "uniform"))
+            add(exp, m, None, profile, source=src, variant=method, pair_key=row["_points"][0].key, method=method, **info)
+
     def profile_of(e, mid):
         return e.get("profile_by_model", {}).get(mid, e["profile"])
 
@@ -505,12 +522,12 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
     def calibration(meth, m, profile):
         """The calibration point of a method axis (one per model and calibration setting), refused
         when the profile evaluates the calibration text itself."""
-        c = meth.get("calibration") or {}
+        c = {**(meth.get("calibration") or {}), **(meth.get("calibration_by_model") or {}).get(m.id, {})}
         if "text" not in c:
-            raise SystemExit("tradeoff.methods.calibration.text: the calibration text is required (e.g. austen.train.txt)")
+            raise SystemExit("methods.calibration.text: the calibration text is required (e.g. austen.train.txt)")
         text = Path(r.data_dir) / expand(c["text"])
         if not text.is_file():
-            raise SystemExit(f"tradeoff.methods.calibration.text: {text} is not a file")
+            raise SystemExit(f"methods.calibration.text: {text} is not a file")
         key = (m.id, str(text), int(c.get("windows", 64)), int(c.get("context", 512)), int(c.get("seed", 0)))
         if key not in calib_points:
             calib_points[key] = study_methods.CalibPoint(m, text, *key[2:], r)
@@ -597,19 +614,10 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 g = m.gamma(layers)
                 row = add("tradeoff", m, g, profile_of(e, mid), label=f"{round(100 * red)}% target", target=red)
                 removal(e, "tradeoff", m, layers, profile_of(e, mid), row, label=f"{round(100 * red)}% target", target=red)
-                for method in meth.get("methods", []):
-                    if red not in meth.get("reductions_by_method", {}).get(method, {}).get(mid, meth.get("reductions", {}).get(mid, e["reductions"][mid])):
-                        continue
-                    if m.family != "llama":
-                        note_skip("tradeoff", m, f"{method} (method axis)",
-                                  "`lowrank compress` handles Llama-family decoders only")
-                        continue
-                    # the same parameter budget as the plain point: its removed parameters, taken from the linear ones
-                    removed = m.params_total - m.params_after(g)
-                    src = study_methods.CompressPoint(m, method, m.params_linear - removed, calibration(meth, m, profile_of(e, mid)),
-                                                      r, alloc=meth.get("alloc", "uniform"))
-                    add("tradeoff", m, None, profile_of(e, mid), source=src, label=f"{round(100 * red)}% target", target=red,
-                        variant=method, pair_key=row["_points"][0].key, method=method)
+                methods = [x for x in meth.get("methods", []) if red in meth.get("reductions_by_method", {}).get(x, {}).get(
+                    mid, meth.get("reductions", {}).get(mid, e["reductions"][mid]))]
+                method_axis("tradeoff", m, g, row, profile_of(e, mid), meth, methods, label=f"{round(100 * red)}% target",
+                            target=red)
 
     if want("design_goal"):
         # extra candidates for Definition 3.1, measured with the efficiency-probing profile: milder
@@ -658,8 +666,12 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                 for f in e["rank_fractions"] if skip == 0 else e.get("rank_fractions_skipped", e["rank_fractions"]):
                     g = m.gamma(range(1 + skip, m.layers + 1), ranks={ro: rank_for(m, ro, {"rank_fraction": f}, "svd") for ro in m.roles},
                                 method="svd")
-                    add("lord", m, g, profile_of(e, mid), label=f"rank x{f:g}" + (f", first {skip} layers dense" if skip else ""),
-                        rank_fraction=f, skip_first=skip)
+                    row = add("lord", m, g, profile_of(e, mid), label=f"rank x{f:g}" + (f", first {skip} layers dense" if skip else ""),
+                              rank_fraction=f, skip_first=skip)
+                    if skip == 0:  # the method axis at LoRD's uniform points' parameter budgets
+                        meth = e.get("methods") or {}
+                        method_axis("lord", m, g, row, profile_of(e, mid), meth, meth.get("methods", []),
+                                    label=f"rank x{f:g} budget", rank_fraction=f, skip_first=0)
     return rows
 
 
@@ -680,11 +692,6 @@ def load_study(path: str | None, paper: bool) -> tuple[dict, Path]:
                 base[k] = v
         st = base
     return st, p
-
-
-QWEN = {"family": "llama", "arch": "qwen2.5-1.5b",
-        "path": "{cache}/Qwen2.5-Coder-1.5B-Instruct/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        "profiles": {"ppl": {"tasks": ["ppl:austen"], "ppl_windows": 4, "context": 512, "stride": 256, "efficiency": False}}}
 
 
 PHASE = {"calibrate": 0, "compress": 1}  # every other kind: 2
@@ -743,10 +750,12 @@ def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
 
 def cmd_run(args) -> int:
     study, spath = load_study(args.study, args.paper)
-    if args.qwen:  # LoRD on Qwen2.5-Coder-1.5B (python3 scripts/fetch_assets.py --qwen first; large for 2 cores)
-        study["models"].setdefault("qwen-coder", QWEN)
-        lord = study["experiments"].setdefault("lord", {"profile": "ppl", "models": [], "rank_fractions": [0.74, 0.6, 0.5]})
+    if args.qwen:  # + the plain-SVD LoRD points of studies/lord-qwen.json (its method axis and HumanEval: run that study)
+        q = json.loads((HERE / "studies" / "lord-qwen.json").read_text())
+        study["models"].setdefault("qwen-coder", q["models"]["qwen-coder"])
+        lord = study["experiments"].setdefault("lord", {"profile": "ppl", "models": [], "rank_fractions": q["experiments"]["lord"]["rank_fractions"]})
         lord["models"] = list(dict.fromkeys(lord["models"] + ["qwen-coder"]))
+        lord.setdefault("profile_by_model", {})["qwen-coder"] = q["experiments"]["lord"]["profile"]
     r = Runner(study, args)
     if not Path(r.lr).exists():
         raise SystemExit(f"{r.lr}: no lowrank binary (build lowrank_cli, or pass --lowrank)")

@@ -8,10 +8,12 @@ next to them; comparisons are paired where the results kept per-unit outputs (re
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paired_stats as ps
 import report_stats
 from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
 from study_figures import figure, write_csv
@@ -920,48 +922,105 @@ def section_design_goal(c: Report) -> None:
 
 
 def section_lord(c: Report) -> None:
-    """7. LoRD-style uniform rank reduction."""
+    """7. LoRD-style uniform rank reduction: plain SVD (LoRD's method), the method axis at the same
+    parameter budgets, and the HumanEval runs the study lists (experiments.lord.humaneval)."""
     if not c.by("lord"):
         return
     c.md.append("## 7. LoRD-style uniform rank reduction\n")
     c.md.append("Every decomposable tensor of every layer truncated by plain SVD to the same fraction of its rank "
                 "(svd storage form). A tensor whose SVD factors would hold at least as many parameters as the dense "
                 "weight stays dense (the runtime's rule), so parameter savings only start below each tensor's "
-                "break-even rank.\n")
+                "break-even rank.")
+    if any(c.by("lord", mid, variants=True) for mid in c.models):
+        c.md.append(" Method rows: the dense model compressed by `lowrank compress --method M` (calibrated on the "
+                    "text the study names, never the evaluated one) to the parameter budget of the plain row of the "
+                    "same rank fraction (study_methods.py); their reduction is the one achieved.")
+    c.md.append("")
     for mid in c.models:
         rs = sorted(c.by("lord", mid), key=lambda r: (r.get("skip_first", 0), -r["rank_fraction"]))
         if not rs:
             continue
+        vs = sorted(c.by("lord", mid, variants=True), key=lambda r: (r["variant"], -r["rank_fraction"]))
         base = baseline(c.rows, mid, rs[0]["profile"])
         if not base or base.get("ppl") is None:
             continue
         long = []
-        for r in rs:
+        for r in rs + vs:
             inc = (r["ppl"] / base["ppl"] - 1) * 100
-            ser = "all layers (LoRD)" if not r.get("skip_first") else f"first {r['skip_first']} layers kept dense"
-            long.append({"panel": "perplexity increase (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]), "y": inc,
+            ser = series(r, "all layers (LoRD)" if not r.get("skip_first") else f"first {r['skip_first']} layers kept dense")
+            long.append({"panel": "perplexity increase (%)", "series": ser, "x": 100 * r["reduction"], "y": inc,
                          "yerr": 100 * r["ppl_se"] / base["ppl"] if r.get("ppl_se") else None})
-            long.append({"panel": "parameter reduction (%)", "series": ser, "x": 100 * (1 - r["rank_fraction"]),
-                         "y": 100 * r["reduction"], "yerr": None})
-        figure(c, f"lord_{mid}", f"LoRD-style: uniform rank reduction vs perplexity ({mid}, plain SVD)", long,
-               "rank reduction per tensor (%)", {"*": "%"})
+        figure(c, f"lord_{mid}", f"LoRD-style: parameter reduction vs perplexity ({mid})", long,
+               "parameter reduction (%)", {"*": "%"})
         c.md.append(f"![lord {mid}](figures/lord_{mid}.png)\n")
-        c.md.append(f"| {mid}: rank kept | parameter reduction | perplexity | increase | {dhead('ppl')} |\n|---|---|---|---|---|")
+        c.md.append(f"| {mid}: configuration | parameter reduction | perplexity | increase | {dhead('ppl')} |\n|---|---|---|---|---|")
         c.md.append(f"| dense | 0 | {pm(base['ppl'], base['ppl_se'], 2)} | — | — |")
-        for r in rs:
-            c.md.append(f"| {r['label']} | {pct(r['reduction'])} | {pm(r['ppl'], r['ppl_se'], 2)} | {(r['ppl'] / base['ppl'] - 1) * 100:+.2f}% | "
+        for r in rs + vs:
+            lab = f"{r['variant']} at {r['label']}" if r.get("variant") else r["label"]
+            c.md.append(f"| {lab} | {pct(r['reduction'])} | {pm(r['ppl'], r['ppl_se'], 2)} | {(r['ppl'] / base['ppl'] - 1) * 100:+.2f}% | "
                         f"{dcell(base, r, 'ppl')} |")
         c.md.append("")
-        ok = [r for r in rs if (r["ppl"] / base["ppl"] - 1) < 0.01 and r["reduction"] > 0]
-        bestr = max(ok, key=lambda r: r["reduction"]) if ok else None
-        line = (f"**{mid}**: " + (f"largest parameter reduction with < 1 % perplexity increase: {pct(bestr['reduction'])} "
-                                  f"({bestr['label']})." if bestr else
-                                  "no rank fraction that saves parameters stays under a 1 % perplexity increase.")
-                + f" Study (LoRD): {STUDY_REF['lord']}. "
-                + ("**Agrees** in kind." if bestr else "**Disagrees** for this small model: plain SVD without "
-                   "calibration or fine-tuning costs more than 1 % perplexity before it saves any parameters."))
+        lines = []
+        for name, group in [("plain SVD", [r for r in rs if not r.get("skip_first")])] + [
+                (v, [r for r in vs if r["variant"] == v]) for v in dict.fromkeys(r["variant"] for r in vs)]:
+            ok = [r for r in group if (r["ppl"] / base["ppl"] - 1) < 0.01 and r["reduction"] > 0]
+            bestr = max(ok, key=lambda r: r["reduction"]) if ok else None
+            worst = min(group, key=lambda r: r["reduction"]) if group else None
+            lines.append(f"{name}: " + (f"largest parameter reduction with < 1 % perplexity increase {pct(bestr['reduction'])} "
+                                        f"({bestr['label']})" if bestr else
+                                        "no configuration that saves parameters stays under a 1 % perplexity increase"
+                                        + (f" (the mildest, {pct(worst['reduction'])}, costs "
+                                           f"{(worst['ppl'] / base['ppl'] - 1) * 100:+.1f} %)" if worst else "")))
+        plain_ok = lines[0].find("largest") >= 0
+        line = (f"**{mid}**: " + "; ".join(lines) + f". Study (LoRD): {STUDY_REF['lord']}. "
+                + ("**Agrees** in kind for plain SVD." if plain_ok else "**Disagrees** for plain SVD: without "
+                   "calibration or fine-tuning it costs more than 1 % perplexity before it saves any parameters."))
         c.md.append(line + "\n")
-        c.findings.append(("7 LoRD", mid, "agree" if bestr else "disagree", line))
+        c.findings.append(("7 LoRD", mid, "agree" if plain_ok else "disagree", line))
+    humaneval_table(c)
+
+
+def humaneval_table(c: Report) -> None:
+    """HumanEval pass@1 of the runs `experiments.lord.humaneval` lists ({"label", "log"[, "json"]}:
+    the resumable `lowrank eval --humaneval-log` files, paths relative to the repository), each
+    compared paired with the first (McNemar's exact test on the problems both finished)."""
+    runs = (c.study.get("experiments", {}).get("lord") or {}).get("humaneval") or []
+    if not runs:
+        return
+    repo = Path(__file__).resolve().parents[2]
+    table = []
+    for run in runs:
+        log = repo / run["log"]
+        if not log.is_file():
+            table.append((run, None, None))
+            continue
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        res = {x["task_id"]: x["status"] == "passed" for x in lines[1:]}
+        params = None
+        if run.get("json") and (repo / run["json"]).is_file():
+            params = json.loads((repo / run["json"]).read_text())["model"]["parameters"]
+        table.append((run, res, params))
+    c.md.append("### HumanEval pass@1 (greedy, n = 1, every program run in the sandbox of docs/eval.md)\n")
+    c.md.append("| run | parameters | problems done | passed | pass@1 | vs first row (McNemar, problems both finished) |\n"
+                "|---|---|---|---|---|---|")
+    first = table[0]
+    for run, res, params in table:
+        if res is None:
+            c.md.append(f"| {run['label']} | n/a | 0 | — | — | not run yet (`{run['log']}`) |")
+            continue
+        n, k = len(res), sum(res.values())
+        p1 = k / n if n else float("nan")
+        se = math.sqrt(p1 * (1 - p1) / (n - 1)) if n > 1 else float("nan")
+        cmpc = "—"
+        if run is not first[0] and first[1]:
+            both = [t for t in res if t in first[1]]
+            mc = ps.mcnemar([first[1][t] for t in both], [res[t] for t in both])
+            d = (sum(res[t] for t in both) - sum(first[1][t] for t in both)) / len(both) if both else 0
+            cmpc = f"{100 * d:+.1f} %p on {len(both)} (b = {mc.b}, c = {mc.c}, p = {mc.p:.2g})"
+        ratio = f"{params:,} ({params / table[0][2]:.3f} of the first)" if params and table[0][2] else (f"{params:,}" if params else "n/a")
+        c.md.append(f"| {run['label']} | {ratio} | {n} of 164{'' if n == 164 else ' (in progress)'} | {k} | "
+                    f"{p1:.3f} ± {se:.3f} | {cmpc} |")
+    c.md.append("")
 
 
 def summary_lines(c: Report) -> list[str]:

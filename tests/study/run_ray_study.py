@@ -7,7 +7,8 @@ be imported. A two-node Ray cluster is started on this machine (`ray start --hea
 --node-ip-address=127.0.0.1` + `ray start --address`, one CPU each; Ray itself replaces a
 loopback node address by the machine's own, see docs/scale.md), then:
 
- A. `--only rank,lord` (eval and decompose points) through a `lowrank` wrapper that SIGKILLs the
+ A. `--only rank,lord` (eval and decompose points; the lord method axis's calibrate and compress
+    points) through a `lowrank` wrapper that SIGKILLs the
     Ray worker running it, once, in the middle of a point (the wrapper is that point's `lowrank`
     process): Ray retries the point, the study completes with no failure, every point exactly once;
  B. `--only lord` in a fresh cache, the driver SIGKILLed as soon as a first point is published;
@@ -193,6 +194,14 @@ def compare_with_local(out: Path, local_cache: Path, label: str) -> int:
             a = [(t["name"], t.get("rank"), t.get("rel_error"), t.get("eckart_young")) for t in mine["manifest"]["tensors"]]
             b = [(t["name"], t.get("rank"), t.get("rel_error"), t.get("eckart_young")) for t in ref["manifest"]["tensors"]]
             assert a == b, f"{label}: decompose point {k} differs from the local executor's"
+            continue
+        if mine.get("format") == "lowrank.study.calibrate":  # the lord method axis: same provenance, same file size
+            assert (mine["calibrate"], mine["bytes"]) == (ref["calibrate"], ref["bytes"]), f"{label}: calibrate point {k} differs"
+            continue
+        if mine.get("format") == "lowrank.study.compress":  # same request, same budget, same parameter counts
+            assert (mine["compress"], mine["summary"]["parameters"], mine["manifest_compress"]["linear_budget"]) == \
+                (ref["compress"], ref["summary"]["parameters"], ref["manifest_compress"]["linear_budget"]), \
+                f"{label}: compress point {k} differs"
             continue
         sp, rsp = mine["study_point"], ref["study_point"]
         assert sp["per_unit"] == rsp["per_unit"], f"{label}: per-unit outputs of {k} differ"

@@ -99,7 +99,7 @@ def main():
     assert "%p, p = " in report  # a paired accuracy difference with its McNemar p in a table
     # the method axis: one struct point at the 30 % plain point's budget, checked against the outputs
     meth = [r for r in index["rows"] if r.get("variant") == "struct"]
-    assert meth and {r["experiment"] for r in meth} == {"tradeoff", "timing"}, [(r["experiment"], r.get("label")) for r in meth]
+    assert meth and {r["experiment"] for r in meth} == {"tradeoff", "timing", "lord"}, [(r["experiment"], r.get("label")) for r in meth]
     m0 = next(r for r in meth if r["experiment"] == "tradeoff")
     kinds = {f["kind"]: json.loads((out / f["file"]).read_text()) for f in m0["results"]}
     assert set(kinds) == {"eval", "compress", "calibrate"}, sorted(kinds)
@@ -128,6 +128,20 @@ def main():
         assert all(v == 1 for v in partner["gamma"]["ranks"].values())
         assert d["model"]["parameters_dense"] - d["model"]["parameters"] == len(r["skip_layers"]) * ds["per_layer"]
     assert "Layer removal against rank-1 decomposition of the same layers (tiny-llama)" in report
+    # the lord method axis: struct at the budget of each plain uniform point that saves parameters,
+    # calibrated as calibration_by_model says (the same calibration point as the trade-off's)
+    lord_plain = [r for r in index["rows"] if r["experiment"] == "lord" and not r.get("variant")]
+    lord_meth = [r for r in meth if r["experiment"] == "lord"]
+    saving = [r for r in lord_plain if r["reduction"] > 0]
+    assert saving and len(lord_meth) == len(saving), ([r["reduction"] for r in lord_plain], len(lord_meth))
+    for r in lord_meth:
+        ks = {f["kind"]: json.loads((out / f["file"]).read_text()) for f in r["results"]}
+        partner = next(x for x in lord_plain if x["results"][0]["key"] == r["pair_key"])
+        pe = json.loads((out / partner["results"][0]["file"]).read_text())
+        assert ks["compress"]["manifest_compress"]["linear_budget"] == ds["linear"] - (pe["model"]["parameters_dense"] - pe["model"]["parameters"])
+        assert [f["key"] for f in r["results"] if f["kind"] == "calibrate"] == [f["key"] for f in m0["results"] if f["kind"] == "calibrate"]
+        assert r["rank_fraction"] == partner["rank_fraction"]
+    assert "struct at rank x" in report.split("## 7.")[1], "the LoRD section lists no method rows"
     # ppl:PATH: a file of the data directory, scored like the built-in corpora
     pp = [f for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "ppl" for f in r["results"] if f["kind"] == "eval"]
     d = json.loads((out / pp[0]["file"]).read_text())
@@ -154,7 +168,10 @@ def main():
     changed.write_text(json.dumps(st))
     run("run", str(changed), "--lowrank", a.lowrank)
     runs = json.loads((out / "runs.json").read_text())
-    assert runs[-1]["runs_computed"] == 1, runs[-1]
+    index = json.loads((out / "index.json").read_text())  # the new plain point, and its method point when it saves parameters
+    new_rows = [r for r in index["rows"] if r["experiment"] == "lord" and r["rank_fraction"] == 0.2]
+    new_keys = {f["key"] for r in new_rows for f in r["results"] if f["kind"] in ("eval", "compress")}
+    assert len(new_rows) in (1, 2) and runs[-1]["runs_computed"] == len(new_keys), (runs[-1], len(new_rows), len(new_keys))
     # 5. a changed profile computes exactly the points evaluated with it
     index = json.loads((out / "index.json").read_text())
     ppl_keys = {f["key"] for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "ppl"

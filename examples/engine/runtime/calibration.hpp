@@ -20,10 +20,13 @@
 // [CLS] + `context` − 2 stream tokens + [SEP] (the starts drawn over the stream for the inner
 // length), so every window looks like one sequence of `context` tokens the encoder was trained on.
 //
-// Memory: the model, one window's activations and one n×n float64 Gram per (block, input) —
-// for SmolLM2-135M 30·(3·576² + 1536²)·8 bytes ≈ 0.8 GB — nothing else grows with the model.
-// (A layer-streaming calibration that keeps one block's Grams at a time is the design of
-// compress/stats.hpp; this whole-model pass is the simple form for models whose Grams fit.)
+// Memory: run_calibration (the whole-model pass; BERT) holds the model, one window's activations
+// and one n×n float64 Gram per (block, input) — for SmolLM2-135M 30·(3·576² + 1536²)·8 bytes ≈
+// 0.8 GB, for Qwen2.5-1.5B 28·(3·1536² + 8960²)·8 bytes ≈ 19.6 GB, more than this project's 24 GB
+// machine holds beside the model. run_streaming_calibration (Llama family; what `lowrank
+// calibrate` runs) keeps the windows' hidden states between blocks instead and one block's Grams
+// at a time, handing each block's statistics to the caller (which writes them out) before the next
+// block runs: the same rows in the same order, so the same sums.
 #pragma once
 
 #include "lowrank/compress/stats.hpp"
@@ -149,6 +152,67 @@ inline void run_calibration(llama_model& model, activation_observer& obs, const 
     }
 }
 
+/// The hidden states before block 0 of every window, [starts.size()·context, hidden] row-major
+/// (window-major). Throws invalid_argument when a window leaves the stream or exceeds the
+/// model's context.
+inline std::vector<float> calibration_embeddings(const llama_model& model, const std::vector<int>& ids,
+                                                 const std::vector<std::size_t>& starts, std::size_t context) {
+    const auto& c = model.config();
+    if (context > c.context)
+        throw invalid_argument("calibration: windows of " + std::to_string(context) + " tokens exceed the model's context of " +
+                               std::to_string(c.context));
+    for (std::size_t w = 0; w < starts.size(); ++w)
+        if (starts[w] + context > ids.size()) throw invalid_argument("calibration: window " + std::to_string(w) + " leaves the token stream");
+    const std::size_t row = context * c.hidden;
+    std::vector<float> hidden(starts.size() * row);
+    for (std::size_t w = 0; w < starts.size(); ++w) {
+        const auto x = model.embed_rows(ids.data() + starts[w], context);
+        std::copy(x.begin(), x.end(), hidden.begin() + static_cast<std::ptrdiff_t>(w * row));
+    }
+    return hidden;
+}
+
+/// Layer-streaming form of run_calibration for a Llama-family model: the statistics of the model
+/// as loaded (not changed between blocks, unlike run_sequential_calibration), one block at a time.
+/// The windows' hidden states ([count·context, hidden] floats: 64 × 512 tokens of Qwen2.5-1.5B
+/// ≈ 0.2 GB) are kept; for l = 0 … L−1 block l runs in place over every window with a one-block
+/// calibration_observer, and on_layer(l, stats) receives its statistics (indexed by
+/// linear_input) before block l + 1 runs. Each block's rows reach its accumulators in the same
+/// order as in run_calibration (window by window, through the same block code), so the sums are
+/// the same. Memory: the model, the hidden states and one block's Grams.
+/// Returns "" or, when an input received NaN/Inf activations, its name (calibration_input_name);
+/// the pass stops at that block without calling on_layer for it. progress(done, total) counts
+/// blocks. Throws invalid_argument as calibration_embeddings.
+template <class Ctx>
+std::string run_streaming_calibration(Ctx& ctx, llama_model& model, const std::vector<int>& ids,
+                                      const std::vector<std::size_t>& starts, std::size_t context,
+                                      const std::function<void(std::size_t, std::vector<input_stats>&)>& on_layer,
+                                      const std::function<void(std::size_t, std::size_t)>& progress = {}) {
+    const auto& c = model.config();
+    const std::size_t row = context * c.hidden;
+    std::vector<float> hidden = calibration_embeddings(model, ids, starts, context);
+    struct unset {
+        llama_model& m;
+        ~unset() { m.set_observer(nullptr); }
+    } guard{model};
+    kv_cache cache = model.make_cache(1, context);
+    for (std::size_t l = 0; l < c.layers; ++l) {
+        calibration_observer<Ctx> obs(ctx, 1, calibration_widths(c), 512, l);
+        model.set_observer(&obs);
+        for (std::size_t w = 0; w < starts.size(); ++w) {
+            cache.length = 0;
+            model.forward_blocks(hidden.data() + w * row, context, cache, l, l + 1);
+        }
+        model.set_observer(nullptr);
+        if (!obs.nonfinite().empty()) return obs.nonfinite();
+        std::vector<input_stats> st;
+        for (auto in : all_linear_inputs) st.push_back(obs.take(l, in));
+        on_layer(l, st);
+        if (progress) progress(l + 1, c.layers);
+    }
+    return {};
+}
+
 /// Sequential, layer-streaming calibration of a Llama-family model (the svd-llm-seq mode): the
 /// windows' hidden states are kept between blocks ([count·context, hidden] floats, e.g. 75 MB for
 /// 64 × 512 tokens of SmolLM2) and, for l = 0 … L−1,
@@ -168,17 +232,8 @@ void run_sequential_calibration(Ctx& ctx, llama_model& model, const std::vector<
                                 const std::function<void(std::size_t, std::vector<input_stats>&)>& on_layer,
                                 const std::function<void(std::size_t, std::size_t)>& progress = {}) {
     const auto& c = model.config();
-    if (context > c.context)
-        throw invalid_argument("calibration: windows of " + std::to_string(context) + " tokens exceed the model's context of " +
-                               std::to_string(c.context));
-    for (std::size_t w = 0; w < starts.size(); ++w)
-        if (starts[w] + context > ids.size()) throw invalid_argument("calibration: window " + std::to_string(w) + " leaves the token stream");
     const std::size_t row = context * c.hidden;
-    std::vector<float> hidden(starts.size() * row);
-    for (std::size_t w = 0; w < starts.size(); ++w) {
-        const auto x = model.embed_rows(ids.data() + starts[w], context);
-        std::copy(x.begin(), x.end(), hidden.begin() + static_cast<std::ptrdiff_t>(w * row));
-    }
+    std::vector<float> hidden = calibration_embeddings(model, ids, starts, context);
     struct unset {
         llama_model& m;
         ~unset() { m.set_observer(nullptr); }
