@@ -159,6 +159,40 @@ TEST_CASE_TEMPLATE("structured mlp: OBS loss path = refit error of each kept set
     }
 }
 
+TEST_CASE_TEMPLATE("structured mlp: OBS stopped at k channels keeps the full order's kept(k) and loss path", C,
+                   LOWRANK_CPU_CONFIGS) {
+    using B = typename C::backend;
+    using T = typename C::value;
+    LOWRANK_TEST_CONTEXT(B, ctx);
+    const std::size_t m = 5, n = 23, N = 120;
+    const hmat z = activation_rows(N, n, 33, 1.0);
+    const hmat w = rounded(gaussian_host(m, n, 34));
+    const auto gram = gram_of_rows(z);
+    const auto wt = upload_host<B, T>(ctx, w);
+    for (std::size_t block : {std::size_t(1), std::size_t(4), std::size_t(16)}) {
+        channel_selection_options o;
+        o.block = block;
+        const auto full = obs_channel_order(ctx, wt, std::span<const double>(gram), {}, o);
+        REQUIRE(full.status == status::ok);
+        for (std::size_t k : {std::size_t(1), std::size_t(5), std::size_t(13), std::size_t(22), n}) {
+            CAPTURE(block);
+            CAPTURE(k);
+            o.stop_at = k;
+            const auto cut = obs_channel_order(ctx, wt, std::span<const double>(gram), {}, o);
+            REQUIRE(cut.status == status::ok);
+            REQUIRE(cut.size() == n);
+            CHECK(cut.kept(k) == full.kept(k));  // the same set, chosen by the same steps
+            std::vector<std::size_t> seen = cut.removal;
+            std::sort(seen.begin(), seen.end());
+            for (std::size_t j = 0; j < n; ++j) CHECK(seen[j] == j);
+            for (std::size_t i = 0; i + k < n; ++i)  // the removed prefix and its losses are the full order's
+                CHECK(cut.removal[i] == full.removal[i]);
+            if (k < n && (n - k) % block == 0) CHECK(cut.loss_at(k) == full.loss_at(k));  // exact at block boundaries
+            if (k > 1) CHECK(std::isnan(cut.loss_at(k - 1)));                              // not computed past the stop
+        }
+    }
+}
+
 TEST_CASE_TEMPLATE("structured mlp: OBS selection never worse than magnitude selection (constructed cases)", C,
                    LOWRANK_CPU_CONFIGS) {
     using B = typename C::backend;

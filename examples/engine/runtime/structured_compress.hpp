@@ -92,7 +92,9 @@ inline structured_compress_report compress_structured(llama_weights& w, const st
                                   std::to_string(sd.channels) + " channels, the model " + std::to_string(I));
             const auto down = B::upload<float>(ctx, b.down.w.data(), {h, I});
             const std::span<const double> g(sd.gram);
-            const auto ord = obs_channel_order(ctx, down, g, {}, opt.selection);
+            channel_selection_options sel = opt.selection;  // only the kept set is needed: stop there
+            sel.stop_at = rep.plan.mlp_keep;
+            const auto ord = obs_channel_order(ctx, down, g, {}, sel);
             if (ord.status != status::ok) fail(l, "MLP channel selection", ord.status);
             const auto kept = ord.kept(rep.plan.mlp_keep);
             const auto rf = mlp_refit(ctx, down, g, kept, {}, opt.selection);

@@ -60,6 +60,11 @@ namespace lowrank {
 struct channel_selection_options {
     double ridge = 1e-6;     ///< ≥ 0: λ = ridge · mean(diag C) (selection and refit alike)
     std::size_t block = 16;  ///< ≥ 1: channels removed per OBS step (1 = exact greedy)
+    /// obs_channel_order stops eliminating once this many channels are left (0: the full order).
+    /// The survivors end `removal` in index order with NaN loss; kept(k) for k = stop_at is the
+    /// same set the full order gives (the step that crosses stop_at is cut short, and a step
+    /// removes its channels in ascending score order), at (n − stop_at)/n of the steps.
+    std::size_t stop_at = 0;
 
     void validate() const {
         if (!(ridge >= 0) || !std::isfinite(ridge))
@@ -162,7 +167,7 @@ channel_order obs_channel_order(Ctx& ctx, const Tensor& down, std::span<const do
     double total = 0;
     std::vector<double> wh(m * n), diag(n);
     auto zeros = B::template zeros<double>(ctx, {std::max(m, n)});
-    while (left > 0) {
+    while (left > opt.stop_at) {
         B::download(ctx, wst, wh.data());
         auto dg = B::template empty<double>(ctx, {n});
         B::copy_2d(ctx, n, 1, B::data(*hinv), n + 1, B::data(dg), 1);
@@ -175,7 +180,7 @@ channel_order obs_channel_order(Ctx& ctx, const Tensor& down, std::span<const do
             for (std::size_t i = 0; i < m; ++i) e += wh[i * n + j] * wh[i * n + j];
             sc.emplace_back(diag[j] > 0 ? e / diag[j] : std::numeric_limits<double>::infinity(), j);
         }
-        const std::size_t b = std::min(opt.block, left);
+        const std::size_t b = std::min(opt.block, left - opt.stop_at);
         std::partial_sort(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(b), sc.end());
         std::vector<std::size_t> J(b);
         for (std::size_t i = 0; i < b; ++i) J[i] = sc[i].second;
@@ -228,6 +233,11 @@ channel_order obs_channel_order(Ctx& ctx, const Tensor& down, std::span<const do
         }
         left -= b;
     }
+    for (std::size_t j = 0; j < n; ++j)  // stop_at > 0: the survivors, loss not computed
+        if (alive[j]) {
+            res.removal.push_back(j);
+            res.loss.push_back(std::numeric_limits<double>::quiet_NaN());
+        }
     return res;
 }
 
