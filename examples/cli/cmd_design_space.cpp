@@ -2,6 +2,7 @@
 //
 //   lowrank design-space --arch llama2-7b [--tensors q,k,v,o,gate,up,down] [--json]
 //   lowrank design-space --config path/to/config.json
+//   lowrank design-space --model MODEL.gguf       (the architecture the file describes; cli/arch_option.hpp)
 //
 // Prints the per-tensor parameter table of one block, the model's parameter totals, and the
 // exact sizes of the design spaces (Theorem 3.1 with R = the smallest rank among the chosen
@@ -30,9 +31,7 @@ namespace {
 using namespace lowrank;
 using namespace lowrank::design;
 
-architecture load_arch(const std::string& name, const std::string& config_path, const char* cmd) {
-    return cli::load_architecture(name, config_path, cmd);
-}
+
 
 std::vector<std::size_t> parse_tensors(const architecture& a, const std::string& list, const char* cmd) {
     std::vector<std::size_t> out;
@@ -75,8 +74,8 @@ std::string percent(double f) {
     return buf;
 }
 
-int run(const std::string& arch_name, const std::string& config, const std::string& tensors_arg, bool as_json) {
-    const architecture a = load_arch(arch_name, config, "design-space");
+int run(const cli::arch_options& src, const std::string& tensors_arg, bool as_json) {
+    const architecture a = cli::load_architecture(src, "design-space");
     const auto chosen = parse_tensors(a, tensors_arg, "design-space");
     const auto specs = a.tensors();
     const auto c = count_design_space(a, chosen);
@@ -157,17 +156,13 @@ int run(const std::string& arch_name, const std::string& config, const std::stri
 
 const lowrank::cli::registrar reg("design-space", [](CLI::App& app, int* exit_code) {
     auto* sub = app.add_subcommand("design-space", "Exact size of a model's decomposition design space and its parameter table");
-    auto arch = std::make_shared<std::string>();
-    auto config = std::make_shared<std::string>();
+    auto src = std::make_shared<cli::arch_options>();
     auto tensors = std::make_shared<std::string>();
     auto as_json = std::make_shared<bool>(false);
-    auto* a = sub->add_option("--arch", *arch, "catalog model: llama2-7b, llama2-13b, llama2-70b, bert-base, bert-large, "
-                                                "smollm2-135m, minilm-l6, qwen2.5-0.5b, qwen2.5-1.5b");
-    auto* c = sub->add_option("--config", *config, "Hugging Face config.json instead of --arch");
-    a->excludes(c);
+    src->add_to(sub);
     sub->add_option("--tensors", *tensors, "comma-separated roles to decompose (default: all), e.g. q,k,v,o,gate,up,down");
     sub->add_flag("--json", *as_json, "print JSON instead of tables");
-    sub->callback([=] { *exit_code = run(*arch, *config, *tensors, *as_json); });
+    sub->callback([=] { *exit_code = run(*src, *tensors, *as_json); });
 });
 
 }  // namespace

@@ -4,7 +4,7 @@
 //   lowrank plan --arch llama2-7b --target-reduction 0.09 [--rank 1] [--skip-first 2]
 //                [--skip-last 0] [--method tucker2|svd] [--tensors q,k,...] [--indexing 1]
 //                [--out gamma.json] [--json]
-//   lowrank plan --arch NAME | --config FILE --gamma gamma.json --json
+//   lowrank plan --arch NAME | --config FILE | --model MODEL --gamma gamma.json --json
 //
 // Whole layers, one rank for all chosen tensors, the first/last layers skipped, the fewest
 // layers that reach the target spread evenly over the rest (lowrank/design/planner.hpp). The
@@ -49,7 +49,8 @@ using namespace lowrank;
 using namespace lowrank::design;
 
 struct plan_args {
-    std::string arch, config, tensors, method = "tucker2", out, gamma;
+    cli::arch_options src;
+    std::string tensors, method = "tucker2", out, gamma;
     bool json = false;
     double target = -1;
     std::uint64_t rank = 1, skip_first = 2, skip_last = 0;
@@ -110,7 +111,7 @@ int run_gamma(const plan_args& p, const architecture& a) {
 }
 
 int run(const plan_args& p) {
-    const architecture a = cli::load_architecture(p.arch, p.config, "plan");
+    const architecture a = cli::load_architecture(p.src, "plan");
     if (!p.gamma.empty()) {
         if (p.target >= 0) throw cli::usage_error("plan: give --gamma FILE or --target-reduction, not both");
         if (!p.json) throw cli::usage_error("plan: --gamma FILE needs --json");
@@ -184,9 +185,7 @@ int run(const plan_args& p) {
 const lowrank::cli::registrar reg("plan", [](CLI::App& app, int* exit_code) {
     auto* sub = app.add_subcommand("plan", "Plan a decomposition configuration (gamma) for a parameter-reduction target");
     auto p = std::make_shared<plan_args>();
-    auto* a = sub->add_option("--arch", p->arch, "catalog model (see design-space --help)");
-    auto* c = sub->add_option("--config", p->config, "Hugging Face config.json instead of --arch");
-    a->excludes(c);
+    p->src.add_to(sub);
     sub->add_option("--target-reduction", p->target, "fraction of total parameters to remove, in (0, 1)");
     sub->add_option("--rank", p->rank, "pruned rank of every decomposed tensor (default 1)");
     sub->add_option("--skip-first", p->skip_first, "never decompose the first N layers (default 2, as in the study)");

@@ -160,8 +160,15 @@ class Model:
         if not Path(self.weights_file).exists():
             raise SystemExit(f"model {mid}: {self.weights_file} not found (run python3 scripts/fetch_assets.py)")
         self.sha256 = runner.hashes(self.weights_file)
-        self.arch_args = ([ "--arch", spec["arch"]] if "arch" in spec else ["--config", expand(spec["config"], model=self.path)])
+        # the architecture: a catalog name, a config.json, or (neither) the one the model file describes
+        self.arch_args = (["--arch", spec["arch"]] if "arch" in spec else
+                          ["--config", expand(spec["config"], model=self.path)] if "config" in spec else ["--model", self.path])
         ds = json.loads(runner.cli(["design-space", *self.arch_args, "--json"]))
+        if "arch" in spec and self.family == "llama":  # a catalog entry must count the file's parameters as eval does
+            own = json.loads(runner.cli(["design-space", "--model", self.path, "--json"]))["parameters"]["total"]
+            if own != ds["parameters"]["total"]:
+                raise SystemExit(f"model {mid}: catalog architecture {spec['arch']} has {ds['parameters']['total']:,} parameters, "
+                                 f"the file {self.path} {own:,} (e.g. a separate output weight); drop \"arch\" to use the file's own")
         self.arch_name = ds["model"]
         self.layers = ds["layers"]
         self.roles = [t["role"] for t in ds["tensors"]]

@@ -512,3 +512,33 @@ TEST_CASE("compress svd-llm-seq: block l's statistics = calibration of the model
     const std::vector<int> toks{5, 17, 300, 42, 9, 1000, 77, 3};
     for (float v : m.forward(toks.data(), toks.size(), cache, true)) REQUIRE(std::isfinite(v));
 }
+
+// design-space / plan --model (cli/arch_option.hpp): the architecture the file itself describes.
+// A GGUF that stores output.weight has an untied head even when the published model ties it, so
+// its parameter count — what eval and compress count — differs from a tied description's by V·H.
+TEST_CASE("design-space --model counts the file's own parameters: a GGUF's separate output weight included") {
+    dtest::temp_dir d("arch-model");
+    auto ts = dtest::tiny_llama(5);
+    const std::string tied = d / "tied.gguf", untied = d / "untied.gguf", hf = d / "hf";
+    dtest::write_tiny_gguf(tied, ts);
+    dtest::write_tiny_hf(hf, ts);
+    ts.push_back({"lm_head.weight", "output.weight", {dtest::V, dtest::H}, std::vector<float>(dtest::V * dtest::H, 0.5f)});
+    dtest::write_tiny_gguf(untied, ts);
+    auto total = [&](const std::string& args) {
+        std::string log;
+        REQUIRE_MESSAGE(run("design-space " + args + " --json", d, &log) == 0, log);
+        return json::parse(log.substr(log.find('{'))).at("parameters").at("total").get<std::uint64_t>();
+    };
+    const std::uint64_t t_cfg = total("--config " + (hf + "/config.json"));
+    CHECK(total("--model " + tied) == t_cfg);
+    CHECK(total("--model " + hf) == t_cfg);
+    CHECK(total("--model " + untied) == t_cfg + dtest::V * dtest::H);
+    // plan --model: γ names the file (its stem) and is accounted against the file's own total
+    std::string log;
+    REQUIRE_MESSAGE(run("plan --model " + untied + " --target-reduction 0.2 --rank 1 --skip-first 0 --json", d, &log) == 0, log);
+    const json p = json::parse(log.substr(log.find('{')));
+    CHECK(p.at("model") == "untied");
+    CHECK(p.at("parameters").at("before").get<std::uint64_t>() == t_cfg + dtest::V * dtest::H);
+    expect_refused("design-space --model " + (d / "missing.gguf"), d, "--model", d / "none");
+    expect_refused("design-space --arch smollm2-135m --model " + untied, d, "--model", d / "none");
+}
