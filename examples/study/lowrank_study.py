@@ -675,8 +675,8 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
                                 method="svd")
                     row = add("lord", m, g, profile_of(e, mid), label=f"rank x{f:g}" + (f", first {skip} layers dense" if skip else ""),
                               rank_fraction=f, skip_first=skip)
-                    if skip == 0:  # the method axis at LoRD's uniform points' parameter budgets
-                        meth = e.get("methods") or {}
+                    meth = e.get("methods") or {}
+                    if skip == 0 and f in meth.get("rank_fractions", e["rank_fractions"]):  # the method axis at LoRD's budgets
                         method_axis("lord", m, g, row, profile_of(e, mid), meth, meth.get("methods", []),
                                     label=f"rank x{f:g} budget", rank_fraction=f, skip_first=0)
     return rows
