@@ -172,6 +172,43 @@ inline std::vector<float> calibration_embeddings(const llama_model& model, const
     return hidden;
 }
 
+/// One block's statistics: block l runs over every window of `hidden` ([windows·context, hidden],
+/// as calibration_embeddings lays it out) with a one-block calibration_observer. in_place: hidden
+/// becomes block l's output; otherwise each window runs on a copy and hidden is unchanged.
+/// Returns the statistics indexed by linear_input, or nothing with the input's name in *nonfinite
+/// when one received NaN/Inf activations.
+template <class Ctx>
+std::vector<input_stats> observe_block(Ctx& ctx, llama_model& model, std::vector<float>& hidden, std::size_t context,
+                                       std::size_t l, bool in_place, std::string& nonfinite) {
+    const auto& c = model.config();
+    const std::size_t row = context * c.hidden, windows = hidden.size() / row;
+    calibration_observer<Ctx> obs(ctx, 1, calibration_widths(c), 512, l);
+    kv_cache cache = model.make_cache(1, context);
+    struct unset {
+        llama_model& m;
+        ~unset() { m.set_observer(nullptr); }
+    } guard{model};
+    model.set_observer(&obs);
+    std::vector<float> x(in_place ? 0 : row);
+    for (std::size_t w = 0; w < windows; ++w) {
+        float* rows = hidden.data() + w * row;
+        if (!in_place) {
+            std::copy(rows, rows + row, x.begin());
+            rows = x.data();
+        }
+        cache.length = 0;
+        model.forward_blocks(rows, context, cache, l, l + 1);
+    }
+    model.set_observer(nullptr);
+    if (!obs.nonfinite().empty()) {
+        nonfinite = obs.nonfinite();
+        return {};
+    }
+    std::vector<input_stats> st;
+    for (auto in : all_linear_inputs) st.push_back(obs.take(l, in));
+    return st;
+}
+
 /// Layer-streaming form of run_calibration for a Llama-family model: the statistics of the model
 /// as loaded (not changed between blocks, unlike run_sequential_calibration), one block at a time.
 /// The windows' hidden states ([count·context, hidden] floats: 64 × 512 tokens of Qwen2.5-1.5B
@@ -188,27 +225,14 @@ std::string run_streaming_calibration(Ctx& ctx, llama_model& model, const std::v
                                       const std::vector<std::size_t>& starts, std::size_t context,
                                       const std::function<void(std::size_t, std::vector<input_stats>&)>& on_layer,
                                       const std::function<void(std::size_t, std::size_t)>& progress = {}) {
-    const auto& c = model.config();
-    const std::size_t row = context * c.hidden;
+    const std::size_t layers = model.config().layers;
     std::vector<float> hidden = calibration_embeddings(model, ids, starts, context);
-    struct unset {
-        llama_model& m;
-        ~unset() { m.set_observer(nullptr); }
-    } guard{model};
-    kv_cache cache = model.make_cache(1, context);
-    for (std::size_t l = 0; l < c.layers; ++l) {
-        calibration_observer<Ctx> obs(ctx, 1, calibration_widths(c), 512, l);
-        model.set_observer(&obs);
-        for (std::size_t w = 0; w < starts.size(); ++w) {
-            cache.length = 0;
-            model.forward_blocks(hidden.data() + w * row, context, cache, l, l + 1);
-        }
-        model.set_observer(nullptr);
-        if (!obs.nonfinite().empty()) return obs.nonfinite();
-        std::vector<input_stats> st;
-        for (auto in : all_linear_inputs) st.push_back(obs.take(l, in));
+    for (std::size_t l = 0; l < layers; ++l) {
+        std::string bad;
+        std::vector<input_stats> st = observe_block(ctx, model, hidden, context, l, true, bad);
+        if (!bad.empty()) return bad;
         on_layer(l, st);
-        if (progress) progress(l + 1, c.layers);
+        if (progress) progress(l + 1, layers);
     }
     return {};
 }
@@ -234,30 +258,12 @@ void run_sequential_calibration(Ctx& ctx, llama_model& model, const std::vector<
     const auto& c = model.config();
     const std::size_t row = context * c.hidden;
     std::vector<float> hidden = calibration_embeddings(model, ids, starts, context);
-    struct unset {
-        llama_model& m;
-        ~unset() { m.set_observer(nullptr); }
-    } guard{model};
-    std::vector<float> x(row);
     for (std::size_t l = 0; l < c.layers; ++l) {
-        {
-            calibration_observer<Ctx> obs(ctx, 1, calibration_widths(c), 512, l);
-            kv_cache cache = model.make_cache(1, context);
-            model.set_observer(&obs);
-            for (std::size_t w = 0; w < starts.size(); ++w) {
-                std::copy(hidden.begin() + static_cast<std::ptrdiff_t>(w * row),
-                          hidden.begin() + static_cast<std::ptrdiff_t>((w + 1) * row), x.begin());
-                cache.length = 0;
-                model.forward_blocks(x.data(), context, cache, l, l + 1);
-            }
-            model.set_observer(nullptr);
-            if (!obs.nonfinite().empty())
-                throw invalid_argument("calibration: NaN/Inf activations at " + obs.nonfinite());
-            if (progress) progress(2 * l + 1, 2 * c.layers);
-            std::vector<input_stats> st;
-            for (auto in : all_linear_inputs) st.push_back(obs.take(l, in));
-            on_layer(l, st);
-        }
+        std::string bad;
+        std::vector<input_stats> st = observe_block(ctx, model, hidden, context, l, false, bad);
+        if (!bad.empty()) throw invalid_argument("calibration: NaN/Inf activations at " + bad);
+        if (progress) progress(2 * l + 1, 2 * c.layers);
+        on_layer(l, st);
         kv_cache cache = model.make_cache(1, context);  // block l's value width may have changed
         for (std::size_t w = 0; w < starts.size(); ++w) {
             cache.length = 0;
