@@ -9,6 +9,7 @@ median) and a Markdown table with the ratio to dense measured in the same rounds
 
     python3 bench/lord/speed.py --lowrank build/examples/lowrank --dense QWEN.gguf \\
         --plain lord-x0.63.gamma.json --struct STRUCT.safetensors --out bench/lord/speed-DATE
+    (--plain-file PLAIN.lowrank.safetensors instead of --plain: the same model from `lowrank decompose`)
 
 Standard library only. Speed is machine- and load-dependent: state the load with the figures.
 """
@@ -39,7 +40,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lowrank", required=True)
     ap.add_argument("--dense", required=True, help="the dense GGUF")
-    ap.add_argument("--plain", help="γ JSON of the plain-SVD point (factorised in memory with --plan)")
+    ap.add_argument("--plain", help="γ JSON of the plain-SVD point (factorised in memory with --plan, every run)")
+    ap.add_argument("--plain-file", help="the plain-SVD point as a factorised file (`lowrank decompose --plan`): "
+                                         "the same model as --plain without factorising it in every run")
     ap.add_argument("--struct", help="a `lowrank compress` output")
     ap.add_argument("--out", required=True)
     ap.add_argument("--weights", default="f32,bf16")
@@ -50,10 +53,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    for p in [a.dense, a.plain, a.struct]:
+    if a.plain and a.plain_file:
+        raise SystemExit("speed: --plain and --plain-file name the same configuration; give one")
+    for p in [a.dense, a.plain, a.plain_file, a.struct]:
         if p and not Path(p).exists():
             raise SystemExit(f"speed: {p}: no such file")
     configs = [("dense", a.dense, None)] + ([("plain SVD", a.dense, a.plain)] if a.plain else []) + \
+              ([("plain SVD", a.plain_file, None)] if a.plain_file else []) + \
               ([("struct", a.struct, None)] if a.struct else [])
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import per_unit
+import study_archive
 import study_exec
 import study_methods
 
@@ -292,6 +293,8 @@ class Runner:
         self.threads = int(study.get("threads", 2))
         self.lr = args.lowrank or os.environ.get("LOWRANK_CLI") or expand(study.get("lowrank", "{repo}/build/examples/lowrank"))
         self.hashes = FileHashes(self.cache / "file-sha256.json")
+        # where the small files of the cache are kept for committing (study_archive.py); None: nowhere
+        self.archive = Path(expand(study["archive"], name=study["name"])) if study.get("archive") else None
         self.models = {}
         self.skipped = []  # {"experiment", "model", "what", "reason"}: points a study asked for but cannot run
 
@@ -725,7 +728,7 @@ def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
             now = [pt for pt in todo if PHASE.get(pt.kind, 2) == phase]
             ready = []
             for pt in now:
-                missing = [n.label for n in pt.needs if not n.path.exists()]
+                missing = [n.label for n in pt.needs if not n.path.exists() or not artifact_exists(n)]
                 if missing:
                     remaining.pop(pt.key)
                     failures.append(f"{pt.label}: not run, it needs {', '.join(missing)}")
@@ -745,6 +748,8 @@ def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
                 else:
                     computed["n"] += 1
                     computed["seconds"] += res["seconds"]
+                    if r.archive:
+                        study_archive.save_point(r.archive, spec)
                 prog.update((pt, res["seconds"] if res["status"] == "computed" else None), list(remaining.values()), pt.label)
     except study_exec.MixedBuildError as e:
         raise SystemExit(f"study: {e}") from None
@@ -753,6 +758,24 @@ def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
     if prog.tty:
         print(file=sys.stderr)
     return computed, failures, raced
+
+
+def points_to_compute(points: list) -> list:
+    """The points without a point file, plus every calibrate / compress point that one of them
+    needs whose file is gone: a cache committed without its large files (studies/paper.json keeps
+    its cache in the checkout, without calib/ and compressed/) recomputes a file only when a new
+    evaluation needs it. `points` lists every point after the points it needs."""
+    keys = {p.key for p in points if not p.path.exists()}
+    for p in reversed(points):  # a point comes after its needs: its needs are visited later
+        if p.key in keys:
+            keys.update(n.key for n in p.needs if not n.path.exists() or not artifact_exists(n))
+    return [p for p in points if p.key in keys]
+
+
+def artifact_exists(pt) -> bool:
+    """Whether a calibrate / compress point's file (its `artifact`) is there; True for other kinds."""
+    artifact = getattr(pt, "artifact", None)
+    return artifact is None or Path(artifact).exists()
 
 
 def cmd_run(args) -> int:
@@ -767,8 +790,13 @@ def cmd_run(args) -> int:
     if not Path(r.lr).exists():
         raise SystemExit(f"{r.lr}: no lowrank binary (build lowrank_cli, or pass --lowrank)")
     t_start = time.time()
+    if r.archive:
+        n = study_archive.seed(r.archive, r.cache)
+        print(f"archive {r.archive}: {n} files copied into the cache", file=sys.stderr)
     only = set(args.only.split(",")) if args.only else None
     rows = build_rows(r, only)
+    if r.archive:
+        study_archive.save_new(r.archive, r.cache)
     points, seen = [], set()
 
     def collect(pt):  # a point after the points it needs
@@ -780,7 +808,7 @@ def cmd_run(args) -> int:
     for row in rows:
         for pt in row["_points"]:
             collect(pt)
-    todo = [p for p in points if not p.path.exists()]
+    todo = points_to_compute(points)
     if args.no_compute:  # report on whatever is cached (e.g. while another run is still going)
         todo = []
     print(f"study {study['name']} ({spath}): {len(rows)} rows, {len(points)} distinct runs, "
@@ -794,6 +822,8 @@ def cmd_run(args) -> int:
             first_use.setdefault(pt.key, (prio.get(row["experiment"], 99), 1 if pt.kind == "decompose" else 0))
     todo.sort(key=lambda p: (PHASE.get(p.kind, 2), first_use[p.key]))
     computed, failures, raced = run_points(r, todo, args)
+    if r.archive:
+        study_archive.save_new(r.archive, r.cache)
     wall = time.time() - t_start
     # study index: rows with the result files they use (the eval JSONs are copied next to it)
     res_dir = r.out / "results"

@@ -20,7 +20,8 @@ and an executor maps `run_point` over the specs. `run_point` is the only code th
 worker; it
 
   1. returns at once when CACHE/points/KEY.json already exists (another worker, or another
-     driver on the same cache, finished it): the cache is the only record of what is done;
+     driver on the same cache, finished it) and so does its "artifact" if it has one: the cache
+     is the only record of what is done;
   2. refuses to run a `lowrank` binary that is not the driver's build (sha256 of the file at the
      same path on the worker; MixedBuildError, never retried): one run never mixes builds;
   3. runs the command with every output under a name unique to this attempt
@@ -130,7 +131,7 @@ def run_point(spec: dict) -> dict:
     t0 = time.time()
     final = Path(spec["point"])
     host = socket.gethostname()
-    if final.exists():
+    if final.exists() and Path(spec.get("artifact") or final).exists():  # a point whose file is gone is redone
         return {"key": spec["key"], "status": "cached", "seconds": 0.0, "host": host}
     if file_sha256(spec["lowrank"]) != spec["lowrank_sha256"]:
         raise MixedBuildError(f"{host}: {spec['lowrank']} is not the driver's lowrank build "

@@ -7,8 +7,9 @@ paired statistics (per-document outputs kept in the cache and in each result); t
 evaluated paired) and the layer-removal baseline (`eval --skip-layers` at the rank-1 layer sets)
 run and reach the report, MiniLM's method point is skipped with its reason, and a profile that
 evaluates the calibration text is refused; a `ppl:PATH` task is evaluated; a re-run computes
-nothing; a grid change computes exactly the new point and a profile change exactly the points of
-that profile; `plot` regenerates the report from stored results; `--publish` copies it to the
+nothing; a grid change computes exactly the new point; the archive holds every computed point, and
+an empty cache seeded from it (no calibration or compression files) computes nothing, then a
+profile change computes exactly the points of that profile and the files they need; `plot` regenerates the report from stored results; `--publish` copies it to the
 study's publish directory; `git status` of the checkout's docs/ is the same before and after."""
 import argparse
 import json
@@ -172,15 +173,31 @@ def main():
     new_rows = [r for r in index["rows"] if r["experiment"] == "lord" and r["rank_fraction"] == 0.2]
     new_keys = {f["key"] for r in new_rows for f in r["results"] if f["kind"] in ("eval", "compress")}
     assert len(new_rows) in (1, 2) and runs[-1]["runs_computed"] == len(new_keys), (runs[-1], len(new_rows), len(new_keys))
-    # 5. a changed profile computes exactly the points evaluated with it
+    # 5. the archive (study_archive.py) holds every point computed so far; an empty cache seeded
+    # from it computes nothing, although it has no calibration or compression file ...
+    archive = Path(str(out) + "-archive")
+    names = lambda d: sorted(p.name for p in d.glob("*.json"))  # noqa: E731
+    assert names(archive / "points") == names(out / "cache" / "points") != [], "the archive misses points"
+    fresh = work / "fresh-cache"
+    run("run", str(changed), "--lowrank", a.lowrank, "--cache", str(fresh))
+    runs = json.loads((out / "runs.json").read_text())
+    assert runs[-1]["runs_computed"] == 0 and runs[-1]["failures"] == 0, runs[-1]
+    assert not (fresh / "compressed").exists() and not (fresh / "calib").exists()
+    # ... and a changed profile computes exactly the points evaluated with it, plus the calibration
+    # and compression whose files those evaluations need
     index = json.loads((out / "index.json").read_text())
-    ppl_keys = {f["key"] for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "ppl"
-                for f in r["results"] if f["kind"] == "eval"}
+    ppl_rows = [r for r in index["rows"] if r["model"] == "tiny-llama" and r["profile"] == "ppl"]
+    ppl_keys = {f["key"] for r in ppl_rows for f in r["results"] if f["kind"] == "eval"}
+    remade = {f["key"] for r in ppl_rows for f in r["results"] if f["kind"] in ("calibrate", "compress")}
+    assert remade, "the tiny study's ppl profile evaluates no compressed model"
     st["models"]["tiny-llama"]["profiles"]["ppl"]["ppl_windows"] = 3
     changed.write_text(json.dumps(st))
-    run("run", str(changed), "--lowrank", a.lowrank)
+    run("run", str(changed), "--lowrank", a.lowrank, "--cache", str(fresh))
     runs = json.loads((out / "runs.json").read_text())
-    assert runs[-1]["runs_computed"] == len(ppl_keys) > 0 and runs[-1]["failures"] == 0, (runs[-1], len(ppl_keys))
+    assert runs[-1]["runs_computed"] == len(ppl_keys) + len(remade) and runs[-1]["failures"] == 0, (runs[-1], len(ppl_keys), len(remade))
+    assert all((fresh / "compressed" / f"{k}.safetensors").exists() or (fresh / "calib" / f"{k}.stats.safetensors").exists()
+               for k in remade), "a recomputed calibration or compression left no file"
+    assert names(archive / "points") == names(fresh / "points"), "the new points did not reach the archive"
     # 6. plot regenerates figures and report from stored results alone
     (out / "README.md").unlink()
     shutil.rmtree(out / "figures")

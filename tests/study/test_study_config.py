@@ -40,6 +40,14 @@ def test_a_run_writes_outside_the_checkout(name):
     assert L.publish_dir(st) == REPO / "docs" / "study"
 
 
+def test_only_the_paper_study_archives_into_the_checkout():
+    """paper.json takes many sittings: its progress is committed through its archive (study_archive.py);
+    the default study (the README's main command) keeps the checkout clean."""
+    assert "archive" not in load("default")
+    archive = Path(L.expand(load("paper")["archive"], name="paper"))
+    assert archive == REPO / "bench" / "study" / "paper"
+
+
 def profile_of(st, exp, mid):
     e = st["experiments"][exp]
     return e.get("profile_by_model", {}).get(mid, e["profile"])
