@@ -1023,6 +1023,23 @@ def humaneval_table(c: Report) -> None:
     c.md.append("")
 
 
+FOUNDING_MODELS = {"llama": ("Llama-2-7B", 6_738_415_616), "bert": ("BERT-base", 109_482_240)}  # the thesis's models
+
+
+def stand_in_caveat(c: Report) -> str:
+    """How the study's models compare in size with the founding study's of the same family, and
+    which file each one's weights come from (a quantised GGUF names its type, e.g. Q4_1)."""
+    parts = []
+    for mid, m in c.models.items():
+        ref_name, ref_params = FOUNDING_MODELS.get(c.study["models"].get(mid, {}).get("family"), (None, None))
+        ratio = ref_params / m["parameters"] if ref_name and m.get("parameters") else None
+        size = (f"~{ratio:.0f}× smaller than {ref_name}" if ratio and ratio >= 1.5 else
+                f"about the size of {ref_name}" if ratio else "")
+        parts.append(f"{mid} ({m['parameters'] / 1e6:,.1f} M parameters{', ' + size if size else ''}; weights from "
+                     f"`{Path(m['path']).name}`)")
+    return "The models: " + ", ".join(parts) + "." if parts else ""
+
+
 def summary_lines(c: Report) -> list[str]:
     """The verdict table of every finding, caveats and NOTES.md (it goes before section 1)."""
     summ = ["## Summary: agreement with the founding study\n", "| experiment | model | verdict |\n|---|---|---|"]
@@ -1030,9 +1047,8 @@ def summary_lines(c: Report) -> list[str]:
         summ.append(f"| {e} | {m} | {v} |")
     summ.append("")
     summ.append("Caveats: sample sizes are in the profiles table; a verdict is only as sharp as its interval (see "
-                "**Statistics**), and perplexity on the held-out text is the most sensitive signal. The stand-in models are "
-                "~50× (SmolLM2-135M) and ~5× (MiniLM-L6) smaller than Llama-2-7B and BERT-base and start from quantized "
-                "(Q4_1) weights. Latency is CPU time on a shared 2-core machine (no GPU), so absolute numbers and noise differ "
+                "**Statistics**), and perplexity on the held-out text is the most sensitive signal. " + stand_in_caveat(c)
+                + " Latency is CPU time on a shared 2-core machine (no GPU), so absolute numbers and noise differ "
                 "from the study's A100 measurements.\n")
     notes = c.out / "NOTES.md"  # hand-written remarks on a particular run (kept across `plot`)
     if notes.exists():
