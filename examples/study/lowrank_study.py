@@ -762,9 +762,9 @@ def run_points(r: Runner, todo: list, args) -> tuple[dict, list[str], int]:
 
 def points_to_compute(points: list) -> list:
     """The points without a point file, plus every calibrate / compress point that one of them
-    needs whose file is gone: a cache committed without its large files (studies/paper.json keeps
-    its cache in the checkout, without calib/ and compressed/) recomputes a file only when a new
-    evaluation needs it. `points` lists every point after the points it needs."""
+    needs whose file is gone: a cache seeded from an archive (study_archive.py), which keeps no
+    calib/ or compressed/ files, recomputes such a file only when a new evaluation needs it.
+    `points` lists every point after the points it needs."""
     keys = {p.key for p in points if not p.path.exists()}
     for p in reversed(points):  # a point comes after its needs: its needs are visited later
         if p.key in keys:
