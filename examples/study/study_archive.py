@@ -38,18 +38,22 @@ def _is_result(p: Path) -> bool:
     return p.is_file() and not p.name.startswith(".") and ".partial." not in p.name
 
 
-def seed(archive: Path, cache: Path) -> int:
-    """Copies the archive's files that the cache lacks into the cache; returns how many."""
+def _copy_missing(src: Path, dest: Path, subs) -> int:
+    """Copies the results in src/SUB that dest/SUB lacks, for each SUB in order; returns how many."""
     n = 0
-    for sub in SMALL:
-        src_dir = archive / sub
-        if not src_dir.is_dir():
+    for sub in subs:
+        if not (src / sub).is_dir():
             continue
-        for name in sorted(p.name for p in src_dir.iterdir() if _is_result(p)):
-            if not (cache / sub / name).exists():
-                _copy_atomic(src_dir / name, cache / sub / name)
+        for p in sorted((src / sub).iterdir()):
+            if _is_result(p) and not (dest / sub / p.name).exists():
+                _copy_atomic(p, dest / sub / p.name)
                 n += 1
     return n
+
+
+def seed(archive: Path, cache: Path) -> int:
+    """Copies the archive's files that the cache lacks into the cache; returns how many."""
+    return _copy_missing(archive, cache, SMALL)
 
 
 def save_point(archive: Path, spec: dict) -> None:
@@ -62,13 +66,4 @@ def save_point(archive: Path, spec: dict) -> None:
 
 def save_new(archive: Path, cache: Path, subs=("plans", "gammas")) -> int:
     """Copies the files of cache/SUB the archive lacks (the plans and γs a run made); returns how many."""
-    n = 0
-    for sub in subs:
-        src_dir = cache / sub
-        if not src_dir.is_dir():
-            continue
-        for p in sorted(src_dir.iterdir()):
-            if _is_result(p) and not (archive / sub / p.name).exists():
-                _copy_atomic(p, archive / sub / p.name)
-                n += 1
-    return n
+    return _copy_missing(cache, archive, subs)
