@@ -108,8 +108,9 @@ env -u PYTHONPATH -u LOWRANK_CLI PATH="$VENV/bin:$PATH" \
 if [ "${LOWRANK_TEST_QUICK:-0}" != "1" ]; then
   step "AddressSanitizer + UndefinedBehaviorSanitizer"
   # -g1: line tables only — sanitizer reports keep file:line, and the debug build costs far less
-  # than with full debug information.
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DLOWRANK_SANITIZE=ON \
+  # than with full debug information. -Og rather than -O1: measured on the 2-core machine, the
+  # sanitized build takes 884 s instead of ≈ 1040 s and its tests 96 s instead of 72 s.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1" -DLOWRANK_SANITIZE=ON \
         -DLOWRANK_BUILD_BENCH=OFF -DLOWRANK_BUILD_EXAMPLES=ON -DLOWRANK_CUDA=OFF \
         -DLOWRANK_HEADER_CHECK=OFF >/dev/null
   cmake --build build-asan -j"$JOBS"
