@@ -809,10 +809,11 @@ def cmd_run(args) -> int:
         for pt in row["_points"]:
             collect(pt)
     todo = points_to_compute(points)
+    print(f"study {study['name']} ({spath}): {len(rows)} rows, {len(points)} distinct runs, "
+          f"{len(points) - len(todo)} cached, {len(todo)} to compute"
+          f"{' (--no-compute: left for later)' if args.no_compute else ''}; cache {r.cache}", file=sys.stderr)
     if args.no_compute:  # report on whatever is cached (e.g. while another run is still going)
         todo = []
-    print(f"study {study['name']} ({spath}): {len(rows)} rows, {len(points)} distinct runs, "
-          f"{len(points) - len(todo)} cached, {len(todo)} to compute; cache {r.cache}", file=sys.stderr)
     # cheapest first within each experiment is not needed; dense baselines first so the report
     # always has its reference, then in row order
     prio = {e: i for i, e in enumerate(["baseline", "tradeoff", "rank", "tensor", "position", "distance", "design_goal", "lord", "timing"])}
