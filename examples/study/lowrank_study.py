@@ -655,9 +655,12 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
         for mid in e["models"]:
             m = r.model(mid)
             src = e.get("source_profile", {}).get(mid, "acc") if isinstance(e.get("source_profile"), dict) else e.get("source_profile", "acc")
+            # optional "source_experiments": only those experiments' configurations (and dense) are timed
+            exps = set(e.get("source_experiments") or []) | {"baseline"} if e.get("source_experiments") else None
             gs, seen_g = [], set()
             for row in list(rows):
-                if row["model"] == mid and row["profile"] == src and row["_points"][0].kind == "eval":
+                if (row["model"] == mid and row["profile"] == src and row["_points"][0].kind == "eval"
+                        and (exps is None or row["experiment"] in exps)):
                     k = row["gamma_id"]  # one per configuration (γ, dense, a layer removal, a compressed model)
                     if k not in seen_g:
                         seen_g.add(k)

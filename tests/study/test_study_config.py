@@ -62,8 +62,12 @@ def test_paper_headline_experiments_have_the_power_sizes():
         assert {"arc_easy", "arc_challenge", "hellaswag", "mmlu", "winogrande"} <= tasks, (exp, tasks)
         assert p["limit"] == 0 or p["limit"] >= 500, (exp, p["limit"])
         assert p["ppl_windows"] >= 40, exp
-    trade = m["profiles"][profile_of(st, "tradeoff", "smollm2")]
-    assert FOUNDING_TASKS <= set(trade["tasks"]) and trade["num_fewshot"] == 8
+    # GSM8K (8-shot, as the founding study) on 500 documents of the dense model: every profile gets its
+    # dense baseline. SmolLM2-135M solves 7 of 500, so no compressed model can lose the 2 points the
+    # sizing resolves there; the compressed points skip it (examples/study/README.md)
+    gsm = m["profiles"]["headline"]
+    assert FOUNDING_TASKS <= set(gsm["tasks"]) and gsm["num_fewshot"] == 8 and gsm["limit"] >= 500
+    assert gsm.get("baseline", True)
     assert st["models"]["minilm"]["profiles"]["acc"]["limit"] == 0  # whole GLUE validation sets
     # every perplexity profile at least 40 windows
     for prof in m["profiles"].values():
