@@ -20,7 +20,7 @@ VENV="${LOWRANK_VENV:-$ROOT/.venv-main}"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check numpy matplotlib
 
 step "build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLOWRANK_BUILD_TESTS=OFF -DLOWRANK_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON -DLOWRANK_BUILD_TESTS=OFF -DLOWRANK_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j2 --target lowrank_cli
 LR="$ROOT/build/examples/lowrank"
 

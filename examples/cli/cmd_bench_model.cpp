@@ -19,7 +19,7 @@
 #include <memory>
 #include <random>
 
-namespace {
+namespace cmd_bench_model {
 
 using namespace lowrank;
 using namespace lowrank::runtime;
@@ -126,4 +126,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"bench-model", install};
 
-}  // namespace
+}  // namespace cmd_bench_model

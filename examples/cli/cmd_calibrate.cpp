@@ -21,7 +21,7 @@
 
 #include <memory>
 
-namespace {
+namespace cmd_calibrate {
 
 using lowrank::cli::calibration::request;
 
@@ -40,4 +40,4 @@ const lowrank::cli::registrar reg("calibrate", [](CLI::App& app, int* exit_code)
     sub->callback([a, exit_code] { *exit_code = lowrank::cli::calibration::run(*a); });
 });
 
-}  // namespace
+}  // namespace cmd_calibrate

@@ -84,7 +84,7 @@
 #include <thread>
 #include <vector>
 
-namespace {
+namespace cmd_compress {
 
 namespace fs = std::filesystem;
 using namespace lowrank;
@@ -936,4 +936,4 @@ const lowrank::cli::registrar reg("compress", [](CLI::App& app, int* exit_code) 
     });
 });
 
-}  // namespace
+}  // namespace cmd_compress

@@ -82,7 +82,7 @@
 #include <thread>
 #include <vector>
 
-namespace {
+namespace cmd_decompose {
 
 namespace fs = std::filesystem;
 using namespace lowrank;
@@ -452,4 +452,4 @@ const lowrank::cli::registrar reg("decompose", [](CLI::App& app, int* exit_code)
     });
 });
 
-}  // namespace
+}  // namespace cmd_decompose

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace cmd_design_space {
 
 using namespace lowrank;
 using namespace lowrank::design;
@@ -165,4 +165,4 @@ const lowrank::cli::registrar reg("design-space", [](CLI::App& app, int* exit_co
     sub->callback([=] { *exit_code = run(*src, *tensors, *as_json); });
 });
 
-}  // namespace
+}  // namespace cmd_design_space

@@ -15,7 +15,7 @@
 #include <iostream>
 #include <memory>
 
-namespace {
+namespace cmd_embed {
 
 using namespace lowrank::runtime;
 
@@ -76,4 +76,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const lowrank::cli::registrar reg{"embed", install};
 
-}  // namespace
+}  // namespace cmd_embed

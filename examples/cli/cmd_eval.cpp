@@ -73,7 +73,7 @@
 #define LOWRANK_VERSION "unknown"
 #endif
 
-namespace {
+namespace cmd_eval {
 
 using namespace lowrank;
 using nlohmann::json;
@@ -934,4 +934,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"eval", install};
 
-}  // namespace
+}  // namespace cmd_eval

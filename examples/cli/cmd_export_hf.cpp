@@ -19,7 +19,7 @@
 #include <iostream>
 
 namespace lowrank::cli {
-namespace {
+namespace cmd_export_hf {
 
 struct export_args {
     std::string model, out, source, shard_size = "5GB";
@@ -107,5 +107,5 @@ void install(CLI::App& app, int* exit_code) {
 
 const registrar reg{"export-hf", install};
 
-}  // namespace
+}  // namespace cmd_export_hf
 }  // namespace lowrank::cli

@@ -22,7 +22,7 @@
 #include <iostream>
 #include <memory>
 
-namespace {
+namespace cmd_generate {
 
 using namespace lowrank;
 using namespace lowrank::runtime;
@@ -149,4 +149,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"generate", install};
 
-}  // namespace
+}  // namespace cmd_generate

@@ -21,7 +21,7 @@
 
 #include <sys/stat.h>
 
-namespace {
+namespace cmd_humaneval_exec {
 
 using namespace lowrank;
 using nlohmann::json;
@@ -175,4 +175,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"humaneval-exec", install};
 
-}  // namespace
+}  // namespace cmd_humaneval_exec

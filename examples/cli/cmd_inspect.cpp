@@ -20,7 +20,7 @@
 #include <iostream>
 #include <string>
 
-namespace {
+namespace cmd_inspect {
 
 using nlohmann::json;
 
@@ -118,4 +118,4 @@ const lowrank::cli::registrar reg{"inspect", [](CLI::App& app, int* exit_code) {
     sub->callback([path, json, exit_code] { *exit_code = run(*path, *json); });
 }};
 
-}  // namespace
+}  // namespace cmd_inspect

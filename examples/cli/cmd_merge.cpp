@@ -37,7 +37,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace cmd_merge {
 
 namespace fs = std::filesystem;
 using namespace lowrank;
@@ -242,4 +242,4 @@ const lowrank::cli::registrar reg("merge", [](CLI::App& app, int* exit_code) {
     sub->callback([a, exit_code] { *exit_code = run(*a); });
 });
 
-}  // namespace
+}  // namespace cmd_merge

@@ -43,7 +43,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace cmd_plan {
 
 using namespace lowrank;
 using namespace lowrank::design;
@@ -200,4 +200,4 @@ const lowrank::cli::registrar reg("plan", [](CLI::App& app, int* exit_code) {
     sub->callback([=] { *exit_code = run(*p); });
 });
 
-}  // namespace
+}  // namespace cmd_plan

@@ -11,7 +11,7 @@
 #include <iostream>
 #include <map>
 
-namespace {
+namespace cmd_svd {
 
 using namespace lowrank;
 
@@ -116,4 +116,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"svd", install};
 
-}  // namespace
+}  // namespace cmd_svd

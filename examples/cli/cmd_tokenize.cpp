@@ -20,7 +20,7 @@
 #include <iostream>
 #include <memory>
 
-namespace {
+namespace cmd_tokenize {
 
 namespace fs = std::filesystem;
 using namespace lowrank;
@@ -93,4 +93,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"tokenize", install};
 
-}  // namespace
+}  // namespace cmd_tokenize

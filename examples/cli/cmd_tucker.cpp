@@ -10,7 +10,7 @@
 
 #include <iostream>
 
-namespace {
+namespace cmd_tucker {
 
 using namespace lowrank;
 
@@ -129,4 +129,4 @@ void install(CLI::App& app, int* exit_code) {
 
 const cli::registrar reg{"tucker", install};
 
-}  // namespace
+}  // namespace cmd_tucker

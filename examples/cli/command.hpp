@@ -3,6 +3,9 @@
 // Each examples/cli/cmd_<name>.cpp defines a registration function and a static
 // `lowrank::cli::registrar` that adds it to the registry; main.cpp builds the CLI11 app
 // from the registry. Subcommand callbacks return the process exit code.
+// A command file keeps its internals in `namespace cmd_<name>` rather than an anonymous
+// namespace: the unity build (CMAKE_UNITY_BUILD, scripts/test.sh) compiles several command files
+// as one translation unit, where two anonymous `install`/`reg` would collide.
 #pragma once
 #include <CLI/CLI.hpp>
 

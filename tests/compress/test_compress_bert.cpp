@@ -35,7 +35,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace compress_cli_test;
 
-namespace {
+// The test cases live in this namespace with their helpers (not an anonymous one): the unity
+// build compiles this target's files as one translation unit.
+namespace compress_bert_cases {
 
 constexpr std::size_t BH = 16, BI = 32, BL = 2, BHEADS = 4, BPOS = 24;
 constexpr std::size_t windows = 6, context = 12;
@@ -167,7 +169,6 @@ struct fixture {
     }
 };
 
-}  // namespace
 
 TEST_CASE("calibrate BERT: the statistics equal float64 sums over the encoder's activations") {
     fixture f;
@@ -326,3 +327,5 @@ TEST_CASE("calibrate / compress BERT refuse bad input and write nothing") {
                 (f.model / "model.safetensors").string(),
             "compress: --out");
 }
+
+}  // namespace compress_bert_cases

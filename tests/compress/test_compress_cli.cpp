@@ -36,7 +36,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace compress_cli_test;
 
-namespace {
+// The test cases live in this namespace with their helpers (not an anonymous one): the unity
+// build compiles this target's files as one translation unit.
+namespace compress_cli_cases {
 
 const dtest::tiny_tensor& tensor(const std::vector<dtest::tiny_tensor>& ts, const std::string& hf) {
     for (const auto& t : ts)
@@ -88,7 +90,6 @@ std::vector<double> gram_of(const std::vector<std::vector<double>>& rows) {
     return g;
 }
 
-}  // namespace
 
 TEST_CASE("calibrate: the statistics equal float64 sums over the forward's activations") {
     fixture f;
@@ -542,3 +543,5 @@ TEST_CASE("design-space --model counts the file's own parameters: a GGUF's separ
     expect_refused("design-space --model " + (d / "missing.gguf"), d, "--model", d / "none");
     expect_refused("design-space --arch smollm2-135m --model " + untied, d, "--model", d / "none");
 }
+
+}  // namespace compress_cli_cases

@@ -30,7 +30,9 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace compress_cli_test;
 
-namespace {
+// The test cases live in this namespace with their helpers (not an anonymous one): the unity
+// build compiles this target's files as one translation unit.
+namespace compress_sensitivity_cases {
 
 /// Mean −ln p(token) over tokens 1..L−1 of each window (each window alone), float64 log-softmax.
 double mean_nll(llama_weights w, const std::vector<int>& ids, const std::vector<std::size_t>& starts, std::size_t L) {
@@ -68,7 +70,6 @@ double weighted_relative_loss(const json& man, const std::vector<double>& weight
 
 json manifest(const fixture& f, const std::string& stem) { return json::parse(dtest::read_text(f.d / (stem + ".manifest.json"))); }
 
-}  // namespace
 
 TEST_CASE("compress --alloc sensitivity: measured block losses, weights, weighted-optimal allocation within budget") {
     fixture f;
@@ -182,3 +183,5 @@ TEST_CASE("compress --alloc sensitivity refuses bad input and writes nothing") {
     refused("compress " + f.model + " --keep 0.7 --out " + out + " --quiet --alloc bogus --method svd-llm --calib " + f.stats,
             "--alloc must be uniform, global or sensitivity");
 }
+
+}  // namespace compress_sensitivity_cases

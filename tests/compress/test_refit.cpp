@@ -9,7 +9,7 @@ using namespace lrtest;
 namespace {
 
 template <class T>
-double tol() {
+double refit_tol() {
     return std::is_same_v<T, float> ? 1e-4 : 1e-8;
 }
 
@@ -85,13 +85,13 @@ TEST_CASE_TEMPLATE("refit: A = W C v (vᵀ H v)⁻¹ equals a direct least-squar
             worst = std::max(worst, std::abs(double(u[i * r + p]) - at(p, i)));
             top = std::max(top, std::abs(at(p, i)));
         }
-    CHECK(worst <= tol<T>() * top);
+    CHECK(worst <= refit_tol<T>() * top);
 
     const double before = measured_objective(w, u0, v, r, xc, xf), after = measured_objective(w, u, v, r, xc, xf);
     const double scale = measured_output_energy(w, xf);
     CHECK(after < before);
-    CHECK(std::abs(res.objective_before - before) <= tol<T>() * scale);
-    CHECK(std::abs(res.objective_after - after) <= tol<T>() * scale);
+    CHECK(std::abs(res.objective_before - before) <= refit_tol<T>() * scale);
+    CHECK(std::abs(res.objective_after - after) <= refit_tol<T>() * scale);
     CHECK(res.improvement == doctest::Approx(before - after).epsilon(1e-3));
 
     // The default ridge changes the answer only at the ridge's scale.
@@ -128,8 +128,8 @@ TEST_CASE_TEMPLATE("refit: single-stream, a whitened SVD's left factor is alread
         top = std::max(top, std::abs(double(u0[i])));
         worst = std::max(worst, std::abs(double(u[i]) - double(u0[i])));
     }
-    CHECK(worst <= 100 * tol<T>() * top);
-    CHECK(std::abs(res.improvement) <= 100 * tol<T>() * ws.total_energy);
+    CHECK(worst <= 100 * refit_tol<T>() * top);
+    CHECK(std::abs(res.improvement) <= 100 * refit_tol<T>() * ws.total_energy);
     // Single-stream objective = the whitened SVD's discarded energy.
     CHECK(res.objective_after == doctest::Approx(ws.discarded_energy).epsilon(1e-3));
 }

@@ -13,7 +13,7 @@ using namespace lrtest;
 namespace {
 
 template <class T>
-double tol() {
+double structured_tol() {
     return std::is_same_v<T, float> ? 2e-4 : 1e-8;
 }
 
@@ -69,8 +69,8 @@ TEST_CASE_TEMPLATE("structured mlp: keeping every channel reproduces down_proj; 
     const auto w2 = host<B>(ctx, r.down);
     double worst = 0, top = 0;
     for (std::size_t i = 0; i < m * n; ++i) worst = std::max(worst, std::abs(double(w2[i]) - w.a[i])), top = std::max(top, std::abs(w.a[i]));
-    CHECK(worst <= 20 * tol<T>() * top);
-    CHECK(std::abs(r.output_error) <= tol<T>() * r.total_energy);
+    CHECK(worst <= 20 * structured_tol<T>() * top);
+    CHECK(std::abs(r.output_error) <= structured_tol<T>() * r.total_energy);
     const auto ord = obs_channel_order(ctx, wt, std::span<const double>(gram), {}, o);
     REQUIRE(ord.status == status::ok);
     CHECK(ord.size() == n);
@@ -110,9 +110,9 @@ TEST_CASE_TEMPLATE("structured mlp: the down_proj refit equals a QR least-square
             worst = std::max(worst, std::abs(double(w2[i * kept.size() + j]) - ref(j, i)));
             top = std::max(top, std::abs(ref(j, i)));
         }
-    CHECK(worst <= 50 * tol<T>() * top);
+    CHECK(worst <= 50 * structured_tol<T>() * top);
     const double measured = measured_refit_error(w, w2, kept, z);
-    CHECK(std::abs(r.output_error - measured) <= 10 * tol<T>() * r.total_energy);
+    CHECK(std::abs(r.output_error - measured) <= 10 * structured_tol<T>() * r.total_energy);
     CHECK(r.total_energy == doctest::Approx(measured_output_energy(w, z)).epsilon(1e-5));
     // gate/up lose the pruned rows.
     const hmat g = rounded(gaussian_host(n, 5, 23));
@@ -149,11 +149,11 @@ TEST_CASE_TEMPLATE("structured mlp: OBS loss path = refit error of each kept set
             const double err = refit_error_of<B>(ctx, wt, gram, kept);
             // Measured on the rows, independent of the library's trace formula.
             const auto r = mlp_refit(ctx, wt, std::span<const double>(gram), kept, {}, o);
-            CHECK(std::abs(err - measured_refit_error(w, host<B>(ctx, r.down), kept, z)) <= 20 * tol<T>() * energy);
-            CHECK(err <= prev + 10 * tol<T>() * energy);  // nested kept sets: monotone
+            CHECK(std::abs(err - measured_refit_error(w, host<B>(ctx, r.down), kept, z)) <= 20 * structured_tol<T>() * energy);
+            CHECK(err <= prev + 10 * structured_tol<T>() * energy);  // nested kept sets: monotone
             prev = err;
             if ((n - k) % block == 0)  // exact at block boundaries
-                CHECK(std::abs(ord.loss_at(k) - err) <= 20 * tol<T>() * energy);
+                CHECK(std::abs(ord.loss_at(k) - err) <= 20 * structured_tol<T>() * energy);
             if (k < n) CHECK(ord.loss_at(k) >= ord.loss_at(k + 1));
         }
     }
@@ -228,7 +228,7 @@ TEST_CASE_TEMPLATE("structured mlp: OBS selection never worse than magnitude sel
             CAPTURE(k);
             const double eo = refit_error_of<B>(ctx, wt, gram, obs.kept(k));
             const double em = refit_error_of<B>(ctx, wt, gram, mag.kept(k));
-            CHECK(eo <= em + 10 * tol<T>() * energy);
+            CHECK(eo <= em + 10 * structured_tol<T>() * energy);
             gap = std::max(gap, (em - eo) / energy);
         }
         if (kase == 0) CHECK(gap > 0.01);  // duplicates: magnitude is clearly worse somewhere (2.5 % of the energy here)
@@ -275,18 +275,18 @@ TEST_CASE_TEMPLATE("structured vo: o refit = QR least squares on the projected o
                 worst = std::max(worst, std::abs(double(o2[i * H * r + j]) - ref(j, i)));
                 top = std::max(top, std::abs(ref(j, i)));
             }
-        CHECK(worst <= 1e3 * tol<T>() * top);
+        CHECK(worst <= 1e3 * structured_tol<T>() * top);
         for (std::size_t t = 0; t < N; ++t)
             for (std::size_t i = 0; i < m; ++i) {
                 double yy = 0;
                 for (std::size_t j = 0; j < H * r; ++j) yy += double(o2[i * H * r + j]) * ap(t, j);
                 err += (yy - y(t, i)) * (yy - y(t, i));
             }
-        CHECK(std::abs(res.output_error - err) <= 100 * tol<T>() * energy);
+        CHECK(std::abs(res.output_error - err) <= 100 * structured_tol<T>() * energy);
         CHECK(res.total_energy == doctest::Approx(energy).epsilon(1e-5));
-        CHECK(err <= prev + 100 * tol<T>() * energy);  // nested projections
+        CHECK(err <= prev + 100 * structured_tol<T>() * energy);  // nested projections
         prev = err;
-        if (r == d) CHECK(err <= 100 * tol<T>() * energy);  // full value dimension: output unchanged
+        if (r == d) CHECK(err <= 100 * structured_tol<T>() * energy);  // full value dimension: output unchanged
         // v′ = P_g W_v^g and b′ = P_g b_g.
         const auto v2 = host<B>(ctx, res.v);
         REQUIRE(v2.size() == G * r * h);
@@ -298,7 +298,7 @@ TEST_CASE_TEMPLATE("structured vo: o refit = QR least squares on the projected o
                 for (std::size_t c = 0; c < h; ++c) {
                     double vv = 0;
                     for (std::size_t j = 0; j < d; ++j) vv += P[(g * r + i) * d + j] * wv(g * d + j, c);
-                    CHECK(std::abs(double(v2[(g * r + i) * h + c]) - vv) <= 50 * tol<T>() * (1 + std::abs(vv)));
+                    CHECK(std::abs(double(v2[(g * r + i) * h + c]) - vv) <= 50 * structured_tol<T>() * (1 + std::abs(vv)));
                 }
             }
     }

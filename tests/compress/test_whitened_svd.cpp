@@ -15,7 +15,7 @@ using namespace lrtest;
 namespace {
 
 template <class T>
-double tol() {
+double whitened_svd_tol() {
     return std::is_same_v<T, float> ? 2e-4 : 1e-10;
 }
 
@@ -71,14 +71,14 @@ TEST_CASE_TEMPLATE("whitened SVD: discarded σ² = ‖(W − W′)X‖²_F measu
             CHECK(B::shape(res.u) == shape_t{m, r});
             CHECK(B::shape(res.v) == shape_t{n, r});
             CHECK(res.spectrum.size() == m);
-            CHECK(res.total_energy == doctest::Approx(energy).epsilon(tol<T>()));
+            CHECK(res.total_energy == doctest::Approx(energy).epsilon(whitened_svd_tol<T>()));
             const auto u = host<B>(ctx, res.u), v = host<B>(ctx, res.v);
             const double measured = measured_output_error(w, u, v, r, rows);
-            CHECK(std::abs(measured - res.discarded_energy) <= tol<T>() * energy);
+            CHECK(std::abs(measured - res.discarded_energy) <= whitened_svd_tol<T>() * energy);
             CHECK(res.rel_error == doctest::Approx(std::sqrt(res.discarded_energy / res.total_energy)));
             // The Gram-based output error agrees with the measured one.
             CHECK(std::abs(output_error(ctx, wt, res.u, res.v, std::span<const double>(h)) - measured) <=
-                  tol<T>() * energy);
+                  whitened_svd_tol<T>() * energy);
             // Plain relative error is the explicit ‖W − W′‖_F / ‖W‖_F.
             const hmat wr = reconstruct(u, v, m, n, r);
             double num = 0, den = 0;
@@ -86,7 +86,7 @@ TEST_CASE_TEMPLATE("whitened SVD: discarded σ² = ‖(W − W′)X‖²_F measu
                 num += (w.a[i] - wr.a[i]) * (w.a[i] - wr.a[i]);
                 den += w.a[i] * w.a[i];
             }
-            CHECK(res.plain_rel_error == doctest::Approx(std::sqrt(num / den)).epsilon(10 * tol<T>()));
+            CHECK(res.plain_rel_error == doctest::Approx(std::sqrt(num / den)).epsilon(10 * whitened_svd_tol<T>()));
             // Optimality: no worse than plain SVD's rank-r output error.
             svd_options po;
             po.trunc = truncation::rank(r);
@@ -96,9 +96,9 @@ TEST_CASE_TEMPLATE("whitened SVD: discarded σ² = ‖(W − W′)X‖²_F measu
             for (std::size_t i = 0; i < m; ++i)
                 for (std::size_t p = 0; p < r; ++p) pu[i * r + p] *= plain.s[p];
             const double plain_err = measured_output_error(w, pu, transposed(pvt, r, n), r, rows);
-            CHECK(measured <= plain_err * (1 + tol<T>()) + tol<T>() * energy);
+            CHECK(measured <= plain_err * (1 + whitened_svd_tol<T>()) + whitened_svd_tol<T>() * energy);
         }
-    CHECK(output_energy(ctx, wt, std::span<const double>(h)) == doctest::Approx(energy).epsilon(tol<T>()));
+    CHECK(output_energy(ctx, wt, std::span<const double>(h)) == doctest::Approx(energy).epsilon(whitened_svd_tol<T>()));
 }
 
 TEST_CASE_TEMPLATE("whitened SVD: with H = I it is the plain truncated SVD", C, LOWRANK_CPU_CONFIGS) {
@@ -123,9 +123,9 @@ TEST_CASE_TEMPLATE("whitened SVD: with H = I it is the plain truncated SVD", C, 
         const auto res = whitened_svd(ctx, wt, s, o);
         REQUIRE(res.status == status::ok);
         for (std::size_t i = 0; i < plain.spectrum.size(); ++i)
-            CHECK(res.spectrum[i] == doctest::Approx(double(plain.spectrum[i])).epsilon(tol<T>()));
-        CHECK(max_rel(reconstruct(host<B>(ctx, res.u), host<B>(ctx, res.v), m, n, r), ref) < 10 * tol<T>());
-        CHECK(res.plain_rel_error == doctest::Approx(double(plain.rel_error)).epsilon(10 * tol<T>()));
+            CHECK(res.spectrum[i] == doctest::Approx(double(plain.spectrum[i])).epsilon(whitened_svd_tol<T>()));
+        CHECK(max_rel(reconstruct(host<B>(ctx, res.u), host<B>(ctx, res.v), m, n, r), ref) < 10 * whitened_svd_tol<T>());
+        CHECK(res.plain_rel_error == doctest::Approx(double(plain.rel_error)).epsilon(10 * whitened_svd_tol<T>()));
     }
 }
 
@@ -156,11 +156,11 @@ TEST_CASE_TEMPLATE("whitened SVD: invariant under input-channel scaling, unlike 
     };
     const auto [s1, w1r] = run(w, rows, true);
     const auto [s2, w2r] = run(w2, rows2, true);
-    for (std::size_t i = 0; i < s1.size(); ++i) CHECK(s2[i] == doctest::Approx(s1[i]).epsilon(tol<T>()));
+    for (std::size_t i = 0; i < s1.size(); ++i) CHECK(s2[i] == doctest::Approx(s1[i]).epsilon(whitened_svd_tol<T>()));
     hmat mapped = w1r;  // W′ D⁻¹
     for (std::size_t i = 0; i < m; ++i)
         for (std::size_t j = 0; j < n; ++j) mapped(i, j) /= d[j];
-    CHECK(max_rel(w2r, mapped) < 100 * tol<T>());
+    CHECK(max_rel(w2r, mapped) < 100 * whitened_svd_tol<T>());
 
     const auto [p1, p1r] = run(w, rows, false);
     const auto [p2, p2r] = run(w2, rows2, false);
@@ -214,7 +214,7 @@ TEST_CASE_TEMPLATE("whitened SVD: rank-deficient calibration data give finite fa
         // S Sᵀ ⪰ H (ridge/clamp only add), so the true output error is at most the discarded energy.
         const double measured = measured_output_error(w, u, v, r, rows);
         const double energy = measured_output_energy(w, rows);
-        CHECK(measured <= res.discarded_energy + 1e3 * tol<T>() * energy);
+        CHECK(measured <= res.discarded_energy + 1e3 * whitened_svd_tol<T>() * energy);
     }
 }
 
@@ -242,7 +242,7 @@ TEST_CASE_TEMPLATE("ASVD scaling through whitened_svd: discarded energy = ‖(W 
             e += std::pow((w(i, j) - wr(i, j)) * s.diagonal[j], 2);
             total += std::pow(w(i, j) * s.diagonal[j], 2);
         }
-    CHECK(std::abs(e - res.discarded_energy) <= tol<T>() * total);
+    CHECK(std::abs(e - res.discarded_energy) <= whitened_svd_tol<T>() * total);
 }
 
 TEST_CASE_TEMPLATE("whitened SVD: NaN/Inf weights → status; misuse throws", C, LOWRANK_CPU_CONFIGS) {
