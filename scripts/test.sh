@@ -72,10 +72,11 @@ assets_pid=$!
 step "release build"
 # Unity build (CMake joins up to 8 sources of a target into one translation unit, so the xtensor and
 # BLAS templates are instantiated once per batch instead of once per file). Measured on the 2-core
-# machine, from scratch (2026-12-06): this release build 509 s instead of 1257 s (the latter in this
-# script on a fresh machine, the asset download beside it), the sanitized one below 370 s instead
-# of 884 s; every suite passes in both. Files of one target that would define the same file-local
-# name keep their helpers in named namespaces instead (examples/cli/command.hpp, tests/compress).
+# machine, from scratch (2026-12-06): this release build 576 s instead of 1257 s (both in this
+# script, the asset download beside it), the sanitized one below 370 s instead of 884 s; the whole
+# script in a fresh clone 1402 s instead of ≈ 2130 s. Every suite passes in both. Files of one
+# target that would define the same file-local name keep their helpers in named namespaces instead
+# (examples/cli/command.hpp, tests/compress).
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON -DLOWRANK_BUILD_BENCH=ON -DLOWRANK_PYTHON="$VENV/bin/python" \
       -DLOWRANK_GGUF_PYTHON="$VENV/bin/python" -DLOWRANK_BUILD_PYTHON=ON -DLOWRANK_TORCH_PYTHON="$TORCH_PY" >/dev/null
 cmake --build build -j"$JOBS"
