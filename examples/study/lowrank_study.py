@@ -815,8 +815,9 @@ def cmd_run(args) -> int:
     print(f"study {study['name']} ({spath}): {len(rows)} rows, {len(points)} distinct runs, "
           f"{len(points) - len(todo)} cached, {len(todo)} to compute"
           f"{' (--no-compute: left for later)' if args.no_compute else ''}; cache {r.cache}", file=sys.stderr)
-    if args.no_compute:  # report on whatever is cached (e.g. while another run is still going)
-        todo = []
+    left = todo if args.no_compute else []  # report on whatever is cached (e.g. while another run is still going)
+    todo = [] if args.no_compute else todo
+    n_cached = len(points) - len(todo) - len(left)
     # cheapest first within each experiment is not needed; dense baselines first so the report
     # always has its reference, then in row order
     prio = {e: i for i, e in enumerate(["baseline", "tradeoff", "rank", "tensor", "position", "distance", "design_goal", "lord", "timing"])}
@@ -847,7 +848,7 @@ def cmd_run(args) -> int:
                     "command": " ".join(["python3", "examples/study/lowrank_study.py", *sys.argv[1:]]),
                     "started": _dt.datetime.fromtimestamp(t_start, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "wall_s": round(wall, 1), "runs_total": len(points), "runs_computed": computed["n"],
-                    "runs_cached": len(points) - len(todo) + raced, "failures": len(failures),
+                    "runs_cached": n_cached + raced, "runs_left": len(left), "failures": len(failures),
                     "compute_s": round(computed["seconds"], 1), "executor": computed["executor"]})
     write_atomic(runs_file, json.dumps(history, indent=1) + "\n")
     write_atomic(r.out / "index.json", json.dumps({"format": "lowrank.study.index", "version": 1, "study": study,
@@ -860,8 +861,8 @@ def cmd_run(args) -> int:
     for f in res_dir.glob("*.json"):  # results of configurations this study no longer has
         if f.name not in {Path(x["file"]).name for row in index_rows for x in row["results"]}:
             f.unlink()
-    print(f"study: {computed['n']} computed, {len(points) - len(todo) + raced} cached, {len(failures)} failed, "
-          f"wall {fmt_s(wall)}", file=sys.stderr)
+    print(f"study: {computed['n']} computed, {n_cached + raced} cached, {len(failures)} failed, "
+          f"{f'{len(left)} left for later, ' if left else ''}wall {fmt_s(wall)}", file=sys.stderr)
     if not args.no_plot:
         from study_report import make_all  # noqa: E402  (same folder)
         make_all(r.out)

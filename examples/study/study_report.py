@@ -250,7 +250,8 @@ def section_how_run(c: Report) -> None:
     """The runs of runs.json (wall times) and the commands that reproduce the study."""
     c.md.append("## How this was run\n")
     if c.runs:
-        first_full = next((x for x in c.runs if x["runs_cached"] == 0), None)
+        # a --no-compute run on an empty cache also has nothing cached, but it left runs for later
+        first_full = next((x for x in c.runs if x["runs_cached"] == 0 and not x.get("runs_left")), None)
         c.md.append("| started (UTC) | command | wall | runs computed | cached | failed |\n|---|---|---|---|---|---|")
         for x in c.runs[-6:]:
             c.md.append(f"| {x['started']} | `{x['command']}` | {x['wall_s'] / 60:.1f} min | {x['runs_computed']} | {x['runs_cached']} | {x['failures']} |")
