@@ -656,7 +656,7 @@ def build_rows(r: Runner, only: set | None) -> list[dict]:
             m = r.model(mid)
             src = e.get("source_profile", {}).get(mid, "acc") if isinstance(e.get("source_profile"), dict) else e.get("source_profile", "acc")
             # optional "source_experiments": only those experiments' configurations (and dense) are timed
-            exps = set(e.get("source_experiments") or []) | {"baseline"} if e.get("source_experiments") else None
+            exps = {*e["source_experiments"], "baseline"} if e.get("source_experiments") else None
             gs, seen_g = [], set()
             for row in list(rows):
                 if (row["model"] == mid and row["profile"] == src and row["_points"][0].kind == "eval"
@@ -815,9 +815,9 @@ def cmd_run(args) -> int:
     print(f"study {study['name']} ({spath}): {len(rows)} rows, {len(points)} distinct runs, "
           f"{len(points) - len(todo)} cached, {len(todo)} to compute"
           f"{' (--no-compute: left for later)' if args.no_compute else ''}; cache {r.cache}", file=sys.stderr)
-    left = todo if args.no_compute else []  # report on whatever is cached (e.g. while another run is still going)
-    todo = [] if args.no_compute else todo
-    n_cached = len(points) - len(todo) - len(left)
+    n_cached = len(points) - len(todo)
+    # --no-compute: report on whatever is cached (e.g. while another run is still going)
+    left, todo = (todo, []) if args.no_compute else ([], todo)
     # cheapest first within each experiment is not needed; dense baselines first so the report
     # always has its reference, then in row order
     prio = {e: i for i, e in enumerate(["baseline", "tradeoff", "rank", "tensor", "position", "distance", "design_goal", "lord", "timing"])}
