@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import paired_stats as ps
 import report_stats
 from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
 from study_figures import figure, write_csv
-from study_results import PPL_PREFIX, baseline, lat_of, load, thr_of
+from study_results import PPL_PREFIX, baseline, comparable, cpu_of, lat_of, lat_rel, load, thr_of, thr_rel
 NOISE_Z = 2.0  # latency slopes and "at chance": a difference counts when |diff| > 2 standard errors
 
 STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/disagree lines
@@ -81,6 +82,12 @@ def pct(x, d=1):
 
 def fnum(x, d=3):
     return "n/a" if x is None else f"{x:.{d}f}"
+
+
+def lat_cell(r, ref, key: str = "latency_ms") -> str:
+    """A table cell for r's latency (or decode throughput), marked where it cannot be compared with ref's."""
+    v = lat_of(r) if key == "latency_ms" else thr_of(r)
+    return fnum(v, 1) + ("" if v is None or comparable(r, ref, key) else " (other CPU)")
 
 
 def pm(v, se, d=3, scale=1.0):
@@ -284,8 +291,12 @@ def section_setup(c: Report) -> None:
     """Machine, models, evaluation profiles and dense baselines."""
     mach = next((r["result"]["machine"] for r in c.rows if "result" in r), {})
     sw = next((r["result"]["software"] for r in c.rows if "result" in r), {})
-    c.md.append(f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('threads', '?')} threads "
-                f"(shared with other jobs, so latencies carry that noise); lowrank {sw.get('lowrank_version', '?')} "
+    cpus = Counter(cpu_of(r) for r in c.rows if "result" in r)
+    where = (f"Machine: {mach.get('cpu', '?')}" if len(cpus) < 2 else
+             "Machines (the study was resumed on several): " + ", ".join(f"{k or '?'} ({n} rows)" for k, n in cpus.most_common()))
+    like = "" if len(cpus) < 2 else "; latencies are compared only between configurations measured on one CPU model"
+    c.md.append(f"{where}, {mach.get('cores', '?')} cores, {mach.get('threads', '?')} threads "
+                f"(shared with other jobs, so latencies carry that noise{like}); lowrank {sw.get('lowrank_version', '?')} "
                 f"at commit `{sw.get('git_commit', '?')[:12]}`.\n")
     c.md.append("Models:\n")
     for mid, m in c.models.items():
@@ -608,15 +619,21 @@ def section_tradeoff(c: Report) -> None:
         lw = allr[0]["eff"].get("latency_what") or ""
         get = {"latency_ms": lat_of, "throughput_tok_s": thr_of}
         err = lambda r, k: (r.get("eff_t") or {}).get("latency_se") if k == "latency_ms" else None
+        ref = allr[0]
+        drawn = lambda r, k: get[k](r) is not None and comparable(r, ref, k)  # measured on the reference's CPU model
         long = [{"panel": lab, "series": "planner (Table 4.2)", "x": round(100 * r["reduction"], 2), "y": get[k](r), "yerr": err(r, k)}
-                for r in allr for k, lab in eff.items() if get[k](r) is not None]
+                for r in allr for k, lab in eff.items() if drawn(r, k)]
         long += [{"panel": lab, "series": "other measured configurations", "x": round(100 * r["reduction"], 2), "y": get[k](r),
-                  "yerr": err(r, k)} for r in others for k, lab in eff.items() if get[k](r) is not None]
+                  "yerr": err(r, k)} for r in others for k, lab in eff.items() if drawn(r, k)]
         if any(r.get("eff_t") for r in allr):
             long += [{"panel": lab, "series": "planner, probe during the evaluation", "x": round(100 * r["reduction"], 2),
-                      "y": r["eff"].get(k), "yerr": None} for r in allr for k, lab in eff.items() if r["eff"].get(k) is not None]
+                      "y": r["eff"].get(k), "yerr": None} for r in allr for k, lab in eff.items()
+                     if r["eff"].get(k) is not None and cpu_of(r) == cpu_of(ref)]
             nt = max((r.get("eff_t") or {}).get("n", 0) for r in allr)
             lw = f"{lw}; median of {nt} back-to-back timing rounds (error bar: s.e.)" if lw else lw
+        nx = sum(1 for r in allr + others if lat_of(r) is not None and not drawn(r, "latency_ms"))
+        if nx:
+            lw = f"{lw}; {nx} configuration(s) left out: latency measured on another CPU model than {mid}'s reference"
         figure(c, f"fig4_2_latency_{mid}", f"Fig. 4.2 — parameter reduction vs latency ({mid})", long,
                "parameter reduction (% of total)", {"*": ""}, notes=lw)
         c.md.append(f"![latency {mid}](figures/fig4_2_latency_{mid}.png)\n")
@@ -642,7 +659,7 @@ def section_tradeoff(c: Report) -> None:
             e = r["eff"]
             c.md.append(f"| {series(r, pct(r.get('target'), 0)) if r.get('target') else 'dense'} | "
                         f"{','.join(map(str, r['gamma']['layers'])) if r['gamma'] else '—'} | {pct(r['reduction'])} | {cvals(r, cc)} | "
-                        f"{dcell(base, r, pm_)} | {fnum(lat_of(r), 1)} | {fnum(thr_of(r), 1)} | {fnum(e.get('weights_mb'), 1)} | "
+                        f"{dcell(base, r, pm_)} | {lat_cell(r, allr[0])} | {lat_cell(r, allr[0], 'throughput_tok_s')} | {fnum(e.get('weights_mb'), 1)} | "
                         f"{fnum(e.get('peak_rss_mb'), 0)} | {fnum(e.get('energy_j')) if e.get('energy_j') is not None else 'unavailable'} |")
         c.md.append("")
         if base:
@@ -652,16 +669,15 @@ def section_tradeoff(c: Report) -> None:
             red = [100 * r["reduction"] for r in rs]
             sl = {}
             if lat_of(base):
-                sl["latency_ms"] = slope_through_origin(red, [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) else None for r in rs])
+                sl["latency_ms"] = slope_through_origin(red, [100 * (1 - q) if (q := lat_rel(r, base)) else None for r in rs])
             for k in ("weights_mb", "peak_rss_mb", "energy_j"):
                 if b.get(k):
                     sl[k] = slope_through_origin(red, [100 * (1 - r["eff"][k] / b[k]) if r["eff"].get(k) else None for r in rs])
             if thr_of(base):
-                sl["decode_time"] = slope_through_origin(red, [100 * (1 - thr_of(base) / thr_of(r)) if thr_of(r) else None for r in rs])
+                sl["decode_time"] = slope_through_origin(red, [100 * (1 - 1 / q) if (q := thr_rel(r, base)) else None for r in rs])
             every = rs + others
             red_all = [100 * r["reduction"] for r in every]
-            sl_all = slope_through_origin(red_all, [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) and lat_of(base) else None
-                                                    for r in every])
+            sl_all = slope_through_origin(red_all, [100 * (1 - q) if (q := lat_rel(r, base)) else None for r in every])
             txt = "; ".join(f"{k.replace('_ms', '').replace('_mb', '')}: {fnum(v[0], 2)} ± {fnum(v[1], 2)} % per 1 %"
                             for k, v in sl.items() if v[0] is not None)
             c.md.append(f"Slopes (least squares through the origin, % reduction of the quantity per 1 % of parameters removed): {txt}. "
@@ -811,10 +827,10 @@ def method_table(c: Report, mid: str, base: dict) -> None:
             shown.add(p["results"][0]["key"])
             c.md.append(f"| {pct(p['reduction'])} | plain truncation (rank 1) | {pct(p['reduction'])} | {cvals(p, cc)} | "
                         f"{dcell(base, p, pm_)} | " + " | ".join("—" for _ in cc)
-                        + f" | {fnum(lat_of(p), 1)} | {fnum(p['eff'].get('weights_mb'), 1)} |")
+                        + f" | {lat_cell(p, base)} | {fnum(p['eff'].get('weights_mb'), 1)} |")
         vs = [fmt_cmp(compare([p, r], [-1.0, 1.0], cmp_metric(x), f"method {mid} {x}"), cmp_metric(x)) for x in cc]
         c.md.append(f"| {pct(p['reduction'])} | {r['method']} | {pct(r['reduction'])} | {cvals(r, cc)} | {dcell(base, r, pm_)} | "
-                    + " | ".join(vs) + f" | {fnum(lat_of(r), 1)} | {fnum(r['eff'].get('weights_mb'), 1)} |")
+                    + " | ".join(vs) + f" | {lat_cell(r, base)} | {fnum(r['eff'].get('weights_mb'), 1)} |")
     c.md.append("")
     tasks = [n for n in base["tasks"] if all(n in x["tasks"] for _, x in pairs) and all(n in r["tasks"] for r, _ in pairs)]
     if tasks:
@@ -833,7 +849,7 @@ def method_table(c: Report, mid: str, base: dict) -> None:
         verdict = ("better than plain" if nb == len(got) else "worse than plain" if nw == len(got)
                    else "within noise of plain" if n0 == len(got) else "mixed")
         lat = slope_through_origin([100 * r["reduction"] for r, _ in got],
-                                   [100 * (1 - lat_of(r) / lat_of(base)) if lat_of(r) and lat_of(base) else None for r, _ in got])
+                                   [100 * (1 - q) if (q := lat_rel(r, base)) else None for r, _ in got])
         line = (f"**{mid}, {m}** against plain truncation at the same budget, over {len(got)} budgets (paired 95 % intervals) — "
                 f"{txt}. Verdict on the most sensitive measure ({'perplexity' if cm_ == 'lnppl' else cm_}): **{verdict}**. "
                 f"Prefill latency falls {fnum(lat[0], 2)} ± {fnum(lat[1], 2)} % per 1 % of parameters removed "
@@ -870,11 +886,14 @@ def section_design_goal(c: Report) -> None:
         cands = uniq
         crits = [primary(cands)] + (["ppl"] if primary(cands) == "avg_acc" and base.get("ppl") is not None else [])
 
+        def second(r):  # energy where measured, else the weights' memory
+            en = r["eff"].get("energy_j")
+            return en if en is not None else r["eff"].get("weights_mb")
+
         def obj(r):
-            e = r["eff"]
-            en = e.get("energy_j")
-            sec = en if en is not None else e.get("weights_mb")
-            return lat_of(r) * sec if lat_of(r) and sec else None
+            """The objective relative to dense (dense = 1); None where r's latency is not comparable with dense's."""
+            q = lat_rel(r, base)
+            return q * second(r) / second(base) if q and second(r) and second(base) else None
 
         def desc(r):
             if not r:

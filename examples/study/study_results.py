@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 SCHEMA = "lowrank.eval.results"
@@ -84,12 +85,21 @@ def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
                 r["ppl"], r["ppl_se"] = ppl[0]["value"], ppl[0]["stderr"]
         rows.append(r)
     # repeated timing runs (experiment "timing"): median latency per configuration, attached to every row
-    # with the same model and γ as r["eff_t"]
-    timing = {}
+    # with the same model and γ as r["eff_t"]. A study resumed on another machine holds timing rounds
+    # from several CPU models, which cannot be pooled: per model, only the CPU with the most rounds counts
+    # (eff_t["cpu"]; eff_t["other_cpu_rounds"]: this configuration's rounds left out).
     config = lambda r: (r["model"], json.dumps(r["gamma"], sort_keys=True), r.get("gamma_id") if r.get("variant") else None)
-    for r in rows:
-        if r["experiment"] == "timing" and "result" in r and r["eff"].get("latency_ms") is not None:
+    timed = [r for r in rows if r["experiment"] == "timing" and "result" in r and r["eff"].get("latency_ms") is not None]
+    per_cpu = {}
+    for r in timed:
+        per_cpu.setdefault(r["model"], Counter())[cpu_of(r)] += 1
+    timing_cpu = {mid: c.most_common(1)[0][0] for mid, c in per_cpu.items()}
+    timing, left_out = {}, Counter()
+    for r in timed:
+        if cpu_of(r) == timing_cpu[r["model"]]:
             timing.setdefault(config(r), []).append(r["eff"])
+        else:
+            left_out[config(r)] += 1
     for r in rows:
         t = timing.get(config(r))
         if t:
@@ -99,8 +109,14 @@ def load(out: Path) -> tuple[dict, list[dict], list[dict]]:
             n = len(lat)
             sd = math.sqrt(sum((x - sum(lat) / n) ** 2 for x in lat) / (n - 1)) if n > 1 else None
             r["eff_t"] = {"latency_ms": med(lat), "latency_se": sd / math.sqrt(n) if sd is not None else None,
-                          "throughput_tok_s": med(thr), "n": n}
+                          "throughput_tok_s": med(thr), "n": n, "cpu": timing_cpu[r["model"]],
+                          "other_cpu_rounds": left_out[config(r)]}
     return index, runs, rows
+
+
+def cpu_of(r) -> str | None:
+    """The CPU model that evaluated row r (its result's `machine.cpu`); None without a result."""
+    return ((r.get("result") or {}).get("machine") or {}).get("cpu")
 
 
 def lat_of(r):
@@ -110,6 +126,30 @@ def lat_of(r):
 
 def thr_of(r):
     return (r.get("eff_t") or {}).get("throughput_tok_s") or r["eff"].get("throughput_tok_s")
+
+
+def source_of(r, key: str = "latency_ms") -> tuple[str, str | None]:
+    """Where lat_of / thr_of take r's `key` from: ("timing", the timing rounds' CPU) or ("probe", r's CPU)."""
+    t = r.get("eff_t") or {}
+    return ("timing", t.get("cpu")) if t.get(key) else ("probe", cpu_of(r))
+
+
+def comparable(r, ref, key: str = "latency_ms") -> bool:
+    """Whether r's and ref's `key` (latency_ms: lat_of, throughput_tok_s: thr_of) were measured on the same
+    CPU model. Figures from two CPU models (a paper-scale study resumed on another machine) are never
+    compared: the machine would dwarf the effect."""
+    return source_of(r, key)[1] == source_of(ref, key)[1]
+
+
+def lat_rel(r, ref, key: str = "latency_ms"):
+    """lat_of(r) / lat_of(ref) (key="throughput_tok_s": thr_of) where both were measured on one CPU model, else None."""
+    get = lat_of if key == "latency_ms" else thr_of
+    a, b = get(r), get(ref)
+    return a / b if a and b and comparable(r, ref, key) else None
+
+
+def thr_rel(r, ref):
+    return lat_rel(r, ref, "throughput_tok_s")
 
 
 def baseline(rows, model, profile):
