@@ -18,7 +18,7 @@ import paired_stats as ps
 import report_stats
 from report_stats import METHOD_TEXT, Comparison, compare, metric_of, vs_dense
 from study_figures import figure, write_csv
-from study_results import PPL_PREFIX, baseline, comparable, cpu_of, lat_of, lat_rel, load, thr_of, thr_rel
+from study_results import PPL_PREFIX, baseline, comparable, cpu_of, lat_of, lat_rel, load, measured, thr_of, thr_rel
 NOISE_Z = 2.0  # latency slopes and "at chance": a difference counts when |diff| > 2 standard errors
 
 STUDY_REF = {  # what the founding study (Chapters 3-4) reported, for the agree/disagree lines
@@ -86,8 +86,14 @@ def fnum(x, d=3):
 
 def lat_cell(r, ref, key: str = "latency_ms") -> str:
     """A table cell for r's latency (or decode throughput), marked where it cannot be compared with ref's."""
-    v = lat_of(r) if key == "latency_ms" else thr_of(r)
+    v = measured(r, key)
     return fnum(v, 1) + ("" if v is None or comparable(r, ref, key) else " (other CPU)")
+
+
+def lat_fall_pct(r, ref):
+    """The % by which r's latency is below ref's; None where the two are not comparable (study_results.lat_rel)."""
+    q = lat_rel(r, ref)
+    return 100 * (1 - q) if q else None
 
 
 def pm(v, se, d=3, scale=1.0):
@@ -617,13 +623,12 @@ def section_tradeoff(c: Report) -> None:
                 seen.add(r["results"][0]["key"])
                 others.append(r)
         lw = allr[0]["eff"].get("latency_what") or ""
-        get = {"latency_ms": lat_of, "throughput_tok_s": thr_of}
         err = lambda r, k: (r.get("eff_t") or {}).get("latency_se") if k == "latency_ms" else None
         ref = allr[0]
-        drawn = lambda r, k: get[k](r) is not None and comparable(r, ref, k)  # measured on the reference's CPU model
-        long = [{"panel": lab, "series": "planner (Table 4.2)", "x": round(100 * r["reduction"], 2), "y": get[k](r), "yerr": err(r, k)}
+        drawn = lambda r, k: measured(r, k) is not None and comparable(r, ref, k)  # measured on the reference's CPU model
+        long = [{"panel": lab, "series": "planner (Table 4.2)", "x": round(100 * r["reduction"], 2), "y": measured(r, k), "yerr": err(r, k)}
                 for r in allr for k, lab in eff.items() if drawn(r, k)]
-        long += [{"panel": lab, "series": "other measured configurations", "x": round(100 * r["reduction"], 2), "y": get[k](r),
+        long += [{"panel": lab, "series": "other measured configurations", "x": round(100 * r["reduction"], 2), "y": measured(r, k),
                   "yerr": err(r, k)} for r in others for k, lab in eff.items() if drawn(r, k)]
         if any(r.get("eff_t") for r in allr):
             long += [{"panel": lab, "series": "planner, probe during the evaluation", "x": round(100 * r["reduction"], 2),
@@ -669,7 +674,7 @@ def section_tradeoff(c: Report) -> None:
             red = [100 * r["reduction"] for r in rs]
             sl = {}
             if lat_of(base):
-                sl["latency_ms"] = slope_through_origin(red, [100 * (1 - q) if (q := lat_rel(r, base)) else None for r in rs])
+                sl["latency_ms"] = slope_through_origin(red, [lat_fall_pct(r, base) for r in rs])
             for k in ("weights_mb", "peak_rss_mb", "energy_j"):
                 if b.get(k):
                     sl[k] = slope_through_origin(red, [100 * (1 - r["eff"][k] / b[k]) if r["eff"].get(k) else None for r in rs])
@@ -677,7 +682,7 @@ def section_tradeoff(c: Report) -> None:
                 sl["decode_time"] = slope_through_origin(red, [100 * (1 - 1 / q) if (q := thr_rel(r, base)) else None for r in rs])
             every = rs + others
             red_all = [100 * r["reduction"] for r in every]
-            sl_all = slope_through_origin(red_all, [100 * (1 - q) if (q := lat_rel(r, base)) else None for r in every])
+            sl_all = slope_through_origin(red_all, [lat_fall_pct(r, base) for r in every])
             txt = "; ".join(f"{k.replace('_ms', '').replace('_mb', '')}: {fnum(v[0], 2)} ± {fnum(v[1], 2)} % per 1 %"
                             for k, v in sl.items() if v[0] is not None)
             c.md.append(f"Slopes (least squares through the origin, % reduction of the quantity per 1 % of parameters removed): {txt}. "
@@ -849,7 +854,7 @@ def method_table(c: Report, mid: str, base: dict) -> None:
         verdict = ("better than plain" if nb == len(got) else "worse than plain" if nw == len(got)
                    else "within noise of plain" if n0 == len(got) else "mixed")
         lat = slope_through_origin([100 * r["reduction"] for r, _ in got],
-                                   [100 * (1 - q) if (q := lat_rel(r, base)) else None for r, _ in got])
+                                   [lat_fall_pct(r, base) for r, _ in got])
         line = (f"**{mid}, {m}** against plain truncation at the same budget, over {len(got)} budgets (paired 95 % intervals) — "
                 f"{txt}. Verdict on the most sensitive measure ({'perplexity' if cm_ == 'lnppl' else cm_}): **{verdict}**. "
                 f"Prefill latency falls {fnum(lat[0], 2)} ± {fnum(lat[1], 2)} % per 1 % of parameters removed "

@@ -128,23 +128,27 @@ def thr_of(r):
     return (r.get("eff_t") or {}).get("throughput_tok_s") or r["eff"].get("throughput_tok_s")
 
 
-def source_of(r, key: str = "latency_ms") -> tuple[str, str | None]:
-    """Where lat_of / thr_of take r's `key` from: ("timing", the timing rounds' CPU) or ("probe", r's CPU)."""
+def measured(r, key: str = "latency_ms"):
+    """r's latency (lat_of) or, key="throughput_tok_s", decode throughput (thr_of)."""
+    return lat_of(r) if key == "latency_ms" else thr_of(r)
+
+
+def measured_on(r, key: str = "latency_ms") -> str | None:
+    """The CPU model behind measured(r, key): the timing rounds' where they gave it, else r's own probe's."""
     t = r.get("eff_t") or {}
-    return ("timing", t.get("cpu")) if t.get(key) else ("probe", cpu_of(r))
+    return t.get("cpu") if t.get(key) else cpu_of(r)
 
 
 def comparable(r, ref, key: str = "latency_ms") -> bool:
     """Whether r's and ref's `key` (latency_ms: lat_of, throughput_tok_s: thr_of) were measured on the same
     CPU model. Figures from two CPU models (a paper-scale study resumed on another machine) are never
     compared: the machine would dwarf the effect."""
-    return source_of(r, key)[1] == source_of(ref, key)[1]
+    return measured_on(r, key) == measured_on(ref, key)
 
 
 def lat_rel(r, ref, key: str = "latency_ms"):
-    """lat_of(r) / lat_of(ref) (key="throughput_tok_s": thr_of) where both were measured on one CPU model, else None."""
-    get = lat_of if key == "latency_ms" else thr_of
-    a, b = get(r), get(ref)
+    """measured(r, key) / measured(ref, key) where both were measured on one CPU model, else None."""
+    a, b = measured(r, key), measured(ref, key)
     return a / b if a and b and comparable(r, ref, key) else None
 
 
