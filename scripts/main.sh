@@ -7,7 +7,7 @@
 # at the end; override with LOWRANK_STUDY_OUTPUT), so the checkout stays clean.
 #   LOWRANK_STUDY=path/to/study.json   another study description (e.g. examples/study/studies/paper.json)
 #   LOWRANK_STUDY_ARGS="--only tradeoff"  extra arguments for `lowrank_study.py run`
-#   LOWRANK_STUDY_ARGS="--publish"        also regenerate the committed report in docs/study/
+#   LOWRANK_STUDY_ARGS="--publish"        also regenerate the committed report in docs/study/default/
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

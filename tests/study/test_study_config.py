@@ -36,8 +36,9 @@ def test_a_run_writes_outside_the_checkout(name):
     cache = Path(L.expand(st.get("cache", L.DEFAULT_CACHE), name=st["name"]))
     for p in (out, cache):
         assert not p.resolve().is_relative_to(REPO.resolve()), p
-    # only --publish writes into the checkout, to the committed report
-    assert L.publish_dir(st) == REPO / "docs" / "study"
+    # only --publish writes into the checkout, to the committed report: the paper-scale run is
+    # docs/study, the default study (the README's main command) docs/study/default
+    assert L.publish_dir(st) == REPO / "docs" / "study" / ("" if name == "paper" else "default")
 
 
 def test_only_the_paper_study_archives_into_the_checkout():
