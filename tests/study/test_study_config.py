@@ -38,7 +38,8 @@ def test_a_run_writes_outside_the_checkout(name):
         assert not p.resolve().is_relative_to(REPO.resolve()), p
     # only --publish writes into the checkout, to the committed report: the paper-scale run is
     # docs/study, the default study (the README's main command) docs/study/default
-    assert L.publish_dir(st) == REPO / "docs" / "study" / ("" if name == "paper" else "default")
+    committed = {"paper": REPO / "docs" / "study", "default": REPO / "docs" / "study" / "default"}
+    assert L.publish_dir(st) == committed[name]
 
 
 def test_only_the_paper_study_archives_into_the_checkout():
