@@ -1,5 +1,5 @@
 // lowrank eval MODEL [--plan gamma.json] --tasks ppl:austen,ppl:PATH,arc_easy,hellaswag,... [--limit N]
-//               [--json OUT] [--data DIR] [--context 512] [--stride 256] [--threads N]
+//               [--json OUT] [--data DIR] [--context 512] [--stride 256] [--threads N] [--workers W]
 // Accuracy evaluation (examples/engine/eval/, docs/eval.md): windowed perplexity and bits per byte on
 // the cached Austen / KJV held-out texts, zero-shot multiple choice with lm-evaluation-harness
 // semantics (arc_easy, arc_challenge, hellaswag, winogrande, piqa, boolq, openbookqa, mmlu),
@@ -54,6 +54,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -87,6 +88,7 @@ struct eval_args {
     std::size_t limit = 0, context = 512, stride = 256, ppl_limit = 0, gen_tokens = eval::gsm8k::max_gen_toks;
     std::size_t num_fewshot = eval::gsm8k::num_fewshot;
     int threads = 2;
+    int workers = 1;  ///< --workers: models sharing the weights that score documents in parallel
     std::string weights = "f32";
     std::string scoring = "batched";  ///< --scoring (eval/continuation_scoring.hpp)
     bool no_progress = false, no_efficiency = false, format_only = false;
@@ -418,6 +420,28 @@ json run_humaneval(const eval_args& a, runtime::llama_model& model, const runtim
     return e;
 }
 
+/// --workers: the main scorer plus workers − 1 more models on the same weights (each with --threads
+/// threads, and a copy of the tokenizer, which caches encodings), for multiple-choice and LAMBADA
+/// documents. Make it after the weights are final and keep the weights unchanged while it lives.
+struct scorer_workers {
+    std::deque<runtime::llama_model> models;
+    std::deque<runtime::gguf_tokenizer> tokenizers;
+    std::deque<eval::llama_scorer> scorers;
+    std::vector<eval::lm_scorer*> all;
+
+    scorer_workers(eval::llama_scorer& main, const runtime::llama_model& model, const runtime::gguf_tokenizer& tok,
+                   const eval_args& a) {
+        all.push_back(&main);
+        for (int w = 1; w < a.workers; ++w) {
+            models.push_back(model.sharing_weights(a.threads));
+            tokenizers.push_back(tok);
+            scorers.emplace_back(models.back(), tokenizers.back());
+            scorers.back().set_mode(eval::parse_scoring_mode(a.scoring, "--scoring"));
+            all.push_back(&scorers.back());
+        }
+    }
+};
+
 void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& res, sample_log& logged) {
     auto t0 = clock_type::now();
     runtime::opened_llama o =
@@ -568,6 +592,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         }
         progress_bar bar(name, !a.no_progress);
         json e = task_entry(file, docs.size(), all.size(), a.limit);
+        const scorer_workers workers(scorer, model, tok, a);
         auto log_doc = [&](std::size_t i, json row) {  // --log-samples: lm-eval's per-document record
             if (!a.log_samples) return;
             json req = json::array();
@@ -577,7 +602,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
             logged[name].push_back(std::move(row));
         };
         if (name == "lambada") {
-            const auto r = eval::evaluate_lambada(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
+            const auto r = eval::evaluate_lambada(docs, workers.all, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             e["metrics"]["perplexity"] = eval::metric(r.perplexity, r.perplexity * r.logprob_stderr);
             for (std::size_t i = 0; i < docs.size(); ++i) {
@@ -585,7 +610,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
                 log_doc(i, {{"loglik", {r.logprob[i]}}, {"greedy", bool(r.greedy[i])}, {"greedy_per_request", {bool(r.greedy[i])}}});
             }
         } else {
-            const auto r = eval::evaluate_multiple_choice(docs, scorer, [&](std::size_t d, std::size_t t) { bar(d, t); });
+            const auto r = eval::evaluate_multiple_choice(docs, workers.all, [&](std::size_t d, std::size_t t) { bar(d, t); });
             e["metrics"]["acc"] = eval::metric(r.acc, r.acc_stderr);
             if (info.acc_norm) e["metrics"]["acc_norm"] = eval::metric(r.acc_norm, r.acc_norm_stderr);
             e["chance"] = docs.empty() ? 0.0 : chance / double(docs.size());
@@ -597,6 +622,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         }
         e["settings"] = {{"num_fewshot", 0}, {"semantics", "lm-evaluation-harness v0.4"}, {"unit", "documents"},
                          {"scoring", a.scoring}};
+        if (a.workers > 1) e["settings"]["workers"] = a.workers;
         e["seconds"] = since(tt);
         res["tasks"][name] = e;
     }
@@ -828,6 +854,7 @@ int run(const eval_args& a0) {
         throw cli::usage_error("--format-only needs a Llama-family GGUF model and --samples-out");
     if ((a.log_samples || !a.kl_base.empty()) && bert)
         throw cli::usage_error("--log-samples and --kl-divergence-base are for Llama-family models");
+    if (a.workers > 1 && bert) throw cli::usage_error("--workers: parallel document scoring is for Llama-family models");
     if (a.log_samples && a.output_path.empty()) throw cli::usage_error("--log-samples needs --output-path");
     const double start_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     sample_log logged;
@@ -895,7 +922,12 @@ void install(CLI::App& app, int* exit_code) {
     sub->add_option("--stride", a->stride, "perplexity window stride in tokens (< context)")->check(CLI::PositiveNumber);
     sub->add_option("--json", a->json_out, "write the results (docs/eval.md schema) to this file");
     sub->add_option("--data", a->data, "evaluation data directory (default ${LOWRANK_CACHE:-~/.cache/lowrank}/eval-data)");
-    sub->add_option("--threads", a->threads, "BLAS threads")->check(CLI::PositiveNumber);
+    sub->add_option("--threads", a->threads, "BLAS threads (of each worker)")->check(CLI::PositiveNumber);
+    sub->add_option("--workers", a->workers,
+                    "score the documents of multiple-choice tasks and LAMBADA on this many models sharing the weights, "
+                    "in parallel, each with --threads threads (2 cores: --workers 2 --threads 1); the scores are the "
+                    "same as with one")
+        ->check(CLI::Range(1, 64));
     sub->add_option("--weights", a->weights, cli::weights_help)
         ->check(CLI::IsMember(cli::weights_choices));
     sub->add_option("--samples-out", a->samples_out,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`lowrank eval --samples-out`, `--num-fewshot` and the parameter / γ-id fields of the results, through
+"""`lowrank eval --samples-out`, `--num-fewshot`, `--workers` and the parameter / γ-id fields of the results, through
 the real CLI on the tiny generated models of examples/study/make_tiny_assets.py (no downloads).
 
     cli_samples_test.py path/to/lowrank WORK_DIR
@@ -8,7 +8,8 @@ References: the per-unit lines must add up to the aggregates the same run report
 nll_per_token, mean(pred == gold) = acc, mean cosine = mean_cosine); γ ids and parameter counts must
 equal what `lowrank plan --gamma FILE --json` computes from the architecture alone (design
 accounting, not the runtime's), and the runtime's count of the dense model must equal
-`lowrank design-space`'s total (Llama) or that total less the pooler BERT's runtime does not load.
+`lowrank design-space`'s total (Llama) or that total less the pooler BERT's runtime does not load;
+`--workers 3` must reproduce one worker's lines and metrics.
 """
 import json
 import math
@@ -81,6 +82,19 @@ def main():
     check(r["model"]["parameters"] == p["parameters"]["after"], "Llama parameters = plan's after (keep-dense rule)")
     check(any(x["kept_dense"] for x in p["weights"]), "the γ has a weight kept dense (down at rank 30)")
 
+    # ---- --workers: the same documents on 3 models sharing the weights give the same lines
+    res_w, smp_w = work / "llama-workers.json", work / "llama-workers.samples.jsonl"
+    run(L, "eval", llama, "--plan", g, "--tasks", "arc_easy", "--limit", "6", "--workers", "3", "--json", res_w,
+        "--samples-out", smp_w, *common)
+    mc_w = lines(smp_w)
+    check([d["doc_index"] for d in mc_w] == [d["doc_index"] for d in mc], "--workers: documents in order")
+    check(all(a["pred"] == b["pred"] and a["pred_norm"] == b["pred_norm"] and
+              all(close(x, y, 1e-6) for x, y in zip(a["loglik"], b["loglik"])) for a, b in zip(mc_w, mc)),
+          "--workers 3: the log-likelihoods and predictions of one worker")
+    rw = json.loads(res_w.read_text())["tasks"]["arc_easy"]
+    check(rw["settings"].get("workers") == 3 and rw["metrics"] == r["tasks"]["arc_easy"]["metrics"],
+          f"--workers 3: settings.workers and the metrics of one worker ({rw['settings']})")
+
     # ---- BERT: sst2 / mrpc predictions, agreement cosines, γ id and parameters
     g = work / "g-bert.json"
     g.write_text(json.dumps({"model": "tiny-bert", "method": "svd", "indexing": 1, "layers": [2, 3],
@@ -128,6 +142,8 @@ def main():
     res = work / "gsm8k-bad.json"
     e = run(L, "eval", llama, "--tasks", "gsm8k", "--num-fewshot", "6", "--json", res, *common, ok=False)
     check(e.returncode != 0 and "--num-fewshot" in e.stderr and not res.exists(), f"--num-fewshot 6 of 6: {e.stderr}")
+    e = run(L, "eval", bert, "--tasks", "sst2", "--workers", "2", *common, ok=False)
+    check(e.returncode != 0 and "--workers" in e.stderr, f"--workers on a BERT model is refused: {e.stderr}")
     print("eval CLI samples checks passed")
 
 

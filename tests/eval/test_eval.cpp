@@ -1,6 +1,7 @@
 // Tests of examples/engine/eval: lm-evaluation-harness semantics on hand-made tasks (answers and scores
 // known by construction), windowed perplexity against direct scoring with the runtime's
-// llama_model::score on a tiny random model, results-schema validation, --limit subsets.
+// llama_model::score on a tiny random model, results-schema validation, --limit subsets, parallel
+// workers against one worker.
 #include "eval/bert_eval.hpp"
 #include "eval/continuation_scoring.hpp"
 #include "eval/results.hpp"
@@ -11,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <deque>
 #include <map>
 #include <random>
 
@@ -365,4 +367,92 @@ TEST_CASE("continuation scoring: batched, shared-context and per-request agree w
     CHECK(eval::parse_scoring_mode("shared-context", "--scoring") == eval::scoring_mode::shared_context);
     CHECK_THROWS_WITH_AS(eval::parse_scoring_mode("fast", "--scoring"), doctest::Contains("--scoring: 'fast'"),
                          lowrank::invalid_argument);
+}
+
+namespace {
+
+/// Scores text with a tiny runtime model, one token per byte (mod the vocabulary), through
+/// eval/continuation_scoring.hpp: a real model under several workers.
+struct byte_scorer : eval::lm_scorer {
+    runtime::llama_model& m;
+    explicit byte_scorer(runtime::llama_model& model) : m(model) {}
+    std::vector<int> tokens(const std::string& s) const {
+        std::vector<int> t;
+        for (unsigned char ch : s) t.push_back(int(ch % m.config().vocab));
+        return t;
+    }
+    std::vector<eval::loglikelihood> score(const std::string& ctx, const std::vector<std::string>& conts) override {
+        std::vector<std::vector<int>> ks;
+        for (const auto& c : conts) ks.push_back(tokens(c));
+        return eval::score_continuations(m, ctx.empty() ? std::vector<int>{0} : tokens(ctx), ks);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("parallel workers on shared weights score every document exactly as one worker does") {
+    // Reference: the same documents scored by one worker in the calling thread. The workers are
+    // llama_model::sharing_weights copies (one thread each) running at once on the same weights.
+    runtime::llama_model main_model(tiny_llama(13), 1);
+    std::mt19937 rng(9);
+    auto text = [&](std::size_t n) {
+        std::string s;
+        for (std::size_t i = 0; i < n; ++i) s.push_back(char('a' + rng() % 26));
+        return s;
+    };
+    std::vector<eval::mc_doc> docs(41);
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+        auto& d = docs[i];
+        d.id = std::to_string(i), d.gold = i % 3;
+        const std::string ctx = i % 7 == 0 ? std::string() : text(1 + rng() % 20);
+        for (std::size_t c = 0; c < 3 + i % 2; ++c) {
+            d.choices.push_back(text(1 + rng() % 9));
+            d.requests.push_back({ctx, " " + d.choices.back()});
+        }
+    }
+    byte_scorer one(main_model);
+    const auto ref = eval::evaluate_multiple_choice(docs, one);
+
+    std::deque<runtime::llama_model> models;
+    std::deque<byte_scorer> scorers;
+    std::vector<eval::lm_scorer*> workers{&one};
+    for (int w = 1; w < 4; ++w) {
+        models.push_back(main_model.sharing_weights(1));
+        scorers.emplace_back(models.back());
+        workers.push_back(&scorers.back());
+    }
+    CHECK(&models.front().weights() == &main_model.weights());  // shared, not copied
+    std::vector<std::size_t> seen;
+    const auto par = eval::evaluate_multiple_choice(docs, workers, [&](std::size_t d, std::size_t n) {
+        CHECK(n == docs.size());
+        seen.push_back(d);
+    });
+    REQUIRE(par.loglik.size() == docs.size());
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+        CAPTURE(i);
+        REQUIRE(par.loglik[i].size() == ref.loglik[i].size());
+        for (std::size_t c = 0; c < ref.loglik[i].size(); ++c) CHECK(par.loglik[i][c] == ref.loglik[i][c]);
+        CHECK(par.greedy[i] == ref.greedy[i]);
+    }
+    CHECK(par.pred == ref.pred);
+    CHECK(par.pred_norm == ref.pred_norm);
+    CHECK(par.acc == ref.acc);
+    CHECK(par.acc_norm_stderr == ref.acc_norm_stderr);
+    REQUIRE(seen.size() == docs.size());  // progress: once per document, counting up
+    for (std::size_t k = 0; k < seen.size(); ++k) CHECK(seen[k] == k + 1);
+}
+
+TEST_CASE("parallel workers: a failing document's error reaches the caller; no workers is refused") {
+    struct failing : eval::lm_scorer {
+        std::vector<eval::loglikelihood> score(const std::string& ctx, const std::vector<std::string>& conts) override {
+            if (ctx == "bad") throw lowrank::invalid_argument("document 'bad' cannot be scored");
+            return std::vector<eval::loglikelihood>(conts.size());
+        }
+    } a, b;
+    std::vector<eval::mc_doc> docs(30);
+    for (std::size_t i = 0; i < docs.size(); ++i)
+        docs[i].choices = {"x", "y"}, docs[i].requests = {{i == 17 ? "bad" : "ok", "x"}, {i == 17 ? "bad" : "ok", "y"}};
+    const std::vector<eval::lm_scorer*> two{&a, &b};
+    CHECK_THROWS_WITH_AS(eval::evaluate_multiple_choice(docs, two), doctest::Contains("'bad'"), lowrank::invalid_argument);
+    CHECK_THROWS_AS(eval::evaluate_multiple_choice(docs, std::vector<eval::lm_scorer*>{}), lowrank::invalid_argument);
 }

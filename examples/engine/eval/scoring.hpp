@@ -3,6 +3,7 @@
 #pragma once
 
 #include "lowrank/core/errors.hpp"
+#include "eval/parallel_documents.hpp"
 #include "eval/stats.hpp"
 #include "eval/tasks.hpp"
 
@@ -40,11 +41,13 @@ struct mc_result {
 };
 
 /// Scores docs with lm-eval's multiple-choice rule (tasks.hpp). Requests that share a context are
-/// scored in one call.
-inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, lm_scorer& lm, const progress_fn& progress = {}) {
+/// scored in one call. Several workers (scorers of the same model, e.g. llama_model::sharing_weights)
+/// score documents in parallel; the results are per document and do not depend on the split.
+inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, const std::vector<lm_scorer*>& workers,
+                                          const progress_fn& progress = {}) {
     mc_result r;
-    std::vector<double> acc, accn;
-    for (std::size_t i = 0; i < docs.size(); ++i) {
+    r.loglik.resize(docs.size()), r.greedy.resize(docs.size());
+    for_each_document<lm_scorer>(docs.size(), workers, [&](lm_scorer& lm, std::size_t i) {
         const mc_doc& d = docs[i];
         std::vector<double> ll(d.requests.size());
         std::vector<bool> gr(d.requests.size());
@@ -58,21 +61,28 @@ inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, lm_sc
             for (std::size_t m = 0; m < s.size(); ++m) ll[j + m] = s[m].logprob, gr[j + m] = s[m].greedy;
             j = k;
         }
+        r.loglik[i] = std::move(ll), r.greedy[i] = std::move(gr);
+    }, progress);
+    std::vector<double> acc, accn;
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+        const mc_doc& d = docs[i];
+        const auto& ll = r.loglik[i];
         std::vector<double> norm(ll.size());
         for (std::size_t c = 0; c < ll.size(); ++c)
             norm[c] = ll[c] / double(std::max<std::size_t>(1, utf8_length(d.choices[c])));
-        r.loglik.push_back(ll);
-        r.greedy.push_back(gr);
         r.pred.push_back(argmax(ll));
         r.pred_norm.push_back(argmax(norm));
         acc.push_back(r.pred.back() == d.gold ? 1.0 : 0.0);
         accn.push_back(r.pred_norm.back() == d.gold ? 1.0 : 0.0);
-        if (progress) progress(i + 1, docs.size());
     }
     r.n = docs.size();
     r.acc = mean(acc), r.acc_stderr = stderr_of_mean(acc);
     r.acc_norm = mean(accn), r.acc_norm_stderr = stderr_of_mean(accn);
     return r;
+}
+
+inline mc_result evaluate_multiple_choice(const std::vector<mc_doc>& docs, lm_scorer& lm, const progress_fn& progress = {}) {
+    return evaluate_multiple_choice(docs, std::vector<lm_scorer*>{&lm}, progress);
 }
 
 struct lambada_result {
@@ -84,15 +94,20 @@ struct lambada_result {
     std::vector<bool> greedy;     ///< per document: every target token was the argmax
 };
 
-inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, lm_scorer& lm, const progress_fn& progress = {}) {
+/// LAMBADA: greedy accuracy and perplexity of the target word; workers as evaluate_multiple_choice.
+inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, const std::vector<lm_scorer*>& workers,
+                                       const progress_fn& progress = {}) {
     lambada_result r;
-    std::vector<double> acc, lp;
-    for (std::size_t i = 0; i < docs.size(); ++i) {
+    std::vector<double> lp(docs.size());
+    std::vector<char> greedy(docs.size());
+    for_each_document<lm_scorer>(docs.size(), workers, [&](lm_scorer& lm, std::size_t i) {
         const auto s = lm.score(docs[i].requests[0].context, {docs[i].requests[0].continuation});
-        acc.push_back(s[0].greedy ? 1.0 : 0.0);
-        lp.push_back(s[0].logprob);
-        r.greedy.push_back(s[0].greedy);
-        if (progress) progress(i + 1, docs.size());
+        lp[i] = s[0].logprob, greedy[i] = s[0].greedy;
+    }, progress);
+    std::vector<double> acc;
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+        acc.push_back(greedy[i] ? 1.0 : 0.0);
+        r.greedy.push_back(greedy[i] != 0);
     }
     r.n = docs.size();
     r.acc = mean(acc), r.acc_stderr = stderr_of_mean(acc);
@@ -100,6 +115,10 @@ inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, lm_score
     r.mean_logprob = mean(lp), r.logprob_stderr = stderr_of_mean(lp);
     r.perplexity = std::exp(-r.mean_logprob);
     return r;
+}
+
+inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, lm_scorer& lm, const progress_fn& progress = {}) {
+    return evaluate_lambada(docs, std::vector<lm_scorer*>{&lm}, progress);
 }
 
 // ------------------------------------------------------------------ windowed perplexity

@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -166,27 +167,34 @@ struct kv_cache {
 class llama_model {
 public:
     explicit llama_model(llama_weights w, int threads = 2)
-        : w_(std::move(w)), ex_(threads), rope_(w_.cfg.head_dim, w_.cfg.context, w_.cfg.rope_theta) {}
+        : llama_model(std::make_shared<llama_weights>(std::move(w)), threads) {}
 
-    const llama_config& config() const { return w_.cfg; }
-    llama_weights& weights() { return w_; }
-    const llama_weights& weights() const { return w_; }
+    /// A second model on the same weights (shared, not copied) with its own scratch buffers and
+    /// `threads` threads: one per worker, to run documents in parallel (each forward call on its
+    /// own KV cache). The weights must not change while more than one model uses them. `threads`
+    /// also sets the BLAS library's process-wide thread count (exec_context), so give every
+    /// worker the same count.
+    llama_model sharing_weights(int threads) const { return llama_model(w_, threads); }
+
+    const llama_config& config() const { return w_->cfg; }
+    llama_weights& weights() { return *w_; }
+    const llama_weights& weights() const { return *w_; }
     exec_context& exec() { return ex_; }
     /// Activation hook (runtime/activation_observer.hpp); nullptr (the default) turns it off.
     void set_observer(activation_observer* o) { obs_ = o; }
 
     kv_cache make_cache(std::size_t batch = 1, std::size_t capacity = 0) const {
         std::vector<std::size_t> vw;
-        for (const auto& b : w_.blocks) vw.push_back(b.v.out);
-        if (vw.size() != w_.cfg.layers) vw.assign(w_.cfg.layers, w_.cfg.kv_heads * w_.cfg.head_dim);
-        return kv_cache(w_.cfg, std::move(vw), batch, capacity ? capacity : w_.cfg.context);
+        for (const auto& b : w_->blocks) vw.push_back(b.v.out);
+        if (vw.size() != w_->cfg.layers) vw.assign(w_->cfg.layers, w_->cfg.kv_heads * w_->cfg.head_dim);
+        return kv_cache(w_->cfg, std::move(vw), batch, capacity ? capacity : w_->cfg.context);
     }
 
     /// Runs tokens [B][T] (row-major, B = cache.batch) at positions cache.length … +T−1,
     /// appends to the cache, and returns logits: all_logits ? [B·T, vocab] : [B, vocab] (the
     /// last position of each sequence).
     std::vector<float> forward(const int* tokens, std::size_t T, kv_cache& cache, bool all_logits = false) {
-        const auto& c = w_.cfg;
+        const auto& c = w_->cfg;
         const std::size_t B = cache.batch, n = B * T, h = c.hidden;
         prepare(T, cache);
         embed_into(tokens, n, x_.data());
@@ -196,18 +204,18 @@ public:
         const std::size_t rows = all_logits ? n : B;
         for (std::size_t r = 0; r < rows; ++r) {
             const std::size_t src = all_logits ? r : r * T + (T - 1);
-            rms_norm(x_.data() + src * h, w_.final_norm.data(), xn_.data() + r * h, 1, h, c.rms_eps);
+            rms_norm(x_.data() + src * h, w_->final_norm.data(), xn_.data() + r * h, 1, h, c.rms_eps);
         }
         std::vector<float> logits(rows * c.vocab);
-        if (c.tied && !w_.embed16.empty())
-            matmul_nt_bf16(ex_, xn_.data(), h, rows, w_.embed16, logits.data(), c.vocab, scratch_);
-        else if (c.tied && !w_.embed8.empty())
-            matmul_nt_q8(ex_, xn_.data(), h, rows, w_.embed8, logits.data(), c.vocab, scratch_);
+        if (c.tied && !w_->embed16.empty())
+            matmul_nt_bf16(ex_, xn_.data(), h, rows, w_->embed16, logits.data(), c.vocab, scratch_);
+        else if (c.tied && !w_->embed8.empty())
+            matmul_nt_q8(ex_, xn_.data(), h, rows, w_->embed8, logits.data(), c.vocab, scratch_);
         else if (c.tied)
-            gemm(ex_, op::none, op::trans, rows, c.vocab, h, 1.f, xn_.data(), h, w_.embed.data(), h, 0.f, logits.data(),
+            gemm(ex_, op::none, op::trans, rows, c.vocab, h, 1.f, xn_.data(), h, w_->embed.data(), h, 0.f, logits.data(),
                  c.vocab);
         else
-            w_.lm_head.forward(ex_, xn_.data(), rows, logits.data(), scratch_);
+            w_->lm_head.forward(ex_, xn_.data(), rows, logits.data(), scratch_);
         return logits;
     }
 
@@ -217,7 +225,7 @@ public:
     /// cache. cache.length is NOT advanced (forward() does that once all blocks ran), so a
     /// window's blocks can be run one call at a time. The observer sees blocks l0…l1−1.
     void forward_blocks(float* x, std::size_t T, kv_cache& cache, std::size_t l0, std::size_t l1) {
-        const auto& c = w_.cfg;
+        const auto& c = w_->cfg;
         if (l0 > l1 || l1 > c.layers) throw invalid_argument("llama forward_blocks: block range out of bounds");
         const std::size_t n = cache.batch * T, h = c.hidden;
         prepare(T, cache);
@@ -227,7 +235,7 @@ public:
     }
     /// The hidden states before block 0 of `count` tokens: their embedding rows [count, hidden].
     std::vector<float> embed_rows(const int* tokens, std::size_t count) const {
-        std::vector<float> x(count * w_.cfg.hidden);
+        std::vector<float> x(count * w_->cfg.hidden);
         embed_into(tokens, count, x.data());
         return x;
     }
@@ -245,7 +253,7 @@ public:
         kv_cache cache = make_cache(1, all.size());
         const auto logits = forward(all.data(), all.size() - 1, cache, true);
         score_result r;
-        const std::size_t V = w_.cfg.vocab;
+        const std::size_t V = w_->cfg.vocab;
         for (std::size_t i = 0; i < continuation.size(); ++i) {
             const float* row = logits.data() + (context.size() - 1 + i) * V;
             const double lp = double(row[continuation[i]]) - log_sum_exp(row, V);
@@ -260,22 +268,22 @@ public:
 
 private:
     void embed_into(const int* tokens, std::size_t count, float* x) const {
-        const auto& c = w_.cfg;
+        const auto& c = w_->cfg;
         const std::size_t h = c.hidden;
         for (std::size_t i = 0; i < count; ++i) {
             const auto t = static_cast<std::size_t>(tokens[i]);
             if (t >= c.vocab) throw invalid_argument("llama forward: token id out of range");
-            if (!w_.embed16.empty())
-                w_.embed16.widen_rows(t, t + 1, x + i * h);
-            else if (!w_.embed8.empty())
-                w_.embed8.widen_rows(t, t + 1, x + i * h);
+            if (!w_->embed16.empty())
+                w_->embed16.widen_rows(t, t + 1, x + i * h);
+            else if (!w_->embed8.empty())
+                w_->embed8.widen_rows(t, t + 1, x + i * h);
             else
-                std::memcpy(x + i * h, w_.embed.data() + t * h, h * sizeof(float));
+                std::memcpy(x + i * h, w_->embed.data() + t * h, h * sizeof(float));
         }
     }
     /// Checks T and the cache against the model and sizes the scratch buffers.
     void prepare(std::size_t T, const kv_cache& cache) {
-        const auto& c = w_.cfg;
+        const auto& c = w_->cfg;
         const std::size_t B = cache.batch, n = B * T, h = c.hidden, d = c.head_dim;
         const std::size_t qd = c.heads * d, kvd = c.kv_heads * d, pos0 = cache.length;
         if (pos0 + T > cache.capacity || pos0 + T > rope_.max_pos)
@@ -283,7 +291,7 @@ private:
         if (cache.v_width.size() != c.layers) throw invalid_argument("llama forward: the cache has the wrong layer count");
         std::size_t max_inter = 0, max_dv = 0;  // scratch for the widest layer
         for (std::size_t l = 0; l < c.layers; ++l) {
-            const llama_block& blk = w_.blocks[l];
+            const llama_block& blk = w_->blocks[l];
             if (cache.v_width[l] != blk.v.out)
                 throw invalid_argument("llama forward: the cache's value width of layer " + std::to_string(l) +
                                        " does not match the model (make the cache with make_cache)");
@@ -297,14 +305,14 @@ private:
 
     /// Blocks [l0, l1) on x_ (prepare() called), positions cache.length … +T−1.
     void run_blocks(std::size_t T, kv_cache& cache, std::size_t l0, std::size_t l1) {
-        const auto& c = w_.cfg;
+        const auto& c = w_->cfg;
         const std::size_t B = cache.batch, n = B * T, h = c.hidden, d = c.head_dim;
         const std::size_t qd = c.heads * d, kvd = c.kv_heads * d, pos0 = cache.length;
         const std::size_t S = pos0 + T;  // keys visible to the last query
         const float scale = 1.0f / std::sqrt(static_cast<float>(d));
         const std::size_t group = c.heads / c.kv_heads;
         for (std::size_t l = l0; l < l1; ++l) {
-            const llama_block& blk = w_.blocks[l];
+            const llama_block& blk = w_->blocks[l];
             const std::size_t dv = blk.value_dim(c.kv_heads), vd = c.kv_heads * dv, od = c.heads * dv;
             const std::size_t inter = blk.intermediate();
             rms_norm(x_.data(), blk.attn_norm.data(), xn_.data(), n, h, c.rms_eps);
@@ -372,7 +380,10 @@ private:
         }
     }
 
-    llama_weights w_;
+    llama_model(std::shared_ptr<llama_weights> w, int threads)
+        : w_(std::move(w)), ex_(threads), rope_(w_->cfg.head_dim, w_->cfg.context, w_->cfg.rope_theta) {}
+
+    std::shared_ptr<llama_weights> w_;  ///< shared with the models sharing_weights() made
     exec_context ex_;
     rope_table rope_;
     activation_observer* obs_ = nullptr;
