@@ -512,6 +512,7 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
     res["model"]["weights"] = a.weights;
     eval::llama_scorer scorer(model, tok);
     scorer.set_mode(eval::parse_scoring_mode(a.scoring, "--scoring"));
+    const scorer_workers workers(scorer, model, tok, a);  // the weights are final from here on
     std::optional<runtime::llama_model> base;  // --kl-divergence-base
     if (!a.kl_base.empty()) {
         if (!fs::exists(a.kl_base)) throw cli::usage_error("--kl-divergence-base " + a.kl_base + ": no such file or directory");
@@ -592,7 +593,6 @@ void run_llama(const eval_args& a, const std::vector<std::string>& tasks, json& 
         }
         progress_bar bar(name, !a.no_progress);
         json e = task_entry(file, docs.size(), all.size(), a.limit);
-        const scorer_workers workers(scorer, model, tok, a);
         auto log_doc = [&](std::size_t i, json row) {  // --log-samples: lm-eval's per-document record
             if (!a.log_samples) return;
             json req = json::array();

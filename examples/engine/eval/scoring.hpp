@@ -99,7 +99,7 @@ inline lambada_result evaluate_lambada(const std::vector<mc_doc>& docs, const st
                                        const progress_fn& progress = {}) {
     lambada_result r;
     std::vector<double> lp(docs.size());
-    std::vector<char> greedy(docs.size());
+    std::vector<char> greedy(docs.size());  // not vector<bool>: workers write neighbouring slots at once
     for_each_document<lm_scorer>(docs.size(), workers, [&](lm_scorer& lm, std::size_t i) {
         const auto s = lm.score(docs[i].requests[0].context, {docs[i].requests[0].continuation});
         lp[i] = s[0].logprob, greedy[i] = s[0].greedy;
